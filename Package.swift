@@ -1,0 +1,68 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Targets by layer (see ../shared/STYLE.md): CLMDB is only the C module map; LedgerStore is the only
+// target that imports it. LedgerCore and LedgerProtocol are pure: no I/O, no clock of their own.
+let package = Package(
+    name: "stockd",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "stockd", targets: ["stockd"]),
+        .executable(name: "stockctl", targets: ["stockctl"]),
+        .executable(name: "stockbench", targets: ["stockbench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
+        .target(name: "LedgerCore"),
+        .target(name: "LedgerStore", dependencies: ["CLMDB", "LedgerCore"]),
+        .target(name: "LedgerProtocol", dependencies: ["LedgerCore"]),
+        .target(name: "LedgerClient"),
+        .target(
+            name: "LedgerServer",
+            dependencies: [
+                "LedgerCore", "LedgerStore", "LedgerProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "stockd",
+            dependencies: [
+                "LedgerServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "stockctl",
+            dependencies: [
+                "LedgerCore", "LedgerStore", "LedgerProtocol", "LedgerClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "stockbench",
+            dependencies: [
+                "LedgerClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "Tools/stockbench"
+        ),
+        .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore"]),
+        .testTarget(name: "LedgerProtocolTests", dependencies: ["LedgerProtocol", "LedgerCore"]),
+        .testTarget(name: "LedgerStoreTests", dependencies: ["LedgerStore", "LedgerCore"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["LedgerClient", "LedgerCore", "LedgerStore"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

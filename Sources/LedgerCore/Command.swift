@@ -1,0 +1,51 @@
+/// A write a client asked for, before it is checked against the state. Commands are imperative;
+/// the events they become are past tense.
+public enum Command: Equatable, Sendable {
+    case receive(sku: String, wh: String, quantity: Int64, purchaseOrder: String?)
+    case sell(sku: String, wh: String, quantity: Int64)
+    case sellReserved(reservation: String, quantity: Int64?)
+    case reserve(sku: String, wh: String, quantity: Int64, reservation: String?, ttlSeconds: Int64?)
+    case release(reservation: String, quantity: Int64?)
+    case transfer(sku: String, from: String, to: String, quantity: Int64, transfer: String?, eta: Timestamp?)
+    case arrive(transfer: String, quantity: Int64?, lost: Int64?)
+    case adjust(sku: String, wh: String, delta: Int64, reason: String)
+    case count(sku: String, wh: String, quantity: Int64, reason: String?)
+    case returnGoods(sku: String, wh: String, quantity: Int64)
+    case expect(sku: String, wh: String, quantity: Int64, eta: Timestamp, purchaseOrder: String)
+    case cancel(purchaseOrder: String)
+    case policy(sku: String, wh: String, safety: Int64?, reorder: Int64?, max: Int64?)
+    /// Written by the daemon itself when a reservation's time is up; no client can send it.
+    case expire(reservation: String)
+}
+
+/// A command with the fields every write accepts.
+public struct WriteRequest: Equatable, Sendable {
+    public var command: Command
+    public var ref: String?
+    public var note: String?
+    public var idempotencyKey: String?
+
+    public init(command: Command, ref: String? = nil, note: String? = nil, idempotencyKey: String? = nil) {
+        self.command = command
+        self.ref = ref
+        self.note = note
+        self.idempotencyKey = idempotencyKey
+    }
+}
+
+/// Why a write was refused. These are domain answers, not failures: the protocol turns each into an
+/// `ERR` line and nothing is written.
+public enum Refusal: Error, Equatable, Sendable {
+    case insufficient(available: Int64, requested: Int64, sku: String, wh: String)
+    case notFound(String)
+    case state(String)
+    case argument(String)
+}
+
+/// What the writer knows when it checks a command: the time and the seq the event would get.
+public struct DecisionContext: Sendable {
+    public var now: Timestamp
+    public var seq: UInt64
+    public var actor: UInt32
+    public init(now: Timestamp, seq: UInt64, actor: UInt32) { self.now = now; self.seq = seq; self.actor = actor }
+}

@@ -1,0 +1,27 @@
+/// Every limit of the ledger, in one place, with units last and a reason for each number.
+public enum Limits {
+    /// The protocol's line limit: long enough for any request with a full note, short enough that a
+    /// client cannot make the server buffer much per connection.
+    public static let lineBytesMax = 8_192
+    /// Identifiers (sku, wh, res, xfer, po, ref, id) are keys in LMDB; 64 bytes keeps keys small and
+    /// well under LMDB's 511-byte key limit even when two are joined.
+    public static let identifierBytesMax = 64
+    /// Free text is for people; 256 bytes is a sentence or two and keeps events small.
+    public static let freeTextBytesMax = 256
+    /// One request's quantity: 10^12 units is more than any warehouse holds.
+    public static let quantityMax: Int64 = 1_000_000_000_000
+    /// A bucket may grow past one request's maximum through many writes; 10^15 keeps every sum of
+    /// buckets (projected = available + inbound + incoming) far from Int64 overflow.
+    public static let bucketQuantityMax: Int64 = 1_000_000_000_000_000
+    /// A batch is applied in one LMDB transaction; 1,000 writes keeps that transaction short.
+    public static let batchWritesMax = 1_000
+    /// A reservation without `ttl=` still expires: reservations that never expire are the bug
+    /// this ledger exists to avoid. Fifteen minutes matches a typical checkout.
+    public static let reservationTTLDefaultSeconds: Int64 = 15 * 60
+    /// The longest hold we accept; anything longer is a purchase order, not a reservation.
+    public static let reservationTTLMaxSeconds: Int64 = 90 * 24 * 3600
+    /// EVENTS answers at most this many rows per request (the protocol's figure).
+    public static let eventsLimitMax = 100_000
+    /// EVENTS and HISTORY answer this many rows when the request gives no `limit=`.
+    public static let eventsLimitDefault = 1_000
+}

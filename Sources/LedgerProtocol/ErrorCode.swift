@@ -1,0 +1,53 @@
+import LedgerCore
+
+/// The stable word after `ERR`. Clients branch on it; the text after it is for people.
+public enum ErrorCode: String, CaseIterable, Sendable {
+    case syntax = "SYNTAX"
+    case unknown = "UNKNOWN"
+    case argument = "ARG"
+    case insufficient = "INSUFFICIENT"
+    case notFound = "NOTFOUND"
+    case state = "STATE"
+    case conflict = "CONFLICT"
+    case denied = "DENIED"
+    case limit = "LIMIT"
+    case unavailable = "UNAVAILABLE"
+}
+
+/// A failure answered with one `ERR` line. Nothing was written.
+public struct ProtocolError: Error, Equatable, Sendable {
+    public var code: ErrorCode
+    /// Extra `key=value` pairs that go before the text (INSUFFICIENT carries `available=N`).
+    public var pairs: [(String, String)]
+    public var message: String
+
+    public init(_ code: ErrorCode, _ message: String, pairs: [(String, String)] = []) {
+        self.code = code
+        self.message = message
+        self.pairs = pairs
+    }
+
+    public static func == (lhs: ProtocolError, rhs: ProtocolError) -> Bool {
+        lhs.code == rhs.code && lhs.message == rhs.message && lhs.pairs.elementsEqual(rhs.pairs, by: ==)
+    }
+
+    /// The domain refusal as the protocol states it.
+    public init(_ refusal: Refusal) {
+        switch refusal {
+        case let .insufficient(available, requested, sku, wh):
+            self.init(.insufficient, "", pairs: [("available", String(available)), ("requested", String(requested)),
+                                                 ("sku", sku), ("wh", wh)])
+        case let .notFound(what): self.init(.notFound, "no such \(what)")
+        case let .state(what): self.init(.state, what)
+        case let .argument(what): self.init(.argument, what)
+        }
+    }
+
+    /// The `ERR` line, optionally with extra leading pairs (a batch's `index=`).
+    public func line(prefix: [(String, String)] = []) -> String {
+        var line = ReplyLine("ERR " + code.rawValue)
+        for (key, value) in prefix + pairs { line.add(key, value) }
+        if !message.isEmpty { line.text(message) }
+        return line.text
+    }
+}

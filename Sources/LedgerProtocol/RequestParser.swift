@@ -1,0 +1,310 @@
+import LedgerCore
+
+/// Turns a request line into a `Request`, or the `ERR` it deserves: SYNTAX for a line that cannot be
+/// tokenised, UNKNOWN for a verb we do not have, ARG for a missing, unknown, repeated or out-of-range
+/// argument. Pure: it does not look at the ledger.
+public enum RequestParser {
+    /// Parses one line (without its newline). Returns nil for a blank line.
+    public static func parse(_ line: some Collection<UInt8>) throws(ProtocolError) -> Request? {
+        guard let tokens = try Tokenizer.tokenize(line) else { return nil }
+        return try parse(tokens)
+    }
+
+    public static func parse(_ tokens: TokenizedLine) throws(ProtocolError) -> Request {
+        var args = try Arguments(tokens)
+        let request: Request
+        switch tokens.verb {
+        case "RECEIVE":
+            let sku = try args.identifier("sku"), wh = try args.identifier("wh")
+            request = try write(&args, .receive(sku: sku, wh: wh, quantity: try args.quantity("qty"),
+                                                purchaseOrder: try args.optionalIdentifier("po")))
+        case "SELL":
+            if let reservation = try args.optionalIdentifier("res") {
+                request = try write(&args, .sellReserved(reservation: reservation, quantity: try args.optionalQuantity("qty")))
+            } else {
+                let sku = try args.identifier("sku"), wh = try args.identifier("wh")
+                request = try write(&args, .sell(sku: sku, wh: wh, quantity: try args.quantity("qty")))
+            }
+        case "RESERVE":
+            let sku = try args.identifier("sku"), wh = try args.identifier("wh"), quantity = try args.quantity("qty")
+            request = try write(&args, .reserve(sku: sku, wh: wh, quantity: quantity,
+                                                reservation: try args.optionalIdentifier("res"),
+                                                ttlSeconds: try args.optionalDuration("ttl")))
+        case "RELEASE":
+            let reservation = try args.identifier("res")
+            request = try write(&args, .release(reservation: reservation, quantity: try args.optionalQuantity("qty")))
+        case "TRANSFER":
+            let sku = try args.identifier("sku"), from = try args.identifier("from"), to = try args.identifier("to")
+            let quantity = try args.quantity("qty")
+            request = try write(&args, .transfer(sku: sku, from: from, to: to, quantity: quantity,
+                                                 transfer: try args.optionalIdentifier("xfer"),
+                                                 eta: try args.optionalTime("eta")))
+        case "ARRIVE":
+            let transfer = try args.identifier("xfer")
+            request = try write(&args, .arrive(transfer: transfer, quantity: try args.optionalQuantity("qty", minimum: 0),
+                                               lost: try args.optionalQuantity("lost", minimum: 0)))
+        case "ADJUST":
+            let sku = try args.identifier("sku"), wh = try args.identifier("wh"), delta = try args.delta("delta")
+            request = try write(&args, .adjust(sku: sku, wh: wh, delta: delta, reason: try args.freeText("reason")))
+        case "COUNT":
+            let sku = try args.identifier("sku"), wh = try args.identifier("wh")
+            let quantity = try args.quantity("qty", minimum: 0)
+            request = try write(&args, .count(sku: sku, wh: wh, quantity: quantity, reason: try args.optionalFreeText("reason")))
+        case "RETURN":
+            let sku = try args.identifier("sku"), wh = try args.identifier("wh")
+            request = try write(&args, .returnGoods(sku: sku, wh: wh, quantity: try args.quantity("qty")))
+        case "EXPECT":
+            let sku = try args.identifier("sku"), wh = try args.identifier("wh"), quantity = try args.quantity("qty")
+            let eta = try args.time("eta")
+            request = try write(&args, .expect(sku: sku, wh: wh, quantity: quantity, eta: eta,
+                                               purchaseOrder: try args.identifier("po")))
+        case "CANCEL":
+            request = try write(&args, .cancel(purchaseOrder: try args.identifier("po")))
+        case "POLICY":
+            let sku = try args.identifier("sku"), wh = try args.identifier("wh")
+            let safety = try args.optionalQuantity("safety", minimum: 0)
+            let reorder = try args.optionalQuantity("reorder", minimum: 0)
+            let max = try args.optionalQuantity("max", minimum: 0)
+            guard safety != nil || reorder != nil || max != nil else {
+                throw ProtocolError(.argument, "missing key: one of safety, reorder, max")
+            }
+            request = try write(&args, .policy(sku: sku, wh: wh, safety: safety, reorder: reorder, max: max))
+
+        case "STOCK":
+            let sku = try args.identifier("sku"), wh = try args.optionalIdentifier("wh")
+            request = .read(.stock(sku: sku, wh: wh, at: try args.optionalLogPoint("at")))
+        case "BREACHES":
+            let wh = try args.optionalIdentifier("wh"), sku = try args.optionalIdentifier("sku")
+            if try args.optionalYesNo("history") == true {
+                request = .read(.breachHistory(wh: wh, sku: sku, from: try args.optionalTime("from"),
+                                               to: try args.optionalTime("to")))
+            } else {
+                request = .read(.breaches(wh: wh, sku: sku))
+            }
+        case "REORDER":
+            request = .read(.reorder(wh: try args.optionalIdentifier("wh"), sku: try args.optionalIdentifier("sku")))
+        case "RESERVATIONS":
+            request = .read(.reservations(sku: try args.optionalIdentifier("sku"), wh: try args.optionalIdentifier("wh"),
+                                          reservation: try args.optionalIdentifier("res")))
+        case "TRANSFERS":
+            request = .read(.transfers(sku: try args.optionalIdentifier("sku"), wh: try args.optionalIdentifier("wh"),
+                                       transfer: try args.optionalIdentifier("xfer")))
+        case "HISTORY":
+            let sku = try args.identifier("sku"), wh = try args.optionalIdentifier("wh")
+            request = .read(.history(sku: sku, wh: wh, from: try args.optionalSeq("from") ?? 1, limit: try args.limit()))
+        case "EVENTS":
+            request = .read(.events(from: try args.optionalSeq("from") ?? 1, limit: try args.limit()))
+        case "INFO": request = .read(.info)
+        case "PING": request = .ping
+        case "QUIT": request = .quit
+        case "BEGIN": request = .begin
+        case "COMMIT": request = .commit
+        case "ABORT": request = .abort
+        case "UNWATCH": request = .unwatch
+        case "HELLO":
+            if let proto = try args.optionalString("proto"), proto != "1" {
+                throw ProtocolError(.argument, "proto: only 1 is spoken here")
+            }
+            let format = try args.optionalString("format").map { text throws(ProtocolError) -> ReplyFormat in
+                guard let format = ReplyFormat(rawValue: text) else {
+                    throw ProtocolError(.argument, "format: expected line or json")
+                }
+                return format
+            }
+            request = .hello(format: format)
+        case "WATCH":
+            guard let topic = args.takeFlag() else { throw ProtocolError(.argument, "missing topic: breaches or events") }
+            switch topic.lowercased() {
+            case "breaches":
+                request = .watch(.breaches(wh: try args.optionalIdentifier("wh"), sku: try args.optionalIdentifier("sku")))
+            case "events":
+                request = .watch(.events(from: try args.optionalSeq("from")))
+            default:
+                throw ProtocolError(.argument, "unknown topic: \(topic)")
+            }
+        default:
+            throw ProtocolError(.unknown, "no such verb: \(tokens.verb)")
+        }
+        try args.finish()
+        return request
+    }
+
+    private static func write(_ args: inout Arguments, _ command: Command) throws(ProtocolError) -> Request {
+        .write(WriteRequest(command: command, ref: try args.optionalIdentifier("ref"),
+                            note: try args.optionalFreeText("note"), idempotencyKey: try args.optionalIdentifier("id")))
+    }
+}
+
+/// The arguments of one line, taken one by one; `finish()` refuses whatever is left over.
+struct Arguments {
+    private var values: [String: String] = [:]
+    private var flags: [String]
+
+    init(_ tokens: TokenizedLine) throws(ProtocolError) {
+        flags = tokens.flags
+        for (key, value) in tokens.arguments {
+            guard !key.isEmpty, key.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5f })
+            else { throw ProtocolError(.argument, "bad key: \(key.isEmpty ? "(empty)" : key) (keys are lowercase letters, digits, _)") }
+            guard values[key] == nil else { throw ProtocolError(.argument, "repeated key: \(key)") }
+            values[key] = value
+        }
+    }
+
+    mutating func takeFlag() -> String? { flags.isEmpty ? nil : flags.removeFirst() }
+
+    func finish() throws(ProtocolError) {
+        if let key = values.keys.sorted().first { throw ProtocolError(.argument, "unknown key: \(key)") }
+        if let flag = flags.first { throw ProtocolError(.argument, "unexpected word: \(flag)") }
+    }
+
+    mutating func optionalString(_ key: String) throws(ProtocolError) -> String? {
+        guard let value = values.removeValue(forKey: key) else { return nil }
+        guard !value.isEmpty else { throw ProtocolError(.argument, "\(key): empty value") }
+        return value
+    }
+
+    mutating func required<T>(_ key: String, _ parse: (inout Arguments, String) throws(ProtocolError) -> T?) throws(ProtocolError) -> T {
+        guard let value = try parse(&self, key) else { throw ProtocolError(.argument, "missing key: \(key)") }
+        return value
+    }
+
+    static func isIdentifierByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case 0x41...0x5a, 0x61...0x7a, 0x30...0x39: true
+        case UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: ":"), UInt8(ascii: "/"),
+             UInt8(ascii: "#"), UInt8(ascii: "@"), UInt8(ascii: "+"): true
+        default: false
+        }
+    }
+
+    mutating func optionalIdentifier(_ key: String) throws(ProtocolError) -> String? {
+        guard let value = try optionalString(key) else { return nil }
+        guard value.utf8.count <= Limits.identifierBytesMax else {
+            throw ProtocolError(.argument, "\(key): longer than \(Limits.identifierBytesMax) bytes")
+        }
+        guard value.utf8.allSatisfy(Arguments.isIdentifierByte) else {
+            throw ProtocolError(.argument, "\(key): only A-Z a-z 0-9 . _ - : / # @ + are allowed")
+        }
+        return value
+    }
+
+    mutating func identifier(_ key: String) throws(ProtocolError) -> String {
+        try required(key) { args, key throws(ProtocolError) in try args.optionalIdentifier(key) }
+    }
+
+    mutating func optionalQuantity(_ key: String, minimum: Int64 = 1) throws(ProtocolError) -> Int64? {
+        guard let value = try optionalString(key) else { return nil }
+        guard value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), value.utf8.count <= 13, let number = Int64(value) else {
+            throw ProtocolError(.argument, "\(key): expected a whole number from \(minimum) to \(Limits.quantityMax)")
+        }
+        guard number >= minimum, number <= Limits.quantityMax else {
+            throw ProtocolError(.argument, "\(key): \(number) is out of range \(minimum)...\(Limits.quantityMax)")
+        }
+        return number
+    }
+
+    mutating func quantity(_ key: String, minimum: Int64 = 1) throws(ProtocolError) -> Int64 {
+        try required(key) { args, key throws(ProtocolError) in try args.optionalQuantity(key, minimum: minimum) }
+    }
+
+    mutating func delta(_ key: String) throws(ProtocolError) -> Int64 {
+        try required(key) { args, key throws(ProtocolError) -> Int64? in
+            guard let value = try args.optionalString(key) else { return nil }
+            let digits = value.hasPrefix("-") || value.hasPrefix("+") ? value.dropFirst() : Substring(value)
+            guard !digits.isEmpty, digits.utf8.count <= 13, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+                  let magnitude = Int64(digits) else {
+                throw ProtocolError(.argument, "\(key): expected a signed whole number")
+            }
+            guard magnitude != 0, magnitude <= Limits.quantityMax else {
+                throw ProtocolError(.argument, "\(key): must be non-zero with |\(key)| <= \(Limits.quantityMax)")
+            }
+            return value.hasPrefix("-") ? -magnitude : magnitude
+        }
+    }
+
+    mutating func optionalFreeText(_ key: String) throws(ProtocolError) -> String? {
+        guard let value = values.removeValue(forKey: key) else { return nil }
+        guard value.utf8.count <= Limits.freeTextBytesMax else {
+            throw ProtocolError(.argument, "\(key): longer than \(Limits.freeTextBytesMax) bytes")
+        }
+        return value
+    }
+
+    mutating func freeText(_ key: String) throws(ProtocolError) -> String {
+        try required(key) { args, key throws(ProtocolError) in try args.optionalFreeText(key) }
+    }
+
+    /// `90s`, `15m`, `2h`, `7d` or plain seconds; at least 1 second, at most the reservation limit.
+    mutating func optionalDuration(_ key: String) throws(ProtocolError) -> Int64? {
+        guard var value = try optionalString(key) else { return nil }
+        var unit: Int64 = 1
+        switch value.last {
+        case "s": unit = 1; value.removeLast()
+        case "m": unit = 60; value.removeLast()
+        case "h": unit = 3600; value.removeLast()
+        case "d": unit = 86_400; value.removeLast()
+        default: break
+        }
+        guard !value.isEmpty, value.utf8.count <= 10, value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+              let count = Int64(value) else {
+            throw ProtocolError(.argument, "\(key): expected a duration such as 90s, 15m, 2h, 7d")
+        }
+        let seconds = count * unit
+        guard seconds >= 1, seconds <= Limits.reservationTTLMaxSeconds else {
+            throw ProtocolError(.argument, "\(key): must be from 1s to \(Limits.reservationTTLMaxSeconds / 86_400)d")
+        }
+        return seconds
+    }
+
+    mutating func optionalTime(_ key: String) throws(ProtocolError) -> Timestamp? {
+        guard let value = try optionalString(key) else { return nil }
+        guard let time = Timestamp(rfc3339: Substring(value)) else {
+            throw ProtocolError(.argument, "\(key): expected an RFC 3339 time such as 2026-11-22T08:00:00Z")
+        }
+        return time
+    }
+
+    mutating func time(_ key: String) throws(ProtocolError) -> Timestamp {
+        try required(key) { args, key throws(ProtocolError) in try args.optionalTime(key) }
+    }
+
+    mutating func optionalSeq(_ key: String) throws(ProtocolError) -> UInt64? {
+        guard let value = try optionalString(key) else { return nil }
+        let digits = value.hasPrefix("seq:") ? value.dropFirst(4) : Substring(value)
+        guard digits.utf8.count <= 19, let seq = UInt64(digits), seq >= 1 else {
+            throw ProtocolError(.argument, "\(key): expected a log position (a whole number from 1)")
+        }
+        return seq
+    }
+
+    mutating func optionalLogPoint(_ key: String) throws(ProtocolError) -> LogPoint? {
+        guard let value = try optionalString(key) else { return nil }
+        if value.hasPrefix("seq:") {
+            guard let seq = UInt64(value.dropFirst(4)) else {
+                throw ProtocolError(.argument, "\(key): expected seq:N with N a whole number")
+            }
+            return .seq(seq)
+        }
+        guard let time = Timestamp(rfc3339: Substring(value)) else {
+            throw ProtocolError(.argument, "\(key): expected an RFC 3339 time or seq:N")
+        }
+        return .time(time)
+    }
+
+    mutating func optionalYesNo(_ key: String) throws(ProtocolError) -> Bool? {
+        guard let value = try optionalString(key) else { return nil }
+        switch value {
+        case "yes", "true", "1": return true
+        case "no", "false", "0": return false
+        default: throw ProtocolError(.argument, "\(key): expected yes or no")
+        }
+    }
+
+    mutating func limit() throws(ProtocolError) -> Int {
+        guard let value = try optionalString("limit") else { return Limits.eventsLimitDefault }
+        guard let limit = Int(value), limit >= 1, limit <= Limits.eventsLimitMax else {
+            throw ProtocolError(.argument, "limit: expected 1 to \(Limits.eventsLimitMax)")
+        }
+        return limit
+    }
+}

@@ -1,0 +1,91 @@
+/// One request line split into its verb, `key=value` arguments and bare flags.
+public struct TokenizedLine: Equatable, Sendable {
+    public var verb: String
+    public var arguments: [(key: String, value: String)]
+    public var flags: [String]
+
+    public static func == (lhs: TokenizedLine, rhs: TokenizedLine) -> Bool {
+        lhs.verb == rhs.verb && lhs.flags == rhs.flags
+            && lhs.arguments.elementsEqual(rhs.arguments) { $0.key == $1.key && $0.value == $1.value }
+    }
+}
+
+/// Splits a request line by the token grammar of PROTOCOL.md. Pure; works on bytes.
+public enum Tokenizer {
+    /// Returns nil for a blank line (the server ignores those), or throws `ERR SYNTAX`.
+    public static func tokenize(_ line: some Collection<UInt8>) throws(ProtocolError) -> TokenizedLine? {
+        let bytes = Array(line)
+        guard String(validating: bytes, as: UTF8.self) != nil else {
+            throw ProtocolError(.syntax, "line is not valid UTF-8")
+        }
+        var index = 0
+        var words: [(key: String?, value: String, quoted: Bool)] = []
+        func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
+        while index < bytes.count {
+            while index < bytes.count, isSpace(bytes[index]) { index += 1 }
+            guard index < bytes.count else { break }
+            var token: [UInt8] = []
+            var key: String?
+            var quoted = false
+            while index < bytes.count, !isSpace(bytes[index]) {
+                let byte = bytes[index]
+                if byte < 0x20 || byte == 0x7f {
+                    throw ProtocolError(.syntax, "control byte 0x\(String(byte, radix: 16)) at column \(index + 1)")
+                }
+                if byte == 0x3d, key == nil {  // "=" ends the key
+                    key = String(decoding: token, as: UTF8.self)
+                    token = []
+                    index += 1
+                    if index < bytes.count, bytes[index] == 0x22 {
+                        quoted = true
+                        index = try readQuoted(bytes, from: index + 1, into: &token)
+                        if index < bytes.count, !isSpace(bytes[index]) {
+                            throw ProtocolError(.syntax, "text after a closing quote at column \(index + 1)")
+                        }
+                    }
+                    continue
+                }
+                if byte == 0x22 { throw ProtocolError(.syntax, "unexpected quote at column \(index + 1)") }
+                token.append(byte)
+                index += 1
+            }
+            words.append((key, String(decoding: token, as: UTF8.self), quoted))
+        }
+        guard let first = words.first else { return nil }
+        guard first.key == nil else { throw ProtocolError(.syntax, "a line starts with a verb, not key=value") }
+        var result = TokenizedLine(verb: first.value.uppercased(), arguments: [], flags: [])
+        for word in words.dropFirst() {
+            if let key = word.key {
+                result.arguments.append((key, word.value))
+            } else {
+                result.flags.append(word.value)
+            }
+        }
+        return result
+    }
+
+    /// Reads a quoted value after its opening quote; returns the index after the closing quote.
+    private static func readQuoted(_ bytes: [UInt8], from start: Int, into token: inout [UInt8]) throws(ProtocolError) -> Int {
+        var index = start
+        while index < bytes.count {
+            let byte = bytes[index]
+            switch byte {
+            case 0x22:
+                return index + 1
+            case 0x5c:
+                guard index + 1 < bytes.count, bytes[index + 1] == 0x22 || bytes[index + 1] == 0x5c else {
+                    throw ProtocolError(.syntax, "bad escape at column \(index + 1): only \\\" and \\\\ are allowed")
+                }
+                token.append(bytes[index + 1])
+                index += 2
+            default:
+                if byte < 0x20 && byte != 0x09 || byte == 0x7f {
+                    throw ProtocolError(.syntax, "control byte 0x\(String(byte, radix: 16)) at column \(index + 1)")
+                }
+                token.append(byte)
+                index += 1
+            }
+        }
+        throw ProtocolError(.syntax, "unclosed quote")
+    }
+}

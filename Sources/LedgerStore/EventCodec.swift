@@ -1,0 +1,150 @@
+import LedgerCore
+
+/// The binary form of an event in the log.
+///
+/// Layout: format-version byte, kind byte, recorded time (zigzag varint, microseconds), actor
+/// (varint), then tagged fields. A tag is `field << 1 | wireType` (0 = varint, 1 = length-prefixed
+/// bytes), so a reader skips fields it does not know: later versions still read old events and old
+/// readers skip what new writers add.
+public enum EventCodec {
+    public static let formatVersion: UInt8 = 1
+
+    enum Field: UInt64 {
+        case sku = 1, wh, quantity, reservation, transfer, from, to, purchaseOrder, delta, reason
+        case ref, note, idempotencyKey, eta, lost, expiresAt, safety, reorder, max
+    }
+
+    public static func encode(_ event: Event) -> [UInt8] {
+        var writer = ByteWriter(capacity: 64)
+        writer.byte(formatVersion)
+        writer.byte(event.body.kind.rawValue)
+        writer.signed(event.recordedAt.microseconds)
+        writer.varint(UInt64(event.actor))
+        func text(_ field: Field, _ value: String?) {
+            guard let value else { return }
+            writer.varint(field.rawValue << 1 | 1)
+            writer.string(value)
+        }
+        func number(_ field: Field, _ value: Int64?) {
+            guard let value else { return }
+            writer.varint(field.rawValue << 1)
+            writer.signed(value)
+        }
+        switch event.body {
+        case let .received(sku, wh, quantity, po):
+            text(.sku, sku); text(.wh, wh); number(.quantity, quantity); text(.purchaseOrder, po)
+        case let .sold(sku, wh, quantity, reservation):
+            text(.sku, sku); text(.wh, wh); number(.quantity, quantity); text(.reservation, reservation)
+        case let .reserved(reservation, sku, wh, quantity, expiresAt):
+            text(.reservation, reservation); text(.sku, sku); text(.wh, wh); number(.quantity, quantity)
+            number(.expiresAt, expiresAt.microseconds)
+        case let .released(reservation, sku, wh, quantity), let .expired(reservation, sku, wh, quantity):
+            text(.reservation, reservation); text(.sku, sku); text(.wh, wh); number(.quantity, quantity)
+        case let .transferShipped(transfer, sku, from, to, quantity, eta):
+            text(.transfer, transfer); text(.sku, sku); text(.from, from); text(.to, to)
+            number(.quantity, quantity); number(.eta, eta?.microseconds)
+        case let .transferArrived(transfer, sku, from, to, quantity, lost):
+            text(.transfer, transfer); text(.sku, sku); text(.from, from); text(.to, to)
+            number(.quantity, quantity); number(.lost, lost)
+        case let .transferLost(transfer, sku, from, to, lost):
+            text(.transfer, transfer); text(.sku, sku); text(.from, from); text(.to, to); number(.lost, lost)
+        case let .adjusted(sku, wh, delta, reason):
+            text(.sku, sku); text(.wh, wh); number(.delta, delta); text(.reason, reason)
+        case let .counted(sku, wh, quantity, delta, reason):
+            text(.sku, sku); text(.wh, wh); number(.quantity, quantity); number(.delta, delta); text(.reason, reason)
+        case let .returned(sku, wh, quantity):
+            text(.sku, sku); text(.wh, wh); number(.quantity, quantity)
+        case let .expected(po, sku, wh, quantity, eta):
+            text(.purchaseOrder, po); text(.sku, sku); text(.wh, wh); number(.quantity, quantity)
+            number(.eta, eta.microseconds)
+        case let .cancelled(po, sku, wh, quantity):
+            text(.purchaseOrder, po); text(.sku, sku); text(.wh, wh); number(.quantity, quantity)
+        case let .policySet(sku, wh, safety, reorder, max):
+            text(.sku, sku); text(.wh, wh); number(.safety, safety); number(.reorder, reorder); number(.max, max)
+        }
+        text(.ref, event.ref)
+        text(.note, event.note)
+        text(.idempotencyKey, event.idempotencyKey)
+        return writer.bytes
+    }
+
+    /// Decodes one stored event; `seq` comes from its key.
+    public static func decode(seq: UInt64, _ buffer: UnsafeRawBufferPointer) throws -> Event {
+        var reader = ByteReader(buffer)
+        let version = try reader.byte()
+        guard version >= 1, version <= formatVersion else {
+            throw CorruptRecord(reason: "event \(seq) has format version \(version); this build reads up to \(formatVersion)")
+        }
+        guard let kind = EventKind(rawValue: try reader.byte()) else {
+            throw CorruptRecord(reason: "event \(seq) has an unknown kind")
+        }
+        let recordedAt = Timestamp(microseconds: try reader.signed())
+        let actor = UInt32(truncatingIfNeeded: try reader.varint())
+        var texts: [Field: String] = [:]
+        var numbers: [Field: Int64] = [:]
+        while !reader.isAtEnd {
+            let tag = try reader.varint()
+            let field = Field(rawValue: tag >> 1)
+            if tag & 1 == 1 {
+                if let field { texts[field] = try reader.string() } else { try reader.skip(Int(try reader.varint())) }
+            } else {
+                let value = try reader.signed()
+                if let field { numbers[field] = value }
+            }
+        }
+        func text(_ field: Field) throws -> String {
+            guard let value = texts[field] else { throw CorruptRecord(reason: "event \(seq) lacks \(field)") }
+            return value
+        }
+        func number(_ field: Field) throws -> Int64 {
+            guard let value = numbers[field] else { throw CorruptRecord(reason: "event \(seq) lacks \(field)") }
+            return value
+        }
+        let body: EventBody
+        switch kind {
+        case .received:
+            body = .received(sku: try text(.sku), wh: try text(.wh), quantity: try number(.quantity),
+                             purchaseOrder: texts[.purchaseOrder])
+        case .sold:
+            body = .sold(sku: try text(.sku), wh: try text(.wh), quantity: try number(.quantity),
+                         reservation: texts[.reservation])
+        case .reserved:
+            body = .reserved(reservation: try text(.reservation), sku: try text(.sku), wh: try text(.wh),
+                             quantity: try number(.quantity), expiresAt: Timestamp(microseconds: try number(.expiresAt)))
+        case .released:
+            body = .released(reservation: try text(.reservation), sku: try text(.sku), wh: try text(.wh),
+                             quantity: try number(.quantity))
+        case .expired:
+            body = .expired(reservation: try text(.reservation), sku: try text(.sku), wh: try text(.wh),
+                            quantity: try number(.quantity))
+        case .transferShipped:
+            body = .transferShipped(transfer: try text(.transfer), sku: try text(.sku), from: try text(.from),
+                                    to: try text(.to), quantity: try number(.quantity),
+                                    eta: numbers[.eta].map(Timestamp.init(microseconds:)))
+        case .transferArrived:
+            body = .transferArrived(transfer: try text(.transfer), sku: try text(.sku), from: try text(.from),
+                                    to: try text(.to), quantity: try number(.quantity), lost: numbers[.lost] ?? 0)
+        case .transferLost:
+            body = .transferLost(transfer: try text(.transfer), sku: try text(.sku), from: try text(.from),
+                                 to: try text(.to), lost: try number(.lost))
+        case .adjusted:
+            body = .adjusted(sku: try text(.sku), wh: try text(.wh), delta: try number(.delta), reason: try text(.reason))
+        case .counted:
+            body = .counted(sku: try text(.sku), wh: try text(.wh), quantity: try number(.quantity),
+                            delta: try number(.delta), reason: texts[.reason])
+        case .returned:
+            body = .returned(sku: try text(.sku), wh: try text(.wh), quantity: try number(.quantity))
+        case .expected:
+            body = .expected(purchaseOrder: try text(.purchaseOrder), sku: try text(.sku), wh: try text(.wh),
+                             quantity: try number(.quantity), eta: Timestamp(microseconds: try number(.eta)))
+        case .cancelled:
+            body = .cancelled(purchaseOrder: try text(.purchaseOrder), sku: try text(.sku), wh: try text(.wh),
+                              quantity: try number(.quantity))
+        case .policySet:
+            body = .policySet(sku: try text(.sku), wh: try text(.wh), safety: numbers[.safety],
+                              reorder: numbers[.reorder], max: numbers[.max])
+        }
+        return Event(seq: seq, recordedAt: recordedAt, actor: actor, body: body,
+                     ref: texts[.ref], note: texts[.note], idempotencyKey: texts[.idempotencyKey])
+    }
+}

@@ -1,0 +1,238 @@
+import CLMDB
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// The one room for raw LMDB calls. Everything above this file sees Swift types: `LMDBEnvironment`,
+// `LMDBTransaction`, `LMDBDatabase`, `LMDBCursor` and the `LMDBError` they throw.
+
+/// An LMDB result code with a readable name and the library's own message.
+public struct LMDBError: Error, Equatable, CustomStringConvertible, Sendable {
+    public var code: Int32
+    public init(_ code: Int32) { self.code = code }
+
+    public static let notFound = LMDBError(MDB_NOTFOUND)
+    public static let keyExists = LMDBError(MDB_KEYEXIST)
+    public static let mapFull = LMDBError(MDB_MAP_FULL)
+    public static let mapResized = LMDBError(MDB_MAP_RESIZED)
+    public static let readersFull = LMDBError(MDB_READERS_FULL)
+    public static let txnFull = LMDBError(MDB_TXN_FULL)
+    public static let noSpace = LMDBError(ENOSPC)
+    public static let diskQuota = LMDBError(EDQUOT)
+    public static let ioError = LMDBError(EIO)
+
+    /// True for the failures that mean "the store cannot take writes now" (disk full, quota, I/O),
+    /// as opposed to a programming error.
+    public var isStorageUnavailable: Bool { self == .noSpace || self == .diskQuota || self == .ioError }
+
+    public var description: String { "\(String(cString: mdb_strerror(code))) (\(code))" }
+
+    /// Lets callers write `catch LMDBError.mapFull`.
+    public static func ~= (pattern: LMDBError, value: any Error) -> Bool {
+        (value as? LMDBError) == pattern
+    }
+}
+
+@inline(__always)
+private func check(_ code: Int32) throws {
+    if code != 0 { throw LMDBError(code) }
+}
+
+/// An LMDB environment: one per process, per LMDB's own rule ("do not have open an LMDB database
+/// twice in the same process at the same time").
+public final class LMDBEnvironment: @unchecked Sendable {
+    let handle: OpaquePointer
+
+    public struct Flags: OptionSet, Sendable {
+        public let rawValue: UInt32
+        public init(rawValue: UInt32) { self.rawValue = rawValue }
+        /// Read transactions are not tied to threads: NIO event loops may run them anywhere.
+        public static let noTLS = Flags(rawValue: UInt32(MDB_NOTLS))
+        public static let readOnly = Flags(rawValue: UInt32(MDB_RDONLY))
+        public static let noSubdirectory = Flags(rawValue: UInt32(MDB_NOSUBDIR))
+    }
+
+    /// Opens (creating when missing) the environment in directory `path`.
+    /// The corresponding C functions are `mdb_env_create`, `mdb_env_set_*` and `mdb_env_open`.
+    public init(path: String, mapSizeBytes: Int, databasesMax: UInt32, readersMax: UInt32, flags: Flags) throws {
+        var env: OpaquePointer?
+        try check(mdb_env_create(&env))
+        guard let env else { throw LMDBError(ENOMEM) }
+        do {
+            try check(mdb_env_set_mapsize(env, mapSizeBytes))
+            try check(mdb_env_set_maxdbs(env, databasesMax))
+            try check(mdb_env_set_maxreaders(env, readersMax))
+            try check(mdb_env_open(env, path, flags.rawValue, 0o640))
+        } catch {
+            mdb_env_close(env)
+            throw error
+        }
+        self.handle = env
+    }
+
+    /// Closes the environment. All transactions must be finished first.
+    public func close() { mdb_env_close(handle) }
+
+    /// The corresponding C function is `mdb_env_set_mapsize`. LMDB requires that no transaction of
+    /// this process is active while the map changes; `LedgerStore` holds its reader lock exclusively.
+    public func setMapSize(_ bytes: Int) throws { try check(mdb_env_set_mapsize(handle, bytes)) }
+
+    public var mapSizeBytes: Int {
+        var info = MDB_envinfo()
+        mdb_env_info(handle, &info)
+        return info.me_mapsize
+    }
+
+    public var lastPageNumber: Int {
+        var info = MDB_envinfo()
+        mdb_env_info(handle, &info)
+        return info.me_last_pgno
+    }
+
+    public var pageSizeBytes: Int {
+        var stat = MDB_stat()
+        mdb_env_stat(handle, &stat)
+        return Int(stat.ms_psize)
+    }
+
+    /// Forces a flush of the data file to disk. The corresponding C function is `mdb_env_sync`.
+    public func sync() throws { try check(mdb_env_sync(handle, 1)) }
+
+    /// A consistent copy of the environment into directory `path`, compacted (free pages omitted).
+    /// Safe while writers run: it reads one snapshot. The corresponding C function is `mdb_env_copy2`.
+    public func copyCompacted(to path: String) throws {
+        try check(mdb_env_copy2(handle, path, UInt32(MDB_CP_COMPACT)))
+    }
+}
+
+/// An LMDB database handle (a named database inside the environment).
+public struct LMDBDatabase: Sendable {
+    let dbi: MDB_dbi
+}
+
+/// One LMDB transaction. It must end (commit or abort) on the thread that uses it, before any
+/// suspension: LMDB's caveat is that long-lived transactions pin pages and grow the file.
+public final class LMDBTransaction {
+    private(set) var handle: OpaquePointer?
+    public let isReadOnly: Bool
+
+    /// The corresponding C function is `mdb_txn_begin`.
+    public init(environment: LMDBEnvironment, readOnly: Bool) throws {
+        var txn: OpaquePointer?
+        try check(mdb_txn_begin(environment.handle, nil, readOnly ? UInt32(MDB_RDONLY) : 0, &txn))
+        self.handle = txn
+        self.isReadOnly = readOnly
+    }
+
+    deinit {
+        if let handle { mdb_txn_abort(handle) }
+    }
+
+    private var live: OpaquePointer {
+        guard let handle else { preconditionFailure("LMDB transaction used after it ended") }
+        return handle
+    }
+
+    /// Commits, and with the environment's default flags also syncs to disk before returning.
+    /// The corresponding C function is `mdb_txn_commit`.
+    public func commit() throws {
+        let txn = live
+        handle = nil
+        try check(mdb_txn_commit(txn))
+    }
+
+    public func abort() {
+        if let handle { mdb_txn_abort(handle) }
+        handle = nil
+    }
+
+    /// Opens (and in a write transaction creates) a named database.
+    public func openDatabase(_ name: String, create: Bool) throws -> LMDBDatabase {
+        var dbi: MDB_dbi = 0
+        try check(mdb_dbi_open(live, name, create ? UInt32(MDB_CREATE) : 0, &dbi))
+        return LMDBDatabase(dbi: dbi)
+    }
+
+    /// Calls `body` with the value stored under `key`, or returns nil when there is none. The bytes
+    /// point into the map and are valid only inside `body`.
+    public func get<R>(_ database: LMDBDatabase, key: UnsafeRawBufferPointer,
+                       _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
+        var keyValue = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        var value = MDB_val()
+        let code = mdb_get(live, database.dbi, &keyValue, &value)
+        if code == MDB_NOTFOUND { return nil }
+        try check(code)
+        return try body(UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size))
+    }
+
+    public func put(_ database: LMDBDatabase, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer,
+                    append: Bool = false) throws {
+        var keyValue = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        var dataValue = MDB_val(mv_size: value.count, mv_data: UnsafeMutableRawPointer(mutating: value.baseAddress))
+        try check(mdb_put(live, database.dbi, &keyValue, &dataValue, append ? UInt32(MDB_APPEND) : 0))
+    }
+
+    /// Deletes `key`; returns false when it was not there.
+    @discardableResult
+    public func delete(_ database: LMDBDatabase, key: UnsafeRawBufferPointer) throws -> Bool {
+        var keyValue = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        let code = mdb_del(live, database.dbi, &keyValue, nil)
+        if code == MDB_NOTFOUND { return false }
+        try check(code)
+        return true
+    }
+
+    public func get<R>(_ database: LMDBDatabase, key: [UInt8], _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
+        try key.withUnsafeBytes { try get(database, key: $0, body) }
+    }
+
+    public func put(_ database: LMDBDatabase, key: [UInt8], value: [UInt8], append: Bool = false) throws {
+        try key.withUnsafeBytes { key in
+            try value.withUnsafeBytes { value in try put(database, key: key, value: value, append: append) }
+        }
+    }
+
+    @discardableResult
+    public func delete(_ database: LMDBDatabase, key: [UInt8]) throws -> Bool {
+        try key.withUnsafeBytes { try delete(database, key: $0) }
+    }
+
+    public func entryCount(_ database: LMDBDatabase) throws -> Int {
+        var stat = MDB_stat()
+        try check(mdb_stat(live, database.dbi, &stat))
+        return stat.ms_entries
+    }
+
+    public func cursor(_ database: LMDBDatabase) throws -> LMDBCursor {
+        var cursor: OpaquePointer?
+        try check(mdb_cursor_open(live, database.dbi, &cursor))
+        return LMDBCursor(handle: cursor!)
+    }
+}
+
+/// A cursor over one database, closed when released. Keys and values it yields point into the map
+/// and are valid only until the cursor moves or its transaction ends.
+public final class LMDBCursor {
+    private let handle: OpaquePointer
+    init(handle: OpaquePointer) { self.handle = handle }
+    deinit { mdb_cursor_close(handle) }
+
+    public typealias Entry = (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)
+
+    private func move(_ operation: MDB_cursor_op, key: UnsafeRawBufferPointer? = nil) throws -> Entry? {
+        var keyValue = MDB_val(mv_size: key?.count ?? 0, mv_data: UnsafeMutableRawPointer(mutating: key?.baseAddress))
+        var value = MDB_val()
+        let code = mdb_cursor_get(handle, &keyValue, &value, operation)
+        if code == MDB_NOTFOUND { return nil }
+        try check(code)
+        return (UnsafeRawBufferPointer(start: keyValue.mv_data, count: keyValue.mv_size),
+                UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size))
+    }
+
+    public func first() throws -> Entry? { try move(MDB_FIRST) }
+    public func last() throws -> Entry? { try move(MDB_LAST) }
+    public func next() throws -> Entry? { try move(MDB_NEXT) }
+    /// Positions at the first key greater than or equal to `key`.
+    public func seek(atLeast key: UnsafeRawBufferPointer) throws -> Entry? { try move(MDB_SET_RANGE, key: key) }
+    public func seek(atLeast key: [UInt8]) throws -> Entry? { try key.withUnsafeBytes { try seek(atLeast: $0) } }
+}

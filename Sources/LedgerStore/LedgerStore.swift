@@ -1,0 +1,182 @@
+import LedgerCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The ledger on disk: one LMDB environment holding the append-only log and the projections folded
+/// from it, written together in one transaction so the store is never half-applied.
+///
+/// Named databases:
+/// - `log`: seq (big-endian UInt64, appended with MDB_APPEND, gapless from 1) → event
+/// - `pairs`, `reservations`, `transfers`, `orders`: the projections
+/// - `meta`: `last_seq` (the last event folded into the projections) and the store's format
+/// - `idempotency`: idempotency key → the request's fingerprint and its original reply
+/// - `sku_index`: sku, 0, seq → nothing (HISTORY and point-in-time folds)
+/// - `expiry`: due time, reservation → nothing (the daemon's expiry sweep)
+///
+/// Reads run in short read-only transactions from any thread and never wait for the writer. Exactly
+/// one thread writes (`write(_:)`); LMDB serialises writers anyway, and one owner keeps group commit
+/// simple.
+public final class LedgerStore: @unchecked Sendable {
+    public static let defaultMapSizeBytes = 64 << 30
+    /// Databases the environment may hold: the nine above and room for later ones.
+    static let databasesMax: UInt32 = 16
+    /// Reader slots: each in-flight read transaction takes one (MDB_NOTLS), so this bounds concurrent
+    /// reads across the daemon's threads and any stockctl running beside it.
+    static let readersMax: UInt32 = 512
+    static let storeFormat: UInt64 = 1
+
+    public let directory: String
+    public let environment: LMDBEnvironment
+    let databases: Databases
+    /// LMDB may change the map size only while no transaction of this process is active: readers take
+    /// this lock shared for the life of their transaction, a map resize takes it exclusively.
+    private let mapLock: UnsafeMutablePointer<pthread_rwlock_t>
+
+    struct Databases {
+        let log, pairs, reservations, transfers, orders, meta, idempotency, skuIndex, expiry: LMDBDatabase
+    }
+
+    /// Opens the store in `directory`, creating it when `create` is true and it does not exist yet.
+    public init(directory: String, create: Bool = true, readOnly: Bool = false,
+                mapSizeBytes: Int = LedgerStore.defaultMapSizeBytes) throws {
+        self.directory = directory
+        if !create || readOnly {
+            guard access(directory + "/data.mdb", F_OK) == 0 else { throw StoreError.notAStore(directory) }
+        } else {
+            mkdir(directory, 0o750)
+        }
+        var flags: LMDBEnvironment.Flags = [.noTLS]
+        if readOnly { flags.insert(.readOnly) }
+        environment = try LMDBEnvironment(path: directory, mapSizeBytes: mapSizeBytes,
+                                          databasesMax: LedgerStore.databasesMax,
+                                          readersMax: LedgerStore.readersMax, flags: flags)
+        mapLock = .allocate(capacity: 1)
+        var attributes = pthread_rwlockattr_t()
+        pthread_rwlockattr_init(&attributes)
+        // Writer preference: a map resize must not starve behind a steady stream of reads.
+        pthread_rwlockattr_setkind_np(&attributes, Int32(PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP))
+        pthread_rwlock_init(mapLock, &attributes)
+        pthread_rwlockattr_destroy(&attributes)
+        do {
+            let txn = try LMDBTransaction(environment: environment, readOnly: readOnly)
+            func open(_ name: String) throws -> LMDBDatabase {
+                do { return try txn.openDatabase(name, create: !readOnly) } catch LMDBError.notFound {
+                    throw StoreError.notAStore(directory)
+                }
+            }
+            databases = Databases(
+                log: try open("log"), pairs: try open("pairs"), reservations: try open("reservations"),
+                transfers: try open("transfers"), orders: try open("orders"), meta: try open("meta"),
+                idempotency: try open("idempotency"), skuIndex: try open("sku_index"), expiry: try open("expiry"))
+            let format: UInt64? = try txn.get(databases.meta, key: MetaKey.format) {
+                StoreKey.seq(from: $0)
+            }
+            if let format, format != LedgerStore.storeFormat {
+                throw StoreError.unsupportedFormat(format)
+            }
+            if format == nil && !readOnly {
+                let value = StoreKey.seq(LedgerStore.storeFormat)
+                try txn.put(databases.meta, key: MetaKey.format, value: value)
+            }
+            if readOnly { txn.abort() } else { try txn.commit() }
+        } catch {
+            environment.close()
+            throw error
+        }
+    }
+
+    deinit {
+        pthread_rwlock_destroy(mapLock)
+        mapLock.deallocate()
+    }
+
+    /// Closes the environment. No transaction may be running.
+    public func close() {
+        pthread_rwlock_wrlock(mapLock)
+        environment.close()
+        pthread_rwlock_unlock(mapLock)
+    }
+
+    /// Runs `body` in a short read-only transaction. The transaction ends when `body` returns:
+    /// LMDB's caveat is that a long-lived reader pins old pages and makes the file grow.
+    public func read<R>(_ body: (StoreReader) throws -> R) throws -> R {
+        pthread_rwlock_rdlock(mapLock)
+        defer { pthread_rwlock_unlock(mapLock) }
+        let txn = try beginTransaction(readOnly: true)
+        defer { txn.abort() }
+        return try body(StoreReader(txn: txn, databases: databases))
+    }
+
+    /// Runs `body` in the write transaction and commits it; with LMDB's default flags the commit
+    /// returns only after the data is synced to disk. When the map is full it grows the map and runs
+    /// `body` again from the start, so `body` must depend only on the store and its own inputs.
+    /// Only the writer thread calls this.
+    public func write<R>(_ body: (StoreWriter) throws -> R) throws -> R {
+        while true {
+            do {
+                let txn = try beginTransaction(readOnly: false)
+                defer { txn.abort() }
+                let result = try body(StoreWriter(txn: txn, databases: databases))
+                try txn.commit()
+                return result
+            } catch LMDBError.mapFull {
+                try growMap()
+            }
+        }
+    }
+
+    /// Doubles the map. Fails with `StoreError.mapCannotGrow` when the system refuses the larger map.
+    private func growMap() throws {
+        pthread_rwlock_wrlock(mapLock)
+        defer { pthread_rwlock_unlock(mapLock) }
+        let current = environment.mapSizeBytes
+        do {
+            try environment.setMapSize(current * 2)
+        } catch {
+            throw StoreError.mapCannotGrow(current, error)
+        }
+    }
+
+    private func beginTransaction(readOnly: Bool) throws -> LMDBTransaction {
+        do {
+            return try LMDBTransaction(environment: environment, readOnly: readOnly)
+        } catch LMDBError.mapResized {
+            // Another process (stockctl) grew the map: adopt its size, as lmdb.h tells us to.
+            try environment.setMapSize(0)
+            return try LMDBTransaction(environment: environment, readOnly: readOnly)
+        }
+    }
+
+    /// A consistent, compacted copy of the store, safe while the daemon writes.
+    public func backup(to directory: String) throws {
+        mkdir(directory, 0o750)
+        try environment.copyCompacted(to: directory)
+    }
+
+    /// Size of the data file on disk, in bytes.
+    public var dataFileBytes: Int {
+        var info = stat()
+        return stat(directory + "/data.mdb", &info) == 0 ? Int(info.st_size) : 0
+    }
+}
+
+/// Why a store could not be opened or written.
+public enum StoreError: Error, CustomStringConvertible {
+    case notAStore(String)
+    case unsupportedFormat(UInt64)
+    case mapCannotGrow(Int, Error)
+
+    public var description: String {
+        switch self {
+        case .notAStore(let path): "\(path) is not a stockd store (no data.mdb with a ledger in it)"
+        case .unsupportedFormat(let format): "store format \(format) is not supported by this build"
+        case .mapCannotGrow(let size, let error): "the LMDB map cannot grow past \(size) bytes: \(error)"
+        }
+    }
+}
+
+enum MetaKey {
+    static let lastSeq = Array("last_seq".utf8)
+    static let format = Array("format".utf8)
+}

@@ -1,0 +1,127 @@
+import LedgerCore
+
+/// The binary forms of the stored projections (pairs, reservations, transfers, purchase orders).
+/// Each starts with a format-version byte; a store written by a newer format is refused, not guessed.
+public enum ProjectionCodec {
+    public static let formatVersion: UInt8 = 1
+
+    private static func optionalTime(_ writer: inout ByteWriter, _ time: Timestamp?) {
+        if let time { writer.byte(1); writer.signed(time.microseconds) } else { writer.byte(0) }
+    }
+
+    private static func optionalTime(_ reader: inout ByteReader) throws -> Timestamp? {
+        try reader.byte() == 1 ? Timestamp(microseconds: try reader.signed()) : nil
+    }
+
+    private static func optionalText(_ writer: inout ByteWriter, _ text: String?) {
+        if let text { writer.byte(1); writer.string(text) } else { writer.byte(0) }
+    }
+
+    private static func optionalText(_ reader: inout ByteReader) throws -> String? {
+        try reader.byte() == 1 ? try reader.string() : nil
+    }
+
+    private static func checkVersion(_ reader: inout ByteReader, _ what: String) throws {
+        let version = try reader.byte()
+        guard version == formatVersion else { throw CorruptRecord(reason: "\(what) has format version \(version)") }
+    }
+
+    public static func encode(_ pair: PairState) -> [UInt8] {
+        var writer = ByteWriter(capacity: 32)
+        writer.byte(formatVersion)
+        for value in [pair.onHand, pair.reserved, pair.inbound, pair.safety, pair.reorder, pair.max, pair.breachLowest] {
+            writer.signed(value)
+        }
+        optionalTime(&writer, pair.breachSince)
+        writer.varint(UInt64(pair.openOrders.count))
+        for order in pair.openOrders {
+            writer.string(order.purchaseOrder)
+            writer.signed(order.remaining)
+            writer.signed(order.eta.microseconds)
+        }
+        return writer.bytes
+    }
+
+    public static func decodePair(_ buffer: UnsafeRawBufferPointer) throws -> PairState {
+        var reader = ByteReader(buffer)
+        try checkVersion(&reader, "pair")
+        var pair = PairState()
+        pair.onHand = try reader.signed()
+        pair.reserved = try reader.signed()
+        pair.inbound = try reader.signed()
+        pair.safety = try reader.signed()
+        pair.reorder = try reader.signed()
+        pair.max = try reader.signed()
+        pair.breachLowest = try reader.signed()
+        pair.breachSince = try optionalTime(&reader)
+        let orders = try reader.varint()
+        for _ in 0..<orders {
+            pair.openOrders.append(OpenOrder(purchaseOrder: try reader.string(), remaining: try reader.signed(),
+                                             eta: Timestamp(microseconds: try reader.signed())))
+        }
+        return pair
+    }
+
+    public static func encode(_ reservation: Reservation) -> [UInt8] {
+        var writer = ByteWriter(capacity: 48)
+        writer.byte(formatVersion)
+        writer.string(reservation.sku)
+        writer.string(reservation.wh)
+        writer.signed(reservation.held)
+        writer.signed(reservation.expiresAt.microseconds)
+        optionalText(&writer, reservation.ref)
+        writer.byte(reservation.status.rawValue)
+        return writer.bytes
+    }
+
+    public static func decodeReservation(id: String, _ buffer: UnsafeRawBufferPointer) throws -> Reservation {
+        var reader = ByteReader(buffer)
+        try checkVersion(&reader, "reservation \(id)")
+        let sku = try reader.string(), wh = try reader.string()
+        let held = try reader.signed(), expiresAt = Timestamp(microseconds: try reader.signed())
+        let ref = try optionalText(&reader)
+        guard let status = Reservation.Status(rawValue: try reader.byte()) else {
+            throw CorruptRecord(reason: "reservation \(id) has an unknown status")
+        }
+        return Reservation(id: id, sku: sku, wh: wh, held: held, expiresAt: expiresAt, ref: ref, status: status)
+    }
+
+    public static func encode(_ transfer: Transfer) -> [UInt8] {
+        var writer = ByteWriter(capacity: 48)
+        writer.byte(formatVersion)
+        writer.string(transfer.sku)
+        writer.string(transfer.from)
+        writer.string(transfer.to)
+        writer.signed(transfer.shipped)
+        writer.signed(transfer.arrived)
+        writer.signed(transfer.lost)
+        optionalTime(&writer, transfer.eta)
+        return writer.bytes
+    }
+
+    public static func decodeTransfer(id: String, _ buffer: UnsafeRawBufferPointer) throws -> Transfer {
+        var reader = ByteReader(buffer)
+        try checkVersion(&reader, "transfer \(id)")
+        return Transfer(id: id, sku: try reader.string(), from: try reader.string(), to: try reader.string(),
+                        shipped: try reader.signed(), arrived: try reader.signed(), lost: try reader.signed(),
+                        eta: try optionalTime(&reader))
+    }
+
+    public static func encode(_ order: PurchaseOrder) -> [UInt8] {
+        var writer = ByteWriter(capacity: 40)
+        writer.byte(formatVersion)
+        writer.string(order.sku)
+        writer.string(order.wh)
+        writer.signed(order.ordered)
+        writer.signed(order.eta.microseconds)
+        writer.byte(order.isOpen ? 1 : 0)
+        return writer.bytes
+    }
+
+    public static func decodePurchaseOrder(id: String, _ buffer: UnsafeRawBufferPointer) throws -> PurchaseOrder {
+        var reader = ByteReader(buffer)
+        try checkVersion(&reader, "purchase order \(id)")
+        return PurchaseOrder(id: id, sku: try reader.string(), wh: try reader.string(), ordered: try reader.signed(),
+                             eta: Timestamp(microseconds: try reader.signed()), isOpen: try reader.byte() == 1)
+    }
+}
