@@ -106,3 +106,25 @@ public struct PurchaseOrder: Equatable, Sendable {
 
     public var pair: PairKey { PairKey(sku: sku, wh: wh) }
 }
+
+/// One stretch of time a pair spent below its safety level.
+public struct BreachInterval: Equatable, Sendable {
+    public var pair: PairKey
+    public var start: Timestamp
+    /// nil while the breach is still open.
+    public var end: Timestamp?
+    public var lowest: Int64
+    var now: Timestamp?
+
+    public init(pair: PairKey, start: Timestamp, end: Timestamp?, lowest: Int64, now: Timestamp? = nil) {
+        self.pair = pair; self.start = start; self.end = end; self.lowest = lowest; self.now = now
+    }
+
+    public var seconds: Int64 { ((end ?? now ?? start).microseconds - start.microseconds) / 1_000_000 }
+}
+
+/// A point in the log: a time (the state as of then) or a seq (the state right after that event).
+public enum LogPoint: Equatable, Sendable {
+    case time(Timestamp)
+    case seq(UInt64)
+}

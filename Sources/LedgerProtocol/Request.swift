@@ -15,12 +15,6 @@ public enum Request: Equatable, Sendable {
 
 public enum ReplyFormat: String, Sendable { case line, json }
 
-/// A point in the log: a time (the state as of then) or a seq (the state right after that event).
-public enum LogPoint: Equatable, Sendable {
-    case time(Timestamp)
-    case seq(UInt64)
-}
-
 public enum ReadRequest: Equatable, Sendable {
     case stock(sku: String, wh: String?, at: LogPoint?)
     case breaches(wh: String?, sku: String?)

@@ -60,6 +60,17 @@ public enum Rows {
         return line.text
     }
 
+    public static func interval(_ interval: BreachInterval) -> String {
+        var line = ReplyLine("interval")
+        line.add("sku", interval.pair.sku)
+        line.add("wh", interval.pair.wh)
+        line.add("start", interval.start)
+        if let end = interval.end { line.add("end", end) } else { line.add("open", true) }
+        line.add("seconds", interval.seconds)
+        line.add("lowest", interval.lowest)
+        return line.text
+    }
+
     public static func reorder(_ key: PairKey, _ pair: PairState, suggest: Int64) -> String {
         var line = ReplyLine("reorder")
         line.add("sku", key.sku)

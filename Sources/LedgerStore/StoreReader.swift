@@ -213,6 +213,12 @@ public struct IdempotencyRecord: Equatable, Sendable {
     /// The original reply, sent again (with `dup=yes`) on a retry.
     public var reply: String
     public var recordedAt: Timestamp
+
+    public init(fingerprint: String, reply: String, recordedAt: Timestamp) {
+        self.fingerprint = fingerprint
+        self.reply = reply
+        self.recordedAt = recordedAt
+    }
 }
 
 /// The write side of the one write transaction. Only the writer thread has one.

@@ -1,0 +1,261 @@
+import LedgerCore
+import LedgerProtocol
+import Logging
+import NIOCore
+
+/// One client connection: parses each line, sends writes to the writer, answers reads, and replies
+/// strictly in request order however the answers arrive.
+///
+/// Replies wait in `slots`, one per request. A write's slot fills when the writer has committed it;
+/// a read that follows unanswered writes of the same connection waits in its slot and runs once
+/// they are answered, so a read sees every write acknowledged before it, and writes sent after that
+/// read wait for it, so it sees none of those.
+final class ConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = LineFrame
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// Requests a connection may have unanswered before we stop reading from it: pipelining is
+    /// welcome, an unbounded queue per client is not.
+    static let pendingRepliesMax = 1_024
+
+    private enum Slot {
+        case waiting
+        case ready([String])
+        case deferredRead(ReadRequest)
+        /// A write sent after a read that is still waiting: it goes to the writer only once that read
+        /// has run, so the read does not see writes that were sent after it.
+        case deferredWrite(LedgerWriter.Work)
+    }
+
+    private let shared: ServerShared
+    private let peer: PeerCredentials
+    private let role: AccessPolicy.Role
+    private var slots = CircularBuffer<Slot>(initialCapacity: 16)
+    /// The id of `slots.first`; ids grow by one per request.
+    private var headSlotID: UInt64 = 0
+    private var batch: [WriteRequest]?
+    private var readHeld = false
+    private var deferredReads = 0
+    private var deferredWrites = 0
+    private var closeAfterReplies = false
+    private var context: ChannelHandlerContext?
+
+    init(shared: ServerShared, peer: PeerCredentials) {
+        self.shared = shared
+        self.peer = peer
+        self.role = shared.configuration.accessPolicy.role(uid: peer.uid, gid: peer.gid)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        // A client that vanishes mid-batch leaves nothing applied: the batch was never submitted.
+        batch = nil
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closeAfterReplies else { return }
+        switch unwrapInboundIn(data) {
+        case .tooLong:
+            append(.ready([ProtocolError(.limit, "line longer than \(Limits.lineBytesMax) bytes").line()]))
+        case .line(let buffer):
+            do {
+                guard let request = try RequestParser.parse(buffer.readableBytesView) else { return }
+                handle(request)
+            } catch {
+                append(.ready([error.line()]))
+            }
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .some(ChannelEvent.inputClosed) = event as? ChannelEvent {
+            // The client finished sending: answer what it sent, then close. An open batch is dropped.
+            batch = nil
+            closeAfterReplies = true
+            drain()
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        drain()
+        context.fireChannelReadComplete()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if slots.count >= ConnectionHandler.pendingRepliesMax || !context.channel.isWritable {
+            readHeld = true
+        } else {
+            context.read()
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        resumeReadingIfRoom()
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        shared.logger.debug("connection error", metadata: ["error": "\(error)", "pid": "\(peer.pid)"])
+        context.close(promise: nil)
+    }
+
+    // MARK: requests
+
+    private func handle(_ request: Request) {
+        if batch != nil { return handleInBatch(request) }
+        switch request {
+        case .write(let write):
+            guard role == .writer else { return refuseWrite() }
+            submit(.single(write))
+        case .read(let read):
+            if slots.isEmpty {
+                append(.ready(shared.reads.answer(read)))
+            } else {
+                deferredReads += 1
+                append(.deferredRead(read))
+            }
+        case .begin:
+            guard role == .writer else { return refuseWrite() }
+            batch = []
+            append(.ready(["OK"]))
+        case .commit, .abort:
+            append(.ready([ProtocolError(.state, "no batch is open (send BEGIN first)").line()]))
+        case .hello(let format):
+            if format == .json {
+                append(.ready([ProtocolError(.argument, "format=json is not supported by this version").line()]))
+            } else {
+                append(.ready(["OK server=stockd version=\(shared.configuration.version) proto=1 role=\(role.rawValue)"]))
+            }
+        case .ping:
+            append(.ready(["OK pong"]))
+        case .quit:
+            append(.ready(["OK bye"]))
+            closeAfterReplies = true
+        case .watch:
+            append(.ready([ProtocolError(.argument, "WATCH is not supported by this version").line()]))
+        case .unwatch:
+            append(.ready([ProtocolError(.state, "not watching").line()]))
+        }
+    }
+
+    private func handleInBatch(_ request: Request) {
+        switch request {
+        case .write(let write):
+            guard batch!.count < Limits.batchWritesMax else {
+                return append(.ready([ProtocolError(.limit, "a batch holds at most \(Limits.batchWritesMax) writes").line()]))
+            }
+            batch!.append(write)
+            append(.ready(["OK queued=\(batch!.count)"]))
+        case .commit:
+            let writes = batch!
+            batch = nil
+            submit(.batch(writes))
+        case .abort:
+            batch = nil
+            append(.ready(["OK"]))
+        case .ping:
+            append(.ready(["OK pong"]))
+        case .quit:
+            batch = nil
+            append(.ready(["OK bye"]))
+            closeAfterReplies = true
+        case .begin:
+            append(.ready([ProtocolError(.state, "a batch is already open").line()]))
+        case .read, .hello, .watch, .unwatch:
+            append(.ready([ProtocolError(.state, "only writes, COMMIT and ABORT inside a batch").line()]))
+        }
+    }
+
+    private func refuseWrite() {
+        append(.ready([ProtocolError(.denied, "uid \(peer.uid) may read but not write").line()]))
+    }
+
+    private func submit(_ work: LedgerWriter.Work) {
+        if deferredReads > 0 {
+            deferredWrites += 1
+            return append(.deferredWrite(work))
+        }
+        slots.append(.waiting)
+        send(work, slotID: headSlotID + UInt64(slots.count - 1))
+    }
+
+    private func send(_ work: LedgerWriter.Work, slotID: UInt64) {
+        let loop = context!.eventLoop
+        shared.writer.submit(work, actor: peer.uid) { [self] lines in
+            loop.execute { self.fill(slotID, lines) }
+        }
+    }
+
+    private func fill(_ slotID: UInt64, _ lines: [String]) {
+        let index = Int(slotID - headSlotID)
+        guard index >= 0, index < slots.count else { return }
+        slots[slots.index(slots.startIndex, offsetBy: index)] = .ready(lines)
+        if index == 0 { drain() }
+    }
+
+    private func append(_ slot: Slot) {
+        slots.append(slot)
+    }
+
+    /// Writes every answered reply at the head, in order, running deferred reads as they come up.
+    private func drain() {
+        guard let context else { return }
+        var wrote = false
+        loop: while let head = slots.first {
+            let lines: [String]
+            switch head {
+            case .waiting, .deferredWrite: break loop
+            case .ready(let ready): lines = ready
+            case .deferredRead(let read):
+                lines = shared.reads.answer(read)
+                deferredReads -= 1
+            }
+            slots.removeFirst()
+            headSlotID += 1
+            var buffer = context.channel.allocator.buffer(capacity: lines.reduce(0) { $0 + $1.utf8.count + 1 })
+            for line in lines {
+                buffer.writeString(line)
+                buffer.writeInteger(UInt8(ascii: "\n"))
+            }
+            context.write(wrapOutboundOut(buffer), promise: nil)
+            wrote = true
+        }
+        if wrote { context.flush() }
+        if deferredWrites > 0 { sendWritesBeforeNextRead() }
+        if closeAfterReplies && slots.isEmpty {
+            context.close(promise: nil)
+            return
+        }
+        resumeReadingIfRoom()
+    }
+
+    /// Sends the deferred writes that no longer have a waiting read before them.
+    private func sendWritesBeforeNextRead() {
+        var index = slots.startIndex
+        var slotID = headSlotID
+        while index != slots.endIndex, deferredWrites > 0 {
+            switch slots[index] {
+            case .deferredRead: return
+            case .deferredWrite(let work):
+                slots[index] = .waiting
+                deferredWrites -= 1
+                send(work, slotID: slotID)
+            case .waiting, .ready: break
+            }
+            index = slots.index(after: index)
+            slotID += 1
+        }
+    }
+
+    private func resumeReadingIfRoom() {
+        guard readHeld, let context, slots.count < ConnectionHandler.pendingRepliesMax / 2, context.channel.isWritable
+        else { return }
+        readHeld = false
+        context.read()
+    }
+}

@@ -1,0 +1,320 @@
+import LedgerCore
+import LedgerProtocol
+import LedgerStore
+import Logging
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The one owner of the LMDB write transaction, on a thread of its own: group commit.
+///
+/// Writes from every connection queue here. The writer takes everything queued (up to
+/// `groupWritesMax`), validates and folds the writes in order against the stored state, appends
+/// their events and the changed projections in one transaction, commits it (which syncs to disk),
+/// and only then acknowledges each write. While one group syncs, the next one queues, so no write
+/// waits for more than the sync already under way plus its own.
+///
+/// It also expires reservations: when the earliest due reservation's time comes, it writes an
+/// `expired` event through the same path, so replay gives the same answer.
+public final class LedgerWriter: @unchecked Sendable {
+    /// A group is one LMDB transaction; 4,096 writes keeps it well under LMDB's dirty-page limit
+    /// and bounds the latency a group adds to the writes queued behind it.
+    static let groupWritesMax = 4_096
+    /// Expiries written per group, so a backlog after a long downtime does not make one huge group.
+    static let expiriesPerGroupMax = 1_000
+    /// The writer wakes at least this often to look for due reservations (about a second late at worst).
+    static let idleWakeMicroseconds: Int64 = 250_000
+
+    public enum Work: Sendable {
+        case single(WriteRequest)
+        case batch([WriteRequest])
+
+        var writeCount: Int {
+            switch self {
+            case .single: 1
+            case .batch(let requests): requests.count
+            }
+        }
+    }
+
+    /// Called with the reply lines (the last one `OK` or `ERR`) once the write is durable or refused.
+    public typealias Completion = @Sendable ([String]) -> Void
+
+    struct Submission {
+        let work: Work
+        let actor: UInt32
+        let completion: Completion
+    }
+
+    /// Counters for INFO and the closing figures: how many groups committed and how many writes
+    /// they carried (the mean writes per commit is the group-commit factor).
+    public struct Statistics: Sendable {
+        public var groupsCommitted: UInt64 = 0
+        public var writesCommitted: UInt64 = 0
+        public var eventsCommitted: UInt64 = 0
+        public var groupsFailed: UInt64 = 0
+        public var lastProgress: Timestamp = Timestamp(microseconds: 0)
+    }
+
+    private let store: LedgerStore
+    private let logger: Logger
+    private let clock: @Sendable () -> Timestamp
+    private let daemonActor = UInt32(getuid())
+
+    private var mutex = pthread_mutex_t()
+    private var condition = pthread_cond_t()
+    private var queue: [Submission] = []
+    private var stopping = false
+    private var stopped = false
+    private var statistics = Statistics()
+
+    // Owned by the writer thread only.
+    private var committedSeq: UInt64
+    private var lastTime: Timestamp
+    private var nextExpiry: Timestamp?
+
+    public init(store: LedgerStore, logger: Logger, clock: @escaping @Sendable () -> Timestamp = LedgerWriter.systemClock) throws {
+        self.store = store
+        self.logger = logger
+        self.clock = clock
+        (committedSeq, lastTime, nextExpiry) = try store.read { reader in
+            let lastSeq = reader.lastSeq
+            precondition(reader.lastLogSeq == lastSeq,
+                         "projections stop at seq \(lastSeq) but the log ends at \(reader.lastLogSeq)")
+            let lastTime = try reader.event(lastSeq)?.recordedAt ?? Timestamp(microseconds: 0)
+            return (lastSeq, lastTime, reader.nextExpiry)
+        }
+        pthread_mutex_init(&mutex, nil)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(&condition, &attributes)
+        pthread_condattr_destroy(&attributes)
+    }
+
+    /// Wall-clock time in microseconds.
+    public static let systemClock: @Sendable () -> Timestamp = {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Timestamp(microseconds: Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1_000)
+    }
+
+    /// The last seq committed, readable from any thread.
+    public var lastCommittedSeq: UInt64 { locked { committedSeqSnapshot } }
+    private var committedSeqSnapshot: UInt64 = 0
+
+    public func currentStatistics() -> Statistics { locked { statistics } }
+
+    private func locked<T>(_ body: () -> T) -> T {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return body()
+    }
+
+    /// Starts the writer thread.
+    public func start() {
+        committedSeqSnapshot = committedSeq
+        let thread = Thread { [self] in run() }
+        thread.start()
+    }
+
+    /// Queues a write. After `shutdown()` began, the write is refused at once with ERR UNAVAILABLE.
+    public func submit(_ work: Work, actor: UInt32, completion: @escaping Completion) {
+        pthread_mutex_lock(&mutex)
+        if stopping {
+            pthread_mutex_unlock(&mutex)
+            completion([ProtocolError(.unavailable, "stockd is shutting down").line()])
+            return
+        }
+        queue.append(Submission(work: work, actor: actor, completion: completion))
+        pthread_cond_signal(&condition)
+        pthread_mutex_unlock(&mutex)
+    }
+
+    /// Stops taking writes, commits and answers everything already queued, then returns.
+    public func shutdown() {
+        pthread_mutex_lock(&mutex)
+        stopping = true
+        pthread_cond_broadcast(&condition)
+        while !stopped { pthread_cond_wait(&condition, &mutex) }
+        pthread_mutex_unlock(&mutex)
+    }
+
+    private func run() {
+        while true {
+            pthread_mutex_lock(&mutex)
+            while queue.isEmpty && !stopping && !expiryDue() {
+                var deadline = timespec()
+                clock_gettime(CLOCK_MONOTONIC, &deadline)
+                let waitMicros = min(LedgerWriter.idleWakeMicroseconds, max(1_000, microsUntilExpiry()))
+                let total = Int64(deadline.tv_nsec) + waitMicros * 1_000
+                deadline.tv_sec += Int(total / 1_000_000_000)
+                deadline.tv_nsec = Int(total % 1_000_000_000)
+                pthread_cond_timedwait(&condition, &mutex, &deadline)
+            }
+            let take = min(queue.count, LedgerWriter.groupWritesMax)
+            let group = Array(queue.prefix(take))
+            queue.removeFirst(take)
+            let finished = stopping && queue.isEmpty
+            pthread_mutex_unlock(&mutex)
+
+            if !group.isEmpty || expiryDue() { process(group) }
+            if finished {
+                pthread_mutex_lock(&mutex)
+                stopped = true
+                pthread_cond_broadcast(&condition)
+                pthread_mutex_unlock(&mutex)
+                return
+            }
+        }
+    }
+
+    private func expiryDue() -> Bool {
+        guard let nextExpiry else { return false }
+        return nextExpiry <= clock()
+    }
+
+    private func microsUntilExpiry() -> Int64 {
+        guard let nextExpiry else { return LedgerWriter.idleWakeMicroseconds }
+        return nextExpiry.microseconds - clock().microseconds
+    }
+
+    /// Times only move forward in the log, so seq order is time order and `at=<time>` is exact.
+    private func nextTime() -> Timestamp {
+        lastTime = max(lastTime, clock())
+        return lastTime
+    }
+
+    private func process(_ group: [Submission]) {
+        let now = nextTime()
+        let sweepExpiries = expiryDue()
+        do {
+            let outcome = try store.write { writer -> GroupOutcome in
+                var scratch = GroupScratch(reader: writer, lastSeq: committedSeq, now: now)
+                if sweepExpiries {
+                    for reservation in writer.reservationsDue(atOrBefore: now, limit: LedgerWriter.expiriesPerGroupMax) {
+                        _ = scratch.apply(WriteRequest(command: .expire(reservation: reservation)), actor: daemonActor)
+                    }
+                }
+                let replies = group.map { scratch.run($0.work, actor: $0.actor) }
+                try scratch.flush(to: writer)
+                return GroupOutcome(replies: replies, lastSeq: scratch.state.lastSeq, events: scratch.events.count,
+                                    nextExpiry: writer.nextExpiry)
+            }
+            committedSeq = outcome.lastSeq
+            nextExpiry = outcome.nextExpiry
+            locked {
+                committedSeqSnapshot = outcome.lastSeq
+                statistics.groupsCommitted += 1
+                statistics.writesCommitted += UInt64(group.reduce(0) { $0 + $1.work.writeCount })
+                statistics.eventsCommitted += UInt64(outcome.events)
+                statistics.lastProgress = now
+            }
+            for (submission, reply) in zip(group, outcome.replies) { submission.completion(reply) }
+        } catch {
+            // Nothing of this group was committed (LMDB aborted the transaction), so every write in it
+            // is refused and may be retried; reads keep working from the last committed state.
+            logger.error("write group failed, nothing committed", metadata: ["error": "\(error)", "writes": "\(group.count)"])
+            locked {
+                statistics.groupsFailed += 1
+                statistics.lastProgress = now
+            }
+            let refusal = ProtocolError(.unavailable, "the store cannot take writes now: \(error)")
+            for submission in group { submission.completion([refusal.line()]) }
+            if sweepExpiries { nextExpiry = clock().adding(seconds: 1) }
+        }
+    }
+
+    struct GroupOutcome {
+        let replies: [[String]]
+        let lastSeq: UInt64
+        let events: Int
+        let nextExpiry: Timestamp?
+    }
+}
+
+/// The state of one group while it is being applied: a partial ledger state backed by the stored
+/// projections, the events made so far and the idempotency records to store.
+struct GroupScratch {
+    var state: LedgerState
+    var events: [Event] = []
+    var idempotency: [String: IdempotencyRecord] = [:]
+    let reader: StoreReader
+    let now: Timestamp
+
+    init(reader: StoreReader, lastSeq: UInt64, now: Timestamp) {
+        self.reader = reader
+        self.now = now
+        state = LedgerState(source: reader)
+        state.lastSeq = lastSeq
+    }
+
+    /// Applies one submission and returns its reply lines.
+    mutating func run(_ work: LedgerWriter.Work, actor: UInt32) -> [String] {
+        switch work {
+        case .single(let request):
+            switch apply(request, actor: actor) {
+            case .success(let lines): return lines
+            case .failure(let error): return [error.line()]
+            }
+        case .batch(let requests):
+            // A batch is all or nothing: on the first refusal, forget what it did so far.
+            let saved = (state, events.count, idempotency)
+            var rows: [String] = []
+            for (index, request) in requests.enumerated() {
+                switch apply(request, actor: actor) {
+                case .success(let lines):
+                    rows.append("done" + lines[lines.count - 1].dropFirst(2))
+                case .failure(let error):
+                    state = saved.0
+                    events.removeLast(events.count - saved.1)
+                    idempotency = saved.2
+                    return [error.line(prefix: [("index", String(index + 1))])]
+                }
+            }
+            return rows + ["OK count=\(requests.count)"]
+        }
+    }
+
+    mutating func apply(_ request: WriteRequest, actor: UInt32) -> Result<[String], ProtocolError> {
+        var fingerprint = ""
+        if let key = request.idempotencyKey {
+            fingerprint = GroupScratch.fingerprint(request)
+            if let record = idempotency[key] ?? reader.idempotencyRecord(key) {
+                guard record.fingerprint == fingerprint else {
+                    return .failure(ProtocolError(.conflict, "id \(key) was already used with other arguments"))
+                }
+                var lines = record.reply.split(separator: "\n").map(String.init)
+                lines[lines.count - 1] += " dup=yes"
+                return .success(lines)
+            }
+        }
+        let context = DecisionContext(now: now, seq: state.lastSeq + 1, actor: actor)
+        switch Ledger.decide(request, in: state, context: context) {
+        case .failure(let refusal):
+            return .failure(ProtocolError(refusal))
+        case .success(let event):
+            Ledger.apply(event, to: &state)
+            events.append(event)
+            let lines = Rows.writeReply(event) { [state] key in state.pair(key) ?? PairState() }
+            if let key = request.idempotencyKey {
+                idempotency[key] = IdempotencyRecord(fingerprint: fingerprint, reply: lines.joined(separator: "\n"),
+                                                     recordedAt: now)
+            }
+            return .success(lines)
+        }
+    }
+
+    /// Writes the group's events, idempotency records and changed projections into the transaction.
+    func flush(to writer: StoreWriter) throws {
+        for event in events { try writer.append(event) }
+        for (key, record) in idempotency { try writer.putIdempotencyRecord(key, record) }
+        if !events.isEmpty { try writer.persist(state) }
+    }
+
+    /// The request's arguments, without its idempotency key, in one canonical string.
+    static func fingerprint(_ request: WriteRequest) -> String {
+        "\(request.command)|ref=\(request.ref ?? "")|note=\(request.note ?? "")"
+    }
+}

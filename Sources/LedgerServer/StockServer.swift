@@ -1,0 +1,180 @@
+import LedgerCore
+import LedgerStore
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How a stockd instance is set up.
+public struct ServerConfiguration: Sendable {
+    public var dataDirectory: String
+    public var socketPath: String
+    /// Permission bits of the socket file: who may connect at all (roles then decide who may write).
+    public var socketMode: mode_t = 0o660
+    public var mapSizeBytes: Int = LedgerStore.defaultMapSizeBytes
+    public var accessPolicy = AccessPolicy()
+    public var version = "0.1.0"
+    /// Event loop threads: one per core serves this 2-core host; the writer has its own thread.
+    public var eventLoopThreads = System.coreCount
+
+    public init(dataDirectory: String, socketPath: String) {
+        self.dataDirectory = dataDirectory
+        self.socketPath = socketPath
+    }
+}
+
+/// What every connection shares: the writer, the read service, the configuration.
+final class ServerShared: Sendable {
+    let configuration: ServerConfiguration
+    let writer: LedgerWriter
+    let reads: ReadService
+    let logger: Logger
+    let connections: ConnectionRegistry
+
+    init(configuration: ServerConfiguration, writer: LedgerWriter, reads: ReadService, logger: Logger,
+         connections: ConnectionRegistry) {
+        self.configuration = configuration
+        self.writer = writer
+        self.reads = reads
+        self.logger = logger
+        self.connections = connections
+    }
+}
+
+/// Tracks open client channels, for INFO and for closing them at shutdown.
+final class ConnectionRegistry: @unchecked Sendable {
+    /// More connections than this are refused with `ERR LIMIT`: each costs buffers and a file descriptor.
+    static let connectionsMax = 4_096
+    private let lock = NIOLock()
+    private var channels: [ObjectIdentifier: Channel] = [:]
+
+    var count: Int { lock.withLock { channels.count } }
+
+    func add(_ channel: Channel) -> Bool {
+        lock.withLock {
+            guard channels.count < ConnectionRegistry.connectionsMax else { return false }
+            channels[ObjectIdentifier(channel)] = channel
+            return true
+        }
+    }
+
+    func remove(_ channel: Channel) { lock.withLock { _ = channels.removeValue(forKey: ObjectIdentifier(channel)) } }
+    func all() -> [Channel] { lock.withLock { Array(channels.values) } }
+}
+
+/// stockd as a swift-service-lifecycle `Service`: it opens the store, starts the writer, serves the
+/// Unix socket until graceful shutdown, then stops accepting, answers what was committed and
+/// closes the LMDB environment cleanly.
+public final class StockServer: Service, @unchecked Sendable {
+    public enum State { case idle, serving, stopping, stopped }
+
+    private let configuration: ServerConfiguration
+    private let logger: Logger
+    private let notifier: SystemdNotifier
+    private let lock = NIOLock()
+    private var state = State.idle
+
+    public init(configuration: ServerConfiguration, logger: Logger, notifier: SystemdNotifier) {
+        self.configuration = configuration
+        self.logger = logger
+        self.notifier = notifier
+    }
+
+    public func run() async throws {
+        let configuration = self.configuration
+        let startedAt = LedgerWriter.systemClock()
+        let store = try LedgerStore(directory: configuration.dataDirectory, mapSizeBytes: configuration.mapSizeBytes)
+        let writer = try LedgerWriter(store: store, logger: logger)
+        writer.start()
+        let connections = ConnectionRegistry()
+        let reads = ReadService(store: store, version: configuration.version, startedAt: startedAt,
+                                clock: LedgerWriter.systemClock, connectionCount: { connections.count },
+                                writerStatistics: { writer.currentStatistics() })
+        let shared = ServerShared(configuration: configuration, writer: writer, reads: reads, logger: logger,
+                                  connections: connections)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
+        let serverChannel: Channel
+        do {
+            serverChannel = try await bind(shared: shared, group: group)
+        } catch {
+            writer.shutdown()
+            store.close()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        lock.withLock { state = .serving }
+        let seq = writer.lastCommittedSeq
+        logger.info("stockd ready", metadata: ["socket": "\(configuration.socketPath)", "data": "\(configuration.dataDirectory)",
+                                                "seq": "\(seq)"])
+        notifier.notify("READY=1\nSTATUS=serving, last seq \(seq)\nMAINPID=\(getpid())")
+
+        // Wait for SIGTERM/SIGINT (delivered by the ServiceGroup as graceful shutdown).
+        await withGracefulShutdownHandler {
+            try? await serverChannel.closeFuture.get()
+        } onGracefulShutdown: {
+            serverChannel.close(promise: nil)
+        }
+
+        lock.withLock { state = .stopping }
+        notifier.notify("STOPPING=1\nSTATUS=stopping: answering committed writes")
+        logger.info("stopping: no new connections; finishing queued writes")
+        // Everything queued is committed and answered; later writes get ERR UNAVAILABLE.
+        writer.shutdown()
+        // Give the event loops a moment to write the last replies, then close every connection.
+        try? await Task.sleep(for: .milliseconds(100))
+        for channel in connections.all() { try? await channel.close() }
+        try? await group.shutdownGracefully()
+        unlink(configuration.socketPath)
+        store.close()
+        lock.withLock { state = .stopped }
+        logger.info("stopped cleanly", metadata: ["seq": "\(writer.lastCommittedSeq)"])
+    }
+
+    private func bind(shared: ServerShared, group: EventLoopGroup) async throws -> Channel {
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            // A client may send its requests and shut down its writing side; it still gets every reply.
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { channel in
+                StockServer.initialize(channel, shared: shared)
+            }
+        let channel = try await bootstrap.bind(unixDomainSocketPath: configuration.socketPath,
+                                               cleanupExistingSocketFile: true).get()
+        chmod(configuration.socketPath, configuration.socketMode)
+        return channel
+    }
+
+    static func initialize(_ channel: Channel, shared: ServerShared) -> EventLoopFuture<Void> {
+        guard let provider = channel as? SocketOptionProvider else {
+            return channel.eventLoop.makeFailedFuture(ChannelError.operationUnsupported)
+        }
+        let credentials: EventLoopFuture<UnixCredentials> = provider.unsafeGetSocketOption(
+            level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
+        return credentials.flatMapThrowing { credentials in
+            let peer = PeerCredentials(pid: credentials.pid, uid: credentials.uid, gid: credentials.gid)
+            guard shared.connections.add(channel) else {
+                var buffer = channel.allocator.buffer(capacity: 64)
+                buffer.writeString("ERR LIMIT too many connections\n")
+                channel.writeAndFlush(buffer).whenComplete { _ in channel.close(promise: nil) }
+                return
+            }
+            channel.closeFuture.whenComplete { _ in shared.connections.remove(channel) }
+            try channel.pipeline.syncOperations.addHandlers([
+                ByteToMessageHandler(LineFrameDecoder()),
+                ConnectionHandler(shared: shared, peer: peer),
+            ])
+        }
+    }
+}
+
+/// The layout of Linux's `struct ucred` (pid, uid, gid), which Glibc only exports under _GNU_SOURCE.
+struct UnixCredentials: Sendable {
+    var pid: Int32 = 0
+    var uid: UInt32 = 0
+    var gid: UInt32 = 0
+}

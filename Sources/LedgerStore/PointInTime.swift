@@ -1,0 +1,74 @@
+import LedgerCore
+
+/// Answers about the past by folding the events of one sku, found through the per-sku index, with
+/// the same `Ledger.apply` as live state. No full replay: only that sku's events are read.
+public struct PointInTime {
+    let reader: StoreReader
+
+    public init(reader: StoreReader) { self.reader = reader }
+
+    /// The log position a point stands for: `seq:N` itself, or the last event recorded at or before
+    /// the time (the writer records times in seq order, so a binary search over the log is exact).
+    public func seq(_ point: LogPoint) throws -> UInt64 {
+        switch point {
+        case .seq(let seq): return min(seq, reader.lastSeq)
+        case .time(let time):
+            var low: UInt64 = 0, high = reader.lastSeq
+            while low < high {
+                let middle = low + (high - low + 1) / 2
+                guard let event = try reader.event(middle) else { throw CorruptRecord(reason: "log has no event \(middle)") }
+                if event.recordedAt <= time { low = middle } else { high = middle - 1 }
+            }
+            return low
+        }
+    }
+
+    /// The state of one sku's pairs right after event `seq`, sorted by warehouse.
+    public func pairs(sku: String, upTo seq: UInt64) throws -> [(PairKey, PairState)] {
+        var state = LedgerState()
+        try reader.forEachEvent(sku: sku, from: 1) { event in
+            guard event.seq <= seq else { return false }
+            Ledger.apply(event, to: &state)
+            return true
+        }
+        return state.pairs.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+
+    /// Does this event change the buckets of warehouse `wh` (or ship from or to it)?
+    public static func touches(_ body: EventBody, wh: String) -> Bool {
+        switch body {
+        case let .transferArrived(_, _, from, to, _, _), let .transferLost(_, _, from, to, _):
+            return from == wh || to == wh
+        default:
+            return body.warehouses.contains(wh)
+        }
+    }
+
+    /// Past and open breach intervals, found by folding the events of one sku (or of every sku when
+    /// none is given) and watching each pair's breach start and end.
+    public func breachIntervals(sku: String?, wh: String?, from: Timestamp?, to: Timestamp?,
+                                now: Timestamp) throws -> [BreachInterval] {
+        var state = LedgerState()
+        var intervals: [BreachInterval] = []
+        func visit(_ event: Event) -> Bool {
+            let before = event.body.warehouses.map { key in (key, state.pairs[PairKey(sku: event.sku, wh: key)]) }
+            Ledger.apply(event, to: &state)
+            for (warehouse, old) in before {
+                let key = PairKey(sku: event.sku, wh: warehouse)
+                guard let new = state.pairs[key], let since = old?.breachSince, new.breachSince != since else { continue }
+                intervals.append(BreachInterval(pair: key, start: since, end: event.recordedAt, lowest: old!.breachLowest))
+            }
+            return true
+        }
+        if let sku { try reader.forEachEvent(sku: sku, from: 1, visit) } else { try reader.forEachEvent(from: 1, visit) }
+        for (key, pair) in state.pairs {
+            if let since = pair.breachSince { intervals.append(BreachInterval(pair: key, start: since, end: nil, lowest: pair.breachLowest, now: now)) }
+        }
+        return intervals
+            .filter { wh == nil || $0.pair.wh == wh }
+            .filter { interval in from.map { (interval.end ?? now) >= $0 } ?? true }
+            .filter { interval in to.map { interval.start <= $0 } ?? true }
+            .sorted { ($0.start, $0.pair) < ($1.start, $1.pair) }
+    }
+}
+

@@ -1,0 +1,75 @@
+import ArgumentParser
+import LedgerServer
+import Logging
+import ServiceLifecycle
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// stockd: the stock ledger daemon. Serves the line protocol on a Unix socket.
+@main
+struct StockDaemon: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stockd",
+        abstract: "Event-sourced stock ledger daemon: an LMDB event log served over a Unix socket.")
+
+    @Option(help: "Data folder holding the LMDB environment (created when missing).")
+    var data = "var/data"
+
+    @Option(help: "Path of the Unix socket to serve.")
+    var socket = "var/stockd.sock"
+
+    @Option(name: .customLong("socket-mode"), help: "Permission bits of the socket file, in octal.")
+    var socketMode = "0660"
+
+    @Option(name: .customLong("map-size"), help: "Initial LMDB map size in bytes; it doubles when full.")
+    var mapSize: Int?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+
+    func validate() throws {
+        guard mode_t(socketMode, radix: 8) != nil else { throw ValidationError("--socket-mode must be octal, like 0660") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel)!
+        LoggingSystem.bootstrap { label in
+            var handler = JournalLogHandler(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "stockd")
+        var configuration = ServerConfiguration(dataDirectory: data, socketPath: socket)
+        configuration.socketMode = mode_t(socketMode, radix: 8)!
+        if let mapSize { configuration.mapSizeBytes = mapSize }
+        let environment = ProcessInfoEnvironment.current
+        let server = StockServer(configuration: configuration, logger: logger,
+                                 notifier: SystemdNotifier(environment: environment))
+        let group = ServiceGroup(configuration: .init(
+            services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            logger.critical("stockd failed", metadata: ["error": "\(error)"])
+            throw ExitCode.failure
+        }
+    }
+}
+
+/// The process environment as a dictionary, read through libc so the daemon needs no Foundation.
+enum ProcessInfoEnvironment {
+    static var current: [String: String] {
+        var result: [String: String] = [:]
+        var pointer = environ
+        while let entry = pointer.pointee {
+            let text = String(cString: entry)
+            if let equals = text.firstIndex(of: "=") {
+                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
+            pointer += 1
+        }
+        return result
+    }
+}
