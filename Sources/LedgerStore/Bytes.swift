@@ -80,6 +80,7 @@ public struct ByteReader {
 /// A stored record that cannot be decoded: the store is damaged or was written by a newer format.
 public struct CorruptRecord: Error, CustomStringConvertible {
     public var reason: String
+    public init(reason: String) { self.reason = reason }
     public var description: String { "corrupt record: \(reason)" }
 }
 

@@ -79,7 +79,8 @@ public final class LedgerStore: @unchecked Sendable {
                 let value = StoreKey.seq(LedgerStore.storeFormat)
                 try txn.put(databases.meta, key: MetaKey.format, value: value)
             }
-            if readOnly { txn.abort() } else { try txn.commit() }
+            // Commit even a read-only transaction: database handles opened in an aborted one are closed.
+            try txn.commit()
         } catch {
             environment.close()
             throw error

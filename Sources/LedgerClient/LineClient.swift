@@ -1,0 +1,155 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A failure of the client's socket, with the errno it came from.
+public struct ClientError: Error, CustomStringConvertible {
+    public var operation: String
+    public var errno: Int32
+    public var description: String { "\(operation): \(String(cString: strerror(errno))) (errno \(errno))" }
+}
+
+/// A blocking client for stockd's line protocol over a Unix socket: send lines, read replies (rows,
+/// then one `OK`/`ERR` line). Used by stockctl, the load tool and the end-to-end tests. The raw
+/// socket calls of this target all live in this file; EINTR is retried.
+public final class LineClient {
+    private let fd: Int32
+    private var buffer: [UInt8] = []
+    private var bufferStart = 0
+
+    /// Connects to the socket at `path`.
+    public init(path: String) throws {
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw ClientError(operation: "socket", errno: errno) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let pathBytes = Array(path.utf8)
+        guard pathBytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            Glibc.close(fd)
+            throw ClientError(operation: "connect \(path): path too long", errno: ENAMETOOLONG)
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: pathBytes) }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard result == 0 else {
+            let code = errno
+            Glibc.close(fd)
+            throw ClientError(operation: "connect \(path)", errno: code)
+        }
+        buffer.reserveCapacity(64 * 1024)
+    }
+
+    deinit { Glibc.close(fd) }
+
+    /// Sends one request line (a newline is added).
+    public func send(_ line: String) throws {
+        try sendRaw(Array((line + "\n").utf8))
+    }
+
+    /// Sends bytes as they are (for pipelining many lines in one write, or malformed input).
+    public func sendRaw(_ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { raw in
+                Glibc.send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
+            }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw ClientError(operation: "send", errno: errno)
+            }
+            offset += written
+        }
+    }
+
+    /// Reads one line (without its newline); nil when the server closed the connection.
+    public func readLine() throws -> String? {
+        while true {
+            if let newline = buffer[bufferStart...].firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: buffer[bufferStart..<newline], as: UTF8.self)
+                bufferStart = newline + 1
+                if bufferStart == buffer.count { buffer.removeAll(keepingCapacity: true); bufferStart = 0 }
+                return line
+            }
+            if bufferStart > 0 {
+                buffer.removeFirst(bufferStart)
+                bufferStart = 0
+            }
+            var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw ClientError(operation: "recv", errno: errno)
+            }
+            if count == 0 { return nil }
+            buffer.append(contentsOf: chunk[0..<count])
+        }
+    }
+
+    /// Reads one whole reply: its rows, then the `OK`/`ERR` line (last). Throws when the server
+    /// closes the connection before the reply ends.
+    public func readReply() throws -> [String] {
+        var lines: [String] = []
+        while let line = try readLine() {
+            lines.append(line)
+            if line.hasPrefix("OK") || line.hasPrefix("ERR") { return lines }
+        }
+        throw ClientError(operation: "read reply: connection closed", errno: ECONNRESET)
+    }
+
+    /// Sends one line and reads its reply.
+    public func request(_ line: String) throws -> [String] {
+        try send(line)
+        return try readReply()
+    }
+
+    /// Closes the sending side; the server still answers what it got.
+    public func shutdownWrite() { Glibc.shutdown(fd, Int32(SHUT_WR)) }
+
+    /// Sets a receive timeout, so a test fails instead of hanging when a reply never comes.
+    public func setReceiveTimeout(seconds: Int) {
+        var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+}
+
+/// Helpers for reading `key=value` pairs out of reply lines.
+public enum ReplyFields {
+    /// The value of `key` in `line`, honouring quoted values; nil when absent.
+    public static func value(_ key: String, in line: String) -> String? {
+        parse(line)[key]
+    }
+
+    /// All `key=value` pairs of a line (the first word is skipped).
+    public static func parse(_ line: String) -> [String: String] {
+        var result: [String: String] = [:]
+        var index = line.startIndex
+        // Skip the row word (and the ERR code).
+        while index < line.endIndex, line[index] != " " { index = line.index(after: index) }
+        while index < line.endIndex {
+            while index < line.endIndex, line[index] == " " { index = line.index(after: index) }
+            let keyStart = index
+            while index < line.endIndex, line[index] != "=", line[index] != " " { index = line.index(after: index) }
+            guard index < line.endIndex, line[index] == "=" else { continue }
+            let key = String(line[keyStart..<index])
+            index = line.index(after: index)
+            var value = ""
+            if index < line.endIndex, line[index] == "\"" {
+                index = line.index(after: index)
+                while index < line.endIndex, line[index] != "\"" {
+                    if line[index] == "\\" { index = line.index(after: index) }
+                    if index < line.endIndex { value.append(line[index]); index = line.index(after: index) }
+                }
+                if index < line.endIndex { index = line.index(after: index) }
+            } else {
+                while index < line.endIndex, line[index] != " " { value.append(line[index]); index = line.index(after: index) }
+            }
+            result[key] = value
+        }
+        return result
+    }
+
+    public static func int(_ key: String, in line: String) -> Int64? { value(key, in: line).flatMap { Int64($0) } }
+}

@@ -1,0 +1,295 @@
+import ArgumentParser
+import LedgerClient
+import LedgerCore
+import LedgerProtocol
+import LedgerStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// stockctl: the admin tool. Offline commands open the data folder read-only (safe beside a running
+/// stockd: LMDB readers never block the writer); `send` talks to a running daemon's socket.
+@main
+struct StockCtl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stockctl",
+        abstract: "Inspect, replay and verify a stockd ledger; talk to a running stockd.",
+        subcommands: [Replay.self, Verify.self, Stat.self, Events.self, Send.self])
+}
+
+struct DataOptions: ParsableArguments {
+    @Option(help: "The stockd data folder.")
+    var data = "var/data"
+
+    func openStore() throws -> LedgerStore {
+        do {
+            return try LedgerStore(directory: data, create: false, readOnly: true)
+        } catch let error as StoreError {
+            throw ValidationError("\(error)")
+        }
+    }
+}
+
+struct SocketOptions: ParsableArguments {
+    @Option(help: "The socket of a running stockd.")
+    var socket = "var/stockd.sock"
+}
+
+/// Monotonic seconds, for events/s figures.
+func monotonicSeconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+}
+
+/// The outcome of folding the log from nothing and comparing with the stored projections.
+struct ReplayReport {
+    var events = 0
+    var seconds = 0.0
+    var lastSeq: UInt64 = 0
+    var storedSeq: UInt64 = 0
+    var differences: [String] = []
+}
+
+/// Folds the whole log (or up to `to`) and, when it reached the stored seq, compares with the stored
+/// projections. Both are read in one read transaction, so a running daemon does not disturb the
+/// comparison.
+func replay(_ store: LedgerStore, to: UInt64?, compare: Bool) throws -> ReplayReport {
+    try store.read { reader in
+        var report = ReplayReport()
+        report.storedSeq = reader.lastSeq
+        var state = LedgerState()
+        let start = monotonicSeconds()
+        var expectedSeq: UInt64 = 1
+        try reader.forEachRawEvent(from: 1) { seq, bytes in
+            if let to, seq > to { return false }
+            guard seq == expectedSeq else {
+                throw CorruptRecord(reason: "log has a gap: expected seq \(expectedSeq), found \(seq)")
+            }
+            Ledger.apply(try EventCodec.decode(seq: seq, bytes), to: &state)
+            expectedSeq += 1
+            return true
+        }
+        report.seconds = monotonicSeconds() - start
+        report.events = Int(expectedSeq - 1)
+        report.lastSeq = state.lastSeq
+        if compare && (to == nil || to! >= report.storedSeq) {
+            report.differences = differences(stored: reader.loadState(), replayed: state)
+        }
+        return report
+    }
+}
+
+/// Readable differences between two states: one line per entity that differs.
+func differences(stored: LedgerState, replayed: LedgerState) -> [String] {
+    var lines: [String] = []
+    if stored.lastSeq != replayed.lastSeq {
+        lines.append("last seq: stored \(stored.lastSeq), replayed \(replayed.lastSeq)")
+    }
+    func compare<K: Hashable & Comparable, V: Equatable>(_ what: String, _ a: [K: V], _ b: [K: V], _ show: (K, V) -> String) {
+        for key in Set(a.keys).union(b.keys).sorted() where a[key] != b[key] {
+            lines.append("\(what) differs:")
+            lines.append("  stored:   " + (a[key].map { show(key, $0) } ?? "(missing)"))
+            lines.append("  replayed: " + (b[key].map { show(key, $0) } ?? "(missing)"))
+        }
+    }
+    compare("pair", stored.pairs, replayed.pairs) { Rows.stock($0, $1) + " orders=\($1.openOrders.map(\.purchaseOrder))" }
+    compare("reservation", stored.reservations, replayed.reservations) { Rows.reservation($1) + " status=\($1.status.name)" }
+    compare("transfer", stored.transfers, replayed.transfers) { _, value in Rows.transfer(value) }
+    compare("purchase order", stored.purchaseOrders, replayed.purchaseOrders) { id, order in
+        "po=\(id) sku=\(order.sku) wh=\(order.wh) ordered=\(order.ordered) open=\(order.isOpen)"
+    }
+    return lines
+}
+
+struct Replay: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fold the whole log from nothing, report events/s, and compare with the stored projections.")
+    @OptionGroup var options: DataOptions
+    @Option(help: "Stop after this seq (no comparison unless it reaches the stored seq).")
+    var to: UInt64?
+
+    func run() throws {
+        let store = try options.openStore()
+        defer { store.close() }
+        let report = try replay(store, to: to, compare: true)
+        let rate = report.seconds > 0 ? Double(report.events) / report.seconds : 0
+        print("replayed \(report.events) events to seq \(report.lastSeq) in \(String(format3(report.seconds))) s: \(Int(rate)) events/s")
+        if let to, to < report.storedSeq {
+            print("stopped at seq \(to) before the stored seq \(report.storedSeq): nothing compared")
+            return
+        }
+        if report.differences.isEmpty {
+            print("no difference: the stored projections equal the replay at seq \(report.storedSeq)")
+        } else {
+            for line in report.differences.prefix(200) { print(line) }
+            print("DIFFERENT: \(report.differences.filter { $0.hasSuffix("differs:") }.count) entities differ")
+            throw ExitCode(1)
+        }
+    }
+}
+
+func format3(_ value: Double) -> String {
+    let thousandths = Int((value * 1000).rounded())
+    let fraction = String(thousandths % 1000)
+    return "\(thousandths / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)"
+}
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check the store: gapless log, indexes in step, projections equal to a replay. Exit 1 on any fault.")
+    @OptionGroup var options: DataOptions
+
+    func run() throws {
+        let store = try options.openStore()
+        defer { store.close() }
+        var faults: [String] = []
+        try store.read { reader in
+            if reader.lastLogSeq != reader.lastSeq {
+                faults.append("log ends at seq \(reader.lastLogSeq) but projections are at \(reader.lastSeq)")
+            }
+            let counts = Dictionary(uniqueKeysWithValues: try reader.entryCounts())
+            if counts["log"] != counts["sku_index"] {
+                faults.append("sku_index has \(counts["sku_index"] ?? 0) entries for \(counts["log"] ?? 0) events")
+            }
+            var open = 0
+            reader.forEachReservation { if $0.status == .open { open += 1 }; return true }
+            if open != counts["expiry"] { faults.append("expiry index has \(counts["expiry"] ?? 0) entries for \(open) open reservations") }
+            if counts["log"] != Int(reader.lastLogSeq) {
+                faults.append("log holds \(counts["log"] ?? 0) events but ends at seq \(reader.lastLogSeq)")
+            }
+        }
+        let report = try replay(store, to: nil, compare: true)
+        faults += report.differences
+        if faults.isEmpty {
+            print("ok: \(report.events) events, seq \(report.storedSeq), projections equal the replay")
+        } else {
+            faults.forEach { print($0) }
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct Stat: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Events, last seq, sizes and entry counts of a store.")
+    @OptionGroup var options: DataOptions
+
+    func run() throws {
+        let store = try options.openStore()
+        defer { store.close() }
+        try store.read { reader in
+            print("last_seq \(reader.lastSeq)")
+            for (name, count) in try reader.entryCounts() { print("\(name) \(count)") }
+            var open = 0
+            reader.forEachReservation { if $0.status == .open { open += 1 }; return true }
+            print("open_reservations \(open)")
+        }
+        print("data_bytes \(store.dataFileBytes)")
+        print("map_bytes \(store.environment.mapSizeBytes)")
+        print("page_bytes \(store.environment.pageSizeBytes)")
+        print("used_bytes \((store.environment.lastPageNumber + 1) * store.environment.pageSizeBytes)")
+    }
+}
+
+struct Events: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print events from the log, as protocol rows or JSON lines.")
+    @OptionGroup var options: DataOptions
+    @Option(help: "First seq to print.") var from: UInt64 = 1
+    @Option(help: "At most this many events.") var limit: Int = 1_000
+    @Flag(help: "One JSON object per line instead of protocol rows.") var json = false
+
+    func run() throws {
+        let store = try options.openStore()
+        defer { store.close() }
+        var printed = 0
+        try store.read { reader in
+            try reader.forEachEvent(from: from) { event in
+                print(json ? JSONLine.event(event) : Rows.event(event))
+                printed += 1
+                return printed < limit
+            }
+        }
+    }
+}
+
+/// Events as JSON objects: numbers as JSON numbers, everything else as strings.
+enum JSONLine {
+    static let numericKeys: Set<String> = ["seq", "actor", "qty", "delta", "lost", "safety", "reorder", "max"]
+
+    static func event(_ event: Event) -> String {
+        var pairs: [(String, String)] = [("seq", String(event.seq)), ("at", event.recordedAt.rfc3339),
+                                         ("kind", event.body.kind.name), ("actor", String(event.actor))]
+        pairs += Rows.fields(of: event.body)
+        if let ref = event.ref { pairs.append(("ref", ref)) }
+        if let id = event.idempotencyKey { pairs.append(("id", id)) }
+        if let note = event.note { pairs.append(("note", note)) }
+        return object(pairs)
+    }
+
+    static func object(_ pairs: [(String, String)]) -> String {
+        "{" + pairs.map { key, value in
+            "\"\(key)\":" + (numericKeys.contains(key) ? value : quote(value))
+        }.joined(separator: ",") + "}"
+    }
+
+    static func quote(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+}
+
+struct Send: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Send one line to a running stockd and print the reply; with no line, read lines interactively.")
+    @OptionGroup var socketOptions: SocketOptions
+    @Argument(help: "The request line, for example 'STOCK sku=TSHIRT-M'.") var line: String?
+
+    func run() throws {
+        let client: LineClient
+        do { client = try LineClient(path: socketOptions.socket) } catch {
+            throw ValidationError("cannot reach stockd at \(socketOptions.socket): \(error)")
+        }
+        if let line {
+            let reply = try client.request(line)
+            reply.forEach { print($0) }
+            if reply.last?.hasPrefix("ERR") == true { throw ExitCode(2) }
+            return
+        }
+        let interactive = isatty(0) == 1
+        if interactive { print("connected to \(socketOptions.socket); type requests, QUIT or Ctrl-D to leave") }
+        while true {
+            if interactive { print("> ", terminator: ""); fflush(stdout) }
+            guard let input = readLine(strippingNewline: true) else { break }
+            if input.trimmingCharacters(in: " \t").isEmpty { continue }
+            let reply = try client.request(input)
+            reply.forEach { print($0) }
+            if input.uppercased().hasPrefix("QUIT") { break }
+        }
+    }
+}
+
+extension String {
+    func trimmingCharacters(in characters: String) -> Substring {
+        let set = Set(characters)
+        var text = Substring(self)
+        while let first = text.first, set.contains(first) { text.removeFirst() }
+        while let last = text.last, set.contains(last) { text.removeLast() }
+        return text
+    }
+}
