@@ -14,8 +14,10 @@ public struct ClientError: Error, CustomStringConvertible {
 /// socket calls of this target all live in this file; EINTR is retried.
 public final class LineClient {
     private let fd: Int32
-    private var buffer: [UInt8] = []
+    /// Received bytes; `bufferStart..<bufferEnd` is not yet consumed.
+    private var buffer = [UInt8](repeating: 0, count: 64 * 1024)
     private var bufferStart = 0
+    private var bufferEnd = 0
 
     /// Connects to the socket at `path`.
     public init(path: String) throws {
@@ -39,7 +41,6 @@ public final class LineClient {
             Glibc.close(fd)
             throw ClientError(operation: "connect \(path)", errno: code)
         }
-        buffer.reserveCapacity(64 * 1024)
     }
 
     deinit { Glibc.close(fd) }
@@ -66,25 +67,62 @@ public final class LineClient {
 
     /// Reads one line (without its newline); nil when the server closed the connection.
     public func readLine() throws -> String? {
+        guard let range = try nextLineRange() else { return nil }
+        return String(decoding: buffer[range], as: UTF8.self)
+    }
+
+    /// The first bytes of the next line and whether it ends a reply, without building a String:
+    /// the load tool reads millions of replies and must not be the bottleneck.
+    public func skipLine() throws -> (endsReply: Bool, errorCode: String?)? {
+        guard let range = try nextLineRange() else { return nil }
+        let first = range.isEmpty ? 0 : buffer[range.lowerBound]
+        if first == UInt8(ascii: "O"), range.count >= 2, buffer[range.lowerBound + 1] == UInt8(ascii: "K") {
+            return (true, nil)
+        }
+        if first == UInt8(ascii: "E"), range.count >= 4, buffer[range.lowerBound + 1] == UInt8(ascii: "R") {
+            let codeStart = range.lowerBound + 4
+            var codeEnd = codeStart
+            while codeEnd < range.upperBound, buffer[codeEnd] != UInt8(ascii: " ") { codeEnd += 1 }
+            return (true, String(decoding: buffer[codeStart..<codeEnd], as: UTF8.self))
+        }
+        return (false, nil)
+    }
+
+    /// Skips one whole reply; returns its ERR code, or nil for OK.
+    public func skipReply() throws -> String? {
+        while let line = try skipLine() {
+            if line.endsReply { return line.errorCode }
+        }
+        throw ClientError(operation: "read reply: connection closed", errno: ECONNRESET)
+    }
+
+    /// The range in `buffer` of the next line; the bytes stay valid until the next read.
+    private func nextLineRange() throws -> Range<Int>? {
         while true {
-            if let newline = buffer[bufferStart...].firstIndex(of: UInt8(ascii: "\n")) {
-                let line = String(decoding: buffer[bufferStart..<newline], as: UTF8.self)
+            if let newline = buffer[bufferStart..<bufferEnd].firstIndex(of: UInt8(ascii: "\n")) {
+                let range = bufferStart..<newline
                 bufferStart = newline + 1
-                if bufferStart == buffer.count { buffer.removeAll(keepingCapacity: true); bufferStart = 0 }
-                return line
+                return range
             }
             if bufferStart > 0 {
-                buffer.removeFirst(bufferStart)
+                // Move the partial line to the front, so the buffer never grows past one read plus a line.
+                let pending = bufferEnd - bufferStart
+                buffer.withUnsafeMutableBytes { raw in
+                    raw.baseAddress!.copyMemory(from: raw.baseAddress! + bufferStart, byteCount: pending)
+                }
                 bufferStart = 0
+                bufferEnd = pending
             }
-            var chunk = [UInt8](repeating: 0, count: 64 * 1024)
-            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if bufferEnd == buffer.count { buffer.append(contentsOf: [UInt8](repeating: 0, count: buffer.count)) }
+            let count = buffer.withUnsafeMutableBytes { raw in
+                recv(fd, raw.baseAddress! + bufferEnd, raw.count - bufferEnd, 0)
+            }
             if count < 0 {
                 if errno == EINTR { continue }
                 throw ClientError(operation: "recv", errno: errno)
             }
             if count == 0 { return nil }
-            buffer.append(contentsOf: chunk[0..<count])
+            bufferEnd += count
         }
     }
 

@@ -1,0 +1,203 @@
+import ArgumentParser
+import Histogram
+import LedgerClient
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// stockbench: load for stockd in the manner of redis-benchmark. Every write it sends is durable
+/// (stockd acknowledges only after the commit is synced), so its figures are durable-write figures.
+@main
+struct StockBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stockbench",
+        abstract: "Measure stockd: throughput, latency percentiles and replies by ERR code.")
+
+    @Option(help: "Socket of the stockd under test.") var socket = "var/stockd.sock"
+    @Option(help: "Concurrent connections, one thread each.") var clients = 16
+    @Option(help: "Requests each connection keeps in flight (sent as one write, then read back).") var pipeline = 1
+    @Option(help: "Run for this many seconds (default 10 unless --requests is given).") var duration: Double?
+    @Option(help: "Stop after this many requests in all.") var requests: Int?
+    @Option(help: "sell, reserve, stock or mixed.") var mix = "sell"
+    @Option(help: "Distinct skus.") var skus = 1_000
+    @Option(help: "Warehouses.") var warehouses = 4
+    @Option(help: "Zipf exponent for sku popularity (0 = uniform).") var zipf = 0.0
+    @Option(help: "Random seed.") var seed: UInt64 = 42
+    @Option(help: "Instead of measuring, append N events (receives and sells over --skus x --warehouses) and exit.")
+    var fill: Int?
+    @Flag(help: "One JSON object on stdout instead of the table.") var json = false
+    @Flag(name: .customLong("no-seed-stock"), help: "Do not RECEIVE stock before the run.") var noSeedStock = false
+
+    func validate() throws {
+        guard ["sell", "reserve", "stock", "mixed"].contains(mix) else { throw ValidationError("--mix: sell, reserve, stock or mixed") }
+        guard clients >= 1, pipeline >= 1, skus >= 1, warehouses >= 1 else { throw ValidationError("counts must be >= 1") }
+    }
+
+    func run() throws {
+        if let fill { return try runFill(events: fill) }
+        if !noSeedStock { try seedStock() }
+        let deadline = requests == nil ? monotonicNow() + (duration ?? 10) : Double.infinity
+        let budget = Budget(total: requests ?? Int.max)
+        let popularity = Popularity(count: skus, exponent: zipf)
+        var workers: [Worker] = []
+        for index in 0..<clients {
+            workers.append(Worker(index: index, socket: socket, pipeline: pipeline, mix: mix, skus: skus,
+                                  warehouses: warehouses, popularity: popularity, seed: seed &+ UInt64(index) &* 0x9E37_79B9,
+                                  deadline: deadline, budget: budget))
+        }
+        let start = monotonicNow()
+        var threads: [pthread_t] = []
+        for worker in workers {
+            let box = Unmanaged.passRetained(worker).toOpaque()
+            var thread = pthread_t()
+            pthread_create(&thread, nil, { raw in
+                let worker = Unmanaged<Worker>.fromOpaque(raw!).takeRetainedValue()
+                worker.run()
+                return nil
+            }, box)
+            threads.append(thread)
+        }
+        for thread in threads { pthread_join(thread, nil) }
+        let elapsed = monotonicNow() - start
+        report(workers, elapsed: elapsed)
+    }
+
+    /// Every (sku, wh) gets a large receipt, so sells and reservations succeed for the whole run.
+    func seedStock() throws {
+        let client = try LineClient(path: socket)
+        var lines = ""
+        var pending = 0
+        for sku in 0..<skus {
+            for wh in 0..<warehouses {
+                lines += "RECEIVE sku=\(Worker.skuName(sku)) wh=\(Worker.whName(wh)) qty=100000000000\n"
+                pending += 1
+                if pending == 512 {
+                    try client.sendRaw(Array(lines.utf8)); lines = ""
+                    for _ in 0..<pending { if let code = try client.skipReply() { throw ValidationError("seeding failed: ERR \(code)") } }
+                    pending = 0
+                }
+            }
+        }
+        try client.sendRaw(Array(lines.utf8))
+        for _ in 0..<pending { if let code = try client.skipReply() { throw ValidationError("seeding failed: ERR \(code)") } }
+    }
+
+    /// Appends `events` events through the socket, pipelined, as fast as stockd takes them.
+    func runFill(events: Int) throws {
+        let start = monotonicNow()
+        let connections = max(1, clients)
+        let perClient = (events + connections - 1) / connections
+        let budget = Budget(total: events)
+        var threads: [pthread_t] = []
+        let seedBase = seed
+        for index in 0..<connections {
+            let filler = Filler(index: index, socket: socket, skus: skus, warehouses: warehouses, budget: budget,
+                                perClient: perClient, seed: seedBase &+ UInt64(index))
+            let box = Unmanaged.passRetained(filler).toOpaque()
+            var thread = pthread_t()
+            pthread_create(&thread, nil, { raw in
+                Unmanaged<Filler>.fromOpaque(raw!).takeRetainedValue().run()
+                return nil
+            }, box)
+            threads.append(thread)
+        }
+        for thread in threads { pthread_join(thread, nil) }
+        let elapsed = monotonicNow() - start
+        print("filled \(events) events in \(String(format: elapsed)) s: \(Int(Double(events) / elapsed)) events/s")
+    }
+
+    func report(_ workers: [Worker], elapsed: Double) {
+        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        var codes: [String: Int] = [:]
+        var total = 0
+        for worker in workers {
+            histogram.add(worker.histogram)
+            total += worker.completed
+            for (code, count) in worker.codes { codes[code, default: 0] += count }
+        }
+        let rate = Double(total) / elapsed
+        let percentiles: [(String, Double)] = [("p50", 50), ("p90", 90), ("p99", 99), ("p99.9", 99.9)]
+        if json {
+            var fields = ["\"mix\":\"\(mix)\"", "\"clients\":\(clients)", "\"pipeline\":\(pipeline)",
+                          "\"requests\":\(total)", "\"seconds\":\(String(format: elapsed))", "\"rps\":\(Int(rate))"]
+            for (name, value) in percentiles { fields.append("\"\(name)_us\":\(histogram.valueAtPercentile(value))") }
+            fields.append("\"max_us\":\(histogram.max)")
+            fields.append("\"replies\":{" + codes.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",") + "}")
+            print("{" + fields.joined(separator: ",") + "}")
+            return
+        }
+        print("mix=\(mix) clients=\(clients) pipeline=\(pipeline) skus=\(skus) warehouses=\(warehouses) zipf=\(zipf)")
+        print("requests    \(total) in \(String(format: elapsed)) s")
+        print("throughput  \(Int(rate)) requests/s")
+        print("latency us  " + percentiles.map { "\($0.0)=\(histogram.valueAtPercentile($0.1))" }.joined(separator: " ")
+              + " max=\(histogram.max)")
+        print("replies     " + codes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+    }
+}
+
+extension String {
+    init(format value: Double) {
+        let milli = Int((value * 1000).rounded())
+        let fraction = String(milli % 1000)
+        self = "\(milli / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)"
+    }
+}
+
+func monotonicNow() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+}
+
+/// A shared count of requests still allowed, for `--requests`.
+final class Budget: @unchecked Sendable {
+    private var remaining: Int
+    private var lock = pthread_mutex_t()
+    init(total: Int) { remaining = total; pthread_mutex_init(&lock, nil) }
+    /// Takes up to `count` requests; returns how many were granted.
+    func take(_ count: Int) -> Int {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        let granted = min(count, remaining)
+        remaining -= granted
+        return granted
+    }
+}
+
+/// SplitMix64: small, fast, and the same sequence for the same seed on every machine.
+struct SplitMix64 {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
+}
+
+/// Zipf-distributed choice of a sku: rank k is chosen with weight 1/k^s (uniform when s = 0).
+struct Popularity: Sendable {
+    let cumulative: [Double]
+    init(count: Int, exponent: Double) {
+        var total = 0.0
+        var sums: [Double] = []
+        sums.reserveCapacity(count)
+        for rank in 1...count {
+            total += exponent == 0 ? 1 : 1 / pow(Double(rank), exponent)
+            sums.append(total)
+        }
+        cumulative = sums.map { $0 / total }
+    }
+    func pick(_ random: inout SplitMix64) -> Int {
+        let target = random.unit()
+        var low = 0, high = cumulative.count - 1
+        while low < high {
+            let middle = (low + high) / 2
+            if cumulative[middle] < target { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+}
