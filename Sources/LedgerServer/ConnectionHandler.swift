@@ -37,6 +37,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var batch: [WriteRequest]?
     private var readHeld = false
     private var deferredReads = 0
+    /// Writes parsed in this read burst, sent to the writer together at the end of the burst.
+    private var unsentWrites: [LedgerWriter.Work] = []
+    private var unsentSlotIDs: [UInt64] = []
     private var deferredWrites = 0
     private var closeAfterReplies = false
     private var context: ChannelHandlerContext?
@@ -185,17 +188,29 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     private func send(_ work: LedgerWriter.Work, slotID: UInt64) {
-        let loop = context!.eventLoop
-        shared.writer.submit(work, actor: peer.uid) { [self] lines in
-            loop.execute { self.fill(slotID, lines) }
-        }
+        unsentWrites.append(work)
+        unsentSlotIDs.append(slotID)
     }
 
-    private func fill(_ slotID: UInt64, _ lines: [String]) {
+    /// Hands this burst's writes to the writer as one submission; their replies come back together.
+    private func flushWrites() {
+        guard !unsentWrites.isEmpty, let loop = context?.eventLoop else { return }
+        let slotIDs = unsentSlotIDs
+        shared.writer.submit(unsentWrites, actor: peer.uid) { [self] replies in
+            loop.execute {
+                for (slotID, lines) in zip(slotIDs, replies) { self.fill(slotID, lines, drainNow: false) }
+                self.drain()
+            }
+        }
+        unsentWrites.removeAll(keepingCapacity: true)
+        unsentSlotIDs.removeAll(keepingCapacity: true)
+    }
+
+    private func fill(_ slotID: UInt64, _ lines: [String], drainNow: Bool) {
         let index = Int(slotID - headSlotID)
         guard index >= 0, index < slots.count else { return }
         slots[slots.index(slots.startIndex, offsetBy: index)] = .ready(lines)
-        if index == 0 { drain() }
+        if index == 0 && drainNow { drain() }
     }
 
     private func append(_ slot: Slot) {
@@ -227,6 +242,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
         if wrote { context.flush() }
         if deferredWrites > 0 { sendWritesBeforeNextRead() }
+        flushWrites()
         if closeAfterReplies && slots.isEmpty {
             context.close(promise: nil)
             return

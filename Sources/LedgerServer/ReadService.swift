@@ -139,6 +139,7 @@ public struct ReadService: Sendable {
             let perCommit = statistics.groupsCommitted == 0 ? 0 : Double(statistics.writesCommitted) / Double(statistics.groupsCommitted)
             line.add("writes_per_commit", String(Double(Int(perCommit * 100)) / 100))
             line.add("failed_commits", statistics.groupsFailed)
+            line.add("commit_us_mean", statistics.groupsCommitted == 0 ? 0 : statistics.commitMicroseconds / statistics.groupsCommitted)
             return ok([line.text], seq)
         }
     }

@@ -146,6 +146,19 @@ public final class LMDBTransaction {
         handle = nil
     }
 
+    /// Ends a read-only transaction but keeps its handle and reader slot for `renew()`, which is much
+    /// cheaper than a new `mdb_txn_begin`. The corresponding C function is `mdb_txn_reset`.
+    func reset() {
+        precondition(isReadOnly, "only read-only transactions can be reset")
+        mdb_txn_reset(live)
+    }
+
+    /// Starts a reset read-only transaction again on the newest snapshot.
+    /// The corresponding C function is `mdb_txn_renew`.
+    func renew() throws {
+        try check(mdb_txn_renew(live))
+    }
+
     /// Opens (and in a write transaction creates) a named database.
     public func openDatabase(_ name: String, create: Bool) throws -> LMDBDatabase {
         var dbi: MDB_dbi = 0

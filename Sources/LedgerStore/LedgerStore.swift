@@ -32,6 +32,11 @@ public final class LedgerStore: @unchecked Sendable {
     /// LMDB may change the map size only while no transaction of this process is active: readers take
     /// this lock shared for the life of their transaction, a map resize takes it exclusively.
     private let mapLock: UnsafeMutablePointer<pthread_rwlock_t>
+    /// Each thread keeps one reset read transaction and renews it for its next read: renewing keeps
+    /// the reader slot, so a read costs no trip through LMDB's reader-table mutex.
+    private var readerKey = pthread_key_t()
+    private let readersLock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private var cachedReaders: [CachedReader] = []
 
     struct Databases {
         let log, pairs, reservations, transfers, orders, meta, idempotency, skuIndex, expiry: LMDBDatabase
@@ -58,6 +63,8 @@ public final class LedgerStore: @unchecked Sendable {
         pthread_rwlockattr_setkind_np(&attributes, Int32(PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP))
         pthread_rwlock_init(mapLock, &attributes)
         pthread_rwlockattr_destroy(&attributes)
+        pthread_key_create(&readerKey, nil)
+        pthread_mutex_init(readersLock, nil)
         do {
             let txn = try LMDBTransaction(environment: environment, readOnly: readOnly)
             func open(_ name: String) throws -> LMDBDatabase {
@@ -90,11 +97,18 @@ public final class LedgerStore: @unchecked Sendable {
     deinit {
         pthread_rwlock_destroy(mapLock)
         mapLock.deallocate()
+        pthread_key_delete(readerKey)
+        pthread_mutex_destroy(readersLock)
+        readersLock.deallocate()
     }
 
-    /// Closes the environment. No transaction may be running.
+    /// Closes the environment. No transaction may be running, and the threads that read must be done.
     public func close() {
         pthread_rwlock_wrlock(mapLock)
+        pthread_mutex_lock(readersLock)
+        for reader in cachedReaders { reader.txn.abort() }
+        cachedReaders.removeAll()
+        pthread_mutex_unlock(readersLock)
         environment.close()
         pthread_rwlock_unlock(mapLock)
     }
@@ -104,9 +118,40 @@ public final class LedgerStore: @unchecked Sendable {
     public func read<R>(_ body: (StoreReader) throws -> R) throws -> R {
         pthread_rwlock_rdlock(mapLock)
         defer { pthread_rwlock_unlock(mapLock) }
-        let txn = try beginTransaction(readOnly: true)
-        defer { txn.abort() }
-        return try body(StoreReader(txn: txn, databases: databases))
+        let cached = try threadReader()
+        guard let cached, !cached.inUse else {
+            // A read inside a read on the same thread: use a transaction of its own.
+            let txn = try beginTransaction(readOnly: true)
+            defer { txn.abort() }
+            return try body(StoreReader(txn: txn, databases: databases))
+        }
+        cached.inUse = true
+        defer {
+            cached.txn.reset()
+            cached.inUse = false
+        }
+        return try body(StoreReader(txn: cached.txn, databases: databases))
+    }
+
+    /// This thread's cached read transaction, renewed and ready; nil when it is already in use.
+    private func threadReader() throws -> CachedReader? {
+        if let raw = pthread_getspecific(readerKey) {
+            let cached = Unmanaged<CachedReader>.fromOpaque(raw).takeUnretainedValue()
+            if cached.inUse { return cached }
+            do {
+                try cached.txn.renew()
+            } catch LMDBError.mapResized {
+                try environment.setMapSize(0)
+                try cached.txn.renew()
+            }
+            return cached
+        }
+        let cached = CachedReader(txn: try beginTransaction(readOnly: true))
+        pthread_mutex_lock(readersLock)
+        cachedReaders.append(cached)
+        pthread_mutex_unlock(readersLock)
+        pthread_setspecific(readerKey, Unmanaged.passUnretained(cached).toOpaque())
+        return cached
     }
 
     /// Runs `body` in the write transaction and commits it; with LMDB's default flags the commit
@@ -175,6 +220,13 @@ public enum StoreError: Error, CustomStringConvertible {
         case .mapCannotGrow(let size, let error): "the LMDB map cannot grow past \(size) bytes: \(error)"
         }
     }
+}
+
+/// A thread's read transaction, kept between reads in the reset state.
+final class CachedReader {
+    let txn: LMDBTransaction
+    var inUse = false
+    init(txn: LMDBTransaction) { self.txn = txn }
 }
 
 enum MetaKey {
