@@ -6,8 +6,8 @@ MODE    ?= 0660
 ARGS    ?=
 
 # Debian packages the build and tests need, and a file each one provides.
-APT_PACKAGES := liblmdb-dev pkg-config systemd socat
-NEEDS := /usr/include/lmdb.h /usr/bin/pkg-config /usr/bin/systemd-analyze /usr/bin/socat
+APT_PACKAGES := liblmdb-dev pkg-config systemd socat bc
+NEEDS := /usr/include/lmdb.h /usr/bin/pkg-config /usr/bin/systemd-analyze /usr/bin/socat /usr/bin/bc
 
 .PHONY: deps build release run test bench clean
 
@@ -39,6 +39,11 @@ run: release
 test: deps
 	$(SWIFT) build
 	STOCKD_BIN=$$($(SWIFT) build --show-bin-path) $(SWIFT) test
+
+## bench: the standard load suite against a fresh stockd (see docs/performance.md); about 4 minutes.
+bench: deps
+	$(SWIFT) build -c release
+	Tools/bench.sh
 
 clean:
 	rm -rf .build var

@@ -10,6 +10,8 @@ let package = Package(
         .executable(name: "stockd", targets: ["stockd"]),
         .executable(name: "stockctl", targets: ["stockctl"]),
         .executable(name: "stockbench", targets: ["stockbench"]),
+        // The pure layers and the store, for the micro-benchmarks package in Benchmarks/.
+        .library(name: "LedgerKit", targets: ["LedgerCore", "LedgerProtocol", "LedgerStore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -54,7 +56,7 @@ let package = Package(
         .executableTarget(
             name: "stockbench",
             dependencies: [
-                "LedgerClient",
+                "LedgerClient", "LedgerCore", "LedgerStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],

@@ -2,40 +2,81 @@ import LedgerCore
 
 /// Builds one reply line: a word, then `key=value` pairs. Values follow the request token rules, so a
 /// value with a space, a quote or a backslash (or an empty one) is quoted and escaped.
+///
+/// It builds bytes, not a String: replies are the hottest path of every read, and appending to a
+/// byte array (with integers formatted in place) costs a fraction of String concatenation.
 public struct ReplyLine: Sendable {
-    public private(set) var text: String
+    public private(set) var bytes: [UInt8]
 
     public init(_ word: String) {
-        text = word
-        text.reserveCapacity(128)
+        bytes = []
+        bytes.reserveCapacity(160)
+        bytes.append(contentsOf: word.utf8)
+    }
+
+    /// The line as a String (one copy).
+    public var text: String { String(decoding: bytes, as: UTF8.self) }
+
+    @inline(__always)
+    private mutating func key(_ key: StaticString) {
+        bytes.append(0x20)
+        key.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        bytes.append(0x3d)
+    }
+
+    @inline(__always)
+    private mutating func key(_ key: String) {
+        bytes.append(0x20)
+        bytes.append(contentsOf: key.utf8)
+        bytes.append(0x3d)
+    }
+
+    public mutating func add(_ key: StaticString, _ value: String) {
+        self.key(key)
+        ReplyLine.appendValue(value, to: &bytes)
     }
 
     public mutating func add(_ key: String, _ value: String) {
-        text.append(" ")
-        text.append(key)
-        text.append("=")
-        ReplyLine.appendValue(value, to: &text)
+        self.key(key)
+        ReplyLine.appendValue(value, to: &bytes)
     }
 
-    public mutating func add(_ key: String, _ value: Int64) {
-        text.append(" ")
-        text.append(key)
-        text.append("=")
-        text.append(String(value))
+    public mutating func add(_ key: StaticString, _ value: Int64) {
+        self.key(key)
+        ReplyLine.appendInteger(value, to: &bytes)
     }
 
-    public mutating func add(_ key: String, _ value: Int) { add(key, Int64(value)) }
-    public mutating func add(_ key: String, _ value: UInt64) { add(key, Int64(value)) }
-    public mutating func add(_ key: String, _ value: Bool) { add(key, value ? "yes" : "no") }
-    public mutating func add(_ key: String, _ value: Timestamp) { add(key, value.rfc3339) }
+    public mutating func add(_ key: StaticString, _ value: Int) { add(key, Int64(value)) }
+    public mutating func add(_ key: StaticString, _ value: UInt64) { add(key, Int64(value)) }
+    public mutating func add(_ key: StaticString, _ value: Bool) {
+        self.key(key)
+        if value { bytes.append(contentsOf: [0x79, 0x65, 0x73]) } else { bytes.append(contentsOf: [0x6e, 0x6f]) }
+    }
+    public mutating func add(_ key: StaticString, _ value: Timestamp) { add(key, value.rfc3339) }
 
-    public mutating func addIfPresent(_ key: String, _ value: String?) { if let value { add(key, value) } }
-    public mutating func addIfPresent(_ key: String, _ value: Timestamp?) { if let value { add(key, value.rfc3339) } }
+    public mutating func addIfPresent(_ key: StaticString, _ value: String?) { if let value { add(key, value) } }
+    public mutating func addIfPresent(_ key: StaticString, _ value: Timestamp?) { if let value { add(key, value.rfc3339) } }
 
     /// Free words for people, after the pairs.
     public mutating func text(_ words: String) {
-        text.append(" ")
-        text.append(words)
+        bytes.append(0x20)
+        bytes.append(contentsOf: words.utf8)
+    }
+
+    static func appendInteger(_ value: Int64, to bytes: inout [UInt8]) {
+        var magnitude = value.magnitude
+        if value < 0 { bytes.append(0x2d) }
+        if magnitude < 10 { bytes.append(0x30 + UInt8(magnitude)); return }
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for the 20 digits of UInt64.max
+        withUnsafeMutableBytes(of: &digits) { raw in
+            var index = raw.count
+            while magnitude > 0 {
+                index -= 1
+                raw[index] = 0x30 + UInt8(magnitude % 10)
+                magnitude /= 10
+            }
+            bytes.append(contentsOf: raw[index...])
+        }
     }
 
     static func needsQuotes(_ value: String) -> Bool {
@@ -44,17 +85,17 @@ public struct ReplyLine: Sendable {
         return false
     }
 
-    static func appendValue(_ value: String, to text: inout String) {
-        guard needsQuotes(value) else { text.append(value); return }
-        text.append("\"")
-        for character in value.unicodeScalars {
-            switch character {
-            case "\"": text.append("\\\"")
-            case "\\": text.append("\\\\")
-            case "\n", "\r", "\t": text.append(" ")
-            default: text.unicodeScalars.append(character)
+    static func appendValue(_ value: String, to bytes: inout [UInt8]) {
+        guard needsQuotes(value) else { bytes.append(contentsOf: value.utf8); return }
+        bytes.append(0x22)
+        for byte in value.utf8 {
+            switch byte {
+            case 0x22: bytes.append(contentsOf: [0x5c, 0x22])
+            case 0x5c: bytes.append(contentsOf: [0x5c, 0x5c])
+            case 0x0a, 0x0d, 0x09: bytes.append(0x20)
+            default: bytes.append(byte)
             }
         }
-        text.append("\"")
+        bytes.append(0x22)
     }
 }

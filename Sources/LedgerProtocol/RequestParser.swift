@@ -137,28 +137,37 @@ public enum RequestParser {
 
 /// The arguments of one line, taken one by one; `finish()` refuses whatever is left over.
 struct Arguments {
-    private var values: [String: String] = [:]
+    /// A request has a handful of arguments: a linear search of a small array beats hashing.
+    private var values: [(key: String, value: String)]
     private var flags: [String]
 
     init(_ tokens: TokenizedLine) throws(ProtocolError) {
         flags = tokens.flags
-        for (key, value) in tokens.arguments {
+        values = tokens.arguments
+        for (index, argument) in values.enumerated() {
+            let key = argument.key
             guard !key.isEmpty, key.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5f })
             else { throw ProtocolError(.argument, "bad key: \(key.isEmpty ? "(empty)" : key) (keys are lowercase letters, digits, _)") }
-            guard values[key] == nil else { throw ProtocolError(.argument, "repeated key: \(key)") }
-            values[key] = value
+            for earlier in values[..<index] where earlier.key == key {
+                throw ProtocolError(.argument, "repeated key: \(key)")
+            }
         }
     }
 
     mutating func takeFlag() -> String? { flags.isEmpty ? nil : flags.removeFirst() }
 
     func finish() throws(ProtocolError) {
-        if let key = values.keys.sorted().first { throw ProtocolError(.argument, "unknown key: \(key)") }
+        if let key = values.map(\.key).sorted().first { throw ProtocolError(.argument, "unknown key: \(key)") }
         if let flag = flags.first { throw ProtocolError(.argument, "unexpected word: \(flag)") }
     }
 
+    private mutating func take(_ key: String) -> String? {
+        guard let index = values.firstIndex(where: { $0.key == key }) else { return nil }
+        return values.remove(at: index).value
+    }
+
     mutating func optionalString(_ key: String) throws(ProtocolError) -> String? {
-        guard let value = values.removeValue(forKey: key) else { return nil }
+        guard let value = take(key) else { return nil }
         guard !value.isEmpty else { throw ProtocolError(.argument, "\(key): empty value") }
         return value
     }
@@ -223,7 +232,7 @@ struct Arguments {
     }
 
     mutating func optionalFreeText(_ key: String) throws(ProtocolError) -> String? {
-        guard let value = values.removeValue(forKey: key) else { return nil }
+        guard let value = take(key) else { return nil }
         guard value.utf8.count <= Limits.freeTextBytesMax else {
             throw ProtocolError(.argument, "\(key): longer than \(Limits.freeTextBytesMax) bytes")
         }

@@ -15,7 +15,8 @@ public enum Tokenizer {
     /// Returns nil for a blank line (the server ignores those), or throws `ERR SYNTAX`.
     public static func tokenize(_ line: some Collection<UInt8>) throws(ProtocolError) -> TokenizedLine? {
         let bytes = Array(line)
-        guard String(validating: bytes, as: UTF8.self) != nil else {
+        // ASCII (nearly every request) needs no further UTF-8 check.
+        if !bytes.allSatisfy({ $0 < 0x80 }), String(validating: bytes, as: UTF8.self) == nil {
             throw ProtocolError(.syntax, "line is not valid UTF-8")
         }
         var index = 0

@@ -26,6 +26,21 @@ final class ConnectionHandler: ChannelDuplexHandler {
         /// A write sent after a read that is still waiting: it goes to the writer only once that read
         /// has run, so the read does not see writes that were sent after it.
         case deferredWrite(LedgerWriter.Work)
+        /// WATCH: the stream starts when this slot reaches the head, after every earlier reply.
+        case startWatch(WatchTopic)
+    }
+
+    /// A connection that has turned into a stream (WATCH).
+    private struct Watch {
+        var topic: WatchTopic
+        /// The last log position pushed; later deliveries skip anything at or before it.
+        var deliveredSeq: UInt64
+        /// Replaying `WATCH events from=` history; live changes wait in `pending` meanwhile.
+        var catchingUp: Bool
+        var catchUpPaused = false
+        var pending: [CommittedChanges] = []
+        /// Bytes written while the channel was not writable: the measure of how far behind it is.
+        var backlogBytes = 0
     }
 
     private let shared: ServerShared
@@ -43,6 +58,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var deferredWrites = 0
     private var closeAfterReplies = false
     private var context: ChannelHandlerContext?
+    private var watch: Watch?
+    /// Events one catch-up step reads and writes before yielding the event loop.
+    static let catchUpEventsPerStep = 1_000
+    /// Live changes a catching-up watcher may hold back before it counts as too slow.
+    static let catchUpPendingMax = 10_000
 
     init(shared: ServerShared, peer: PeerCredentials) {
         self.shared = shared
@@ -56,6 +76,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         // A client that vanishes mid-batch leaves nothing applied: the batch was never submitted.
         batch = nil
+        if watch != nil { shared.writer.watchers.unsubscribe(ObjectIdentifier(self)) }
+        watch = nil
         context.fireChannelInactive()
     }
 
@@ -98,6 +120,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, watch != nil {
+            watch!.backlogBytes = 0
+            if watch!.catchUpPaused {
+                watch!.catchUpPaused = false
+                catchUp()
+            }
+        }
         resumeReadingIfRoom()
         context.fireChannelWritabilityChanged()
     }
@@ -111,6 +140,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     private func handle(_ request: Request) {
         if batch != nil { return handleInBatch(request) }
+        if watch != nil { return handleWhileWatching(request) }
         switch request {
         case .write(let write):
             guard role == .writer else { return refuseWrite() }
@@ -139,8 +169,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
         case .quit:
             append(.ready(["OK bye"]))
             closeAfterReplies = true
-        case .watch:
-            append(.ready([ProtocolError(.argument, "WATCH is not supported by this version").line()]))
+        case .watch(let topic):
+            append(.startWatch(topic))
         case .unwatch:
             append(.ready([ProtocolError(.state, "not watching").line()]))
         }
@@ -172,6 +202,111 @@ final class ConnectionHandler: ChannelDuplexHandler {
         case .read, .hello, .watch, .unwatch:
             append(.ready([ProtocolError(.state, "only writes, COMMIT and ABORT inside a batch").line()]))
         }
+    }
+
+    private func handleWhileWatching(_ request: Request) {
+        switch request {
+        case .ping:
+            append(.ready(["OK pong"]))
+        case .unwatch:
+            shared.writer.watchers.unsubscribe(ObjectIdentifier(self))
+            watch = nil
+            append(.ready(["OK"]))
+        case .quit:
+            shared.writer.watchers.unsubscribe(ObjectIdentifier(self))
+            watch = nil
+            append(.ready(["OK bye"]))
+            closeAfterReplies = true
+        default:
+            append(.ready([ProtocolError(.state, "watching: only PING, UNWATCH and QUIT").line()]))
+        }
+    }
+
+    // MARK: watching
+
+    private func startWatch(_ topic: WatchTopic, context: ChannelHandlerContext) {
+        let committed = shared.writer.lastCommittedSeq
+        var from: UInt64?
+        if case .events(let start) = topic { from = start }
+        watch = Watch(topic: topic, deliveredSeq: from.map { $0 - 1 } ?? committed, catchingUp: from != nil)
+        let loop = context.eventLoop
+        // Subscribe before reading history: a commit after this point arrives as a delivery, one
+        // before it is in the history; `deliveredSeq` drops whatever comes twice.
+        shared.writer.watchers.subscribe(ObjectIdentifier(self), loop: loop) { [self] changes in
+            self.deliver(changes)
+        }
+        if from != nil { loop.execute { self.catchUp() } }
+    }
+
+    /// Writes the next step of `WATCH events from=` history, then yields; pauses while the client
+    /// is not reading, and turns live when the history is done.
+    private func catchUp() {
+        guard let context, var current = watch, current.catchingUp, !current.catchUpPaused else { return }
+        let events = shared.reads.events(after: current.deliveredSeq, limit: ConnectionHandler.catchUpEventsPerStep)
+        if !events.isEmpty {
+            push(events.map { Rows.event($0) }, context: context)
+            current.deliveredSeq = events[events.count - 1].seq
+        }
+        if events.count < ConnectionHandler.catchUpEventsPerStep {
+            current.catchingUp = false
+            let pending = current.pending
+            current.pending = []
+            watch = current
+            for changes in pending { deliver(changes) }
+            return
+        }
+        watch = current
+        if context.channel.isWritable {
+            context.eventLoop.execute { self.catchUp() }
+        } else {
+            watch!.catchUpPaused = true
+        }
+    }
+
+    private func deliver(_ changes: CommittedChanges) {
+        guard let context, var current = watch else { return }
+        if current.catchingUp {
+            current.pending.append(changes)
+            watch = current
+            if current.pending.count > ConnectionHandler.catchUpPendingMax { cutOffSlowWatcher(context) }
+            return
+        }
+        var lines: [String] = []
+        switch current.topic {
+        case .events:
+            for event in changes.events where event.seq > current.deliveredSeq { lines.append(Rows.event(event)) }
+        case let .breaches(wh, sku):
+            for transition in changes.transitions where transition.seq > current.deliveredSeq
+                && (wh == nil || transition.key.wh == wh) && (sku == nil || transition.key.sku == sku) {
+                lines += transition.lines
+            }
+        }
+        if let last = changes.events.last { current.deliveredSeq = max(current.deliveredSeq, last.seq) }
+        watch = current
+        if !lines.isEmpty { push(lines, context: context) }
+    }
+
+    private func push(_ lines: [String], context: ChannelHandlerContext) {
+        var buffer = context.channel.allocator.buffer(capacity: lines.reduce(0) { $0 + $1.utf8.count + 1 })
+        for line in lines {
+            buffer.writeString(line)
+            buffer.writeInteger(UInt8(ascii: "\n"))
+        }
+        if !context.channel.isWritable {
+            watch?.backlogBytes += buffer.readableBytes
+            if (watch?.backlogBytes ?? 0) > WatchHub.watcherBacklogBytesMax { return cutOffSlowWatcher(context) }
+        }
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    /// A watcher that does not keep up is told so and closed; writers never wait for it.
+    private func cutOffSlowWatcher(_ context: ChannelHandlerContext) {
+        shared.writer.watchers.unsubscribe(ObjectIdentifier(self))
+        watch = nil
+        var buffer = context.channel.allocator.buffer(capacity: 64)
+        buffer.writeString(ProtocolError(.limit, "watcher too slow").line() + "\n")
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        context.close(promise: nil)
     }
 
     private func refuseWrite() {
@@ -226,18 +361,26 @@ final class ConnectionHandler: ChannelDuplexHandler {
             switch head {
             case .waiting, .deferredWrite: break loop
             case .ready(let ready): lines = ready
+            case .startWatch(let topic):
+                let name: String
+                switch topic {
+                case .breaches: name = "breaches"
+                case .events: name = "events"
+                }
+                lines = ["OK watching=\(name)"]
+                slots.removeFirst()
+                headSlotID += 1
+                write(lines, context: context)
+                wrote = true
+                startWatch(topic, context: context)
+                continue loop
             case .deferredRead(let read):
                 lines = shared.reads.answer(read)
                 deferredReads -= 1
             }
             slots.removeFirst()
             headSlotID += 1
-            var buffer = context.channel.allocator.buffer(capacity: lines.reduce(0) { $0 + $1.utf8.count + 1 })
-            for line in lines {
-                buffer.writeString(line)
-                buffer.writeInteger(UInt8(ascii: "\n"))
-            }
-            context.write(wrapOutboundOut(buffer), promise: nil)
+            write(lines, context: context)
             wrote = true
         }
         if wrote { context.flush() }
@@ -250,13 +393,22 @@ final class ConnectionHandler: ChannelDuplexHandler {
         resumeReadingIfRoom()
     }
 
+    private func write(_ lines: [String], context: ChannelHandlerContext) {
+        var buffer = context.channel.allocator.buffer(capacity: lines.reduce(0) { $0 + $1.utf8.count + 1 })
+        for line in lines {
+            buffer.writeString(line)
+            buffer.writeInteger(UInt8(ascii: "\n"))
+        }
+        context.write(wrapOutboundOut(buffer), promise: nil)
+    }
+
     /// Sends the deferred writes that no longer have a waiting read before them.
     private func sendWritesBeforeNextRead() {
         var index = slots.startIndex
         var slotID = headSlotID
         while index != slots.endIndex, deferredWrites > 0 {
             switch slots[index] {
-            case .deferredRead: return
+            case .deferredRead, .startWatch: return
             case .deferredWrite(let work):
                 slots[index] = .waiting
                 deferredWrites -= 1

@@ -65,6 +65,8 @@ public final class LedgerWriter: @unchecked Sendable {
 
     private let store: LedgerStore
     private let logger: Logger
+    /// Committed changes go here for WATCH.
+    let watchers = WatchHub()
     private let clock: @Sendable () -> Timestamp
     private let daemonActor = UInt32(getuid())
 
@@ -217,7 +219,8 @@ public final class LedgerWriter: @unchecked Sendable {
         let started = LedgerWriter.monotonicMicroseconds()
         do {
             let outcome = try store.write { writer -> GroupOutcome in
-                var scratch = GroupScratch(reader: writer, lastSeq: committedSeq, now: now)
+                var scratch = GroupScratch(reader: writer, lastSeq: committedSeq, now: now,
+                                           tracksTransitions: watchers.hasWatchers)
                 if sweepExpiries {
                     for reservation in writer.reservationsDue(atOrBefore: now, limit: LedgerWriter.expiriesPerGroupMax) {
                         _ = scratch.apply(WriteRequest(command: .expire(reservation: reservation)), actor: daemonActor)
@@ -225,7 +228,8 @@ public final class LedgerWriter: @unchecked Sendable {
                 }
                 let replies = group.map { submission in submission.works.map { scratch.run($0, actor: submission.actor) } }
                 try scratch.flush(to: writer)
-                return GroupOutcome(replies: replies, lastSeq: scratch.state.lastSeq, events: scratch.events.count,
+                return GroupOutcome(replies: replies, lastSeq: scratch.state.lastSeq,
+                                    changes: CommittedChanges(events: scratch.events, transitions: scratch.transitions),
                                     nextExpiry: writer.nextExpiry)
             }
             committedSeq = outcome.lastSeq
@@ -234,11 +238,12 @@ public final class LedgerWriter: @unchecked Sendable {
                 committedSeqSnapshot = outcome.lastSeq
                 statistics.groupsCommitted += 1
                 statistics.writesCommitted += UInt64(group.reduce(0) { $0 + $1.writeCount })
-                statistics.eventsCommitted += UInt64(outcome.events)
+                statistics.eventsCommitted += UInt64(outcome.changes.events.count)
                 statistics.lastProgress = now
                 statistics.commitMicroseconds += LedgerWriter.monotonicMicroseconds() - started
             }
             for (submission, reply) in zip(group, outcome.replies) { submission.completion(reply) }
+            watchers.publish(outcome.changes)
         } catch {
             // Nothing of this group was committed (LMDB aborted the transaction), so every write in it
             // is refused and may be retried; reads keep working from the last committed state.
@@ -256,7 +261,7 @@ public final class LedgerWriter: @unchecked Sendable {
     struct GroupOutcome {
         let replies: [[[String]]]
         let lastSeq: UInt64
-        let events: Int
+        let changes: CommittedChanges
         let nextExpiry: Timestamp?
     }
 }
@@ -267,12 +272,16 @@ struct GroupScratch {
     var state: LedgerState
     var events: [Event] = []
     var idempotency: [String: IdempotencyRecord] = [:]
+    /// Each event's effect on the pairs it touched, kept only while someone watches breaches.
+    var transitions: [PairTransition] = []
+    let tracksTransitions: Bool
     let reader: StoreReader
     let now: Timestamp
 
-    init(reader: StoreReader, lastSeq: UInt64, now: Timestamp) {
+    init(reader: StoreReader, lastSeq: UInt64, now: Timestamp, tracksTransitions: Bool) {
         self.reader = reader
         self.now = now
+        self.tracksTransitions = tracksTransitions
         state = LedgerState(source: reader)
         state.lastSeq = lastSeq
     }
@@ -287,7 +296,7 @@ struct GroupScratch {
             }
         case .batch(let requests):
             // A batch is all or nothing: on the first refusal, forget what it did so far.
-            let saved = (state, events.count, idempotency)
+            let saved = (state, events.count, idempotency, transitions.count)
             var rows: [String] = []
             for (index, request) in requests.enumerated() {
                 switch apply(request, actor: actor) {
@@ -297,6 +306,7 @@ struct GroupScratch {
                     state = saved.0
                     events.removeLast(events.count - saved.1)
                     idempotency = saved.2
+                    transitions.removeLast(transitions.count - saved.3)
                     return [error.line(prefix: [("index", String(index + 1))])]
                 }
             }
@@ -322,8 +332,16 @@ struct GroupScratch {
         case .failure(let refusal):
             return .failure(ProtocolError(refusal))
         case .success(let event):
+            let keys = event.body.warehouses.map { PairKey(sku: event.sku, wh: $0) }
+            let before = tracksTransitions ? keys.map { state.pair($0) } : []
             Ledger.apply(event, to: &state)
             events.append(event)
+            if tracksTransitions {
+                for (key, old) in zip(keys, before) {
+                    transitions.append(PairTransition(seq: event.seq, at: event.recordedAt, key: key, before: old,
+                                                      after: state.pair(key) ?? PairState()))
+                }
+            }
             let lines = Rows.writeReply(event) { [state] key in state.pair(key) ?? PairState() }
             if let key = request.idempotencyKey {
                 idempotency[key] = IdempotencyRecord(fingerprint: fingerprint, reply: lines.joined(separator: "\n"),

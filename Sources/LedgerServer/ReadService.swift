@@ -23,6 +23,18 @@ public struct ReadService: Sendable {
         self.writerStatistics = writerStatistics
     }
 
+    /// Up to `limit` events after log position `seq`, for a watcher catching up.
+    func events(after seq: UInt64, limit: Int) -> [Event] {
+        var events: [Event] = []
+        try? store.read { reader in
+            try reader.forEachEvent(from: seq + 1) { event in
+                events.append(event)
+                return events.count < limit
+            }
+        }
+        return events
+    }
+
     /// The reply lines of one read; the last is the `OK` (or `ERR`) line.
     public func answer(_ request: ReadRequest) -> [String] {
         do {

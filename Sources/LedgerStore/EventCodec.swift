@@ -12,6 +12,9 @@ public enum EventCodec {
     enum Field: UInt64 {
         case sku = 1, wh, quantity, reservation, transfer, from, to, purchaseOrder, delta, reason
         case ref, note, idempotencyKey, eta, lost, expiresAt, safety, reorder, max
+
+        /// One past the highest field number this build knows.
+        static let slotCount = 20
     }
 
     public static func encode(_ event: Event) -> [UInt8] {
@@ -80,34 +83,38 @@ public enum EventCodec {
         }
         let recordedAt = Timestamp(microseconds: try reader.signed())
         let actor = UInt32(truncatingIfNeeded: try reader.varint())
-        var texts: [Field: String] = [:]
-        var numbers: [Field: Int64] = [:]
+        // Fields land in fixed slots indexed by field number: no dictionary on the replay hot path.
+        var texts = [String?](repeating: nil, count: Field.slotCount)
+        var numbers = [Int64?](repeating: nil, count: Field.slotCount)
         while !reader.isAtEnd {
             let tag = try reader.varint()
-            let field = Field(rawValue: tag >> 1)
+            let fieldNumber = Int(truncatingIfNeeded: tag >> 1)
+            let known = fieldNumber > 0 && fieldNumber < Field.slotCount
             if tag & 1 == 1 {
-                if let field { texts[field] = try reader.string() } else { try reader.skip(Int(try reader.varint())) }
+                if known { texts[fieldNumber] = try reader.string() } else { try reader.skip(Int(try reader.varint())) }
             } else {
                 let value = try reader.signed()
-                if let field { numbers[field] = value }
+                if known { numbers[fieldNumber] = value }
             }
         }
         func text(_ field: Field) throws -> String {
-            guard let value = texts[field] else { throw CorruptRecord(reason: "event \(seq) lacks \(field)") }
+            guard let value = texts[Int(field.rawValue)] else { throw CorruptRecord(reason: "event \(seq) lacks \(field)") }
             return value
         }
         func number(_ field: Field) throws -> Int64 {
-            guard let value = numbers[field] else { throw CorruptRecord(reason: "event \(seq) lacks \(field)") }
+            guard let value = numbers[Int(field.rawValue)] else { throw CorruptRecord(reason: "event \(seq) lacks \(field)") }
             return value
         }
+        func optionalText(_ field: Field) -> String? { texts[Int(field.rawValue)] }
+        func optionalNumber(_ field: Field) -> Int64? { numbers[Int(field.rawValue)] }
         let body: EventBody
         switch kind {
         case .received:
             body = .received(sku: try text(.sku), wh: try text(.wh), quantity: try number(.quantity),
-                             purchaseOrder: texts[.purchaseOrder])
+                             purchaseOrder: optionalText(.purchaseOrder))
         case .sold:
             body = .sold(sku: try text(.sku), wh: try text(.wh), quantity: try number(.quantity),
-                         reservation: texts[.reservation])
+                         reservation: optionalText(.reservation))
         case .reserved:
             body = .reserved(reservation: try text(.reservation), sku: try text(.sku), wh: try text(.wh),
                              quantity: try number(.quantity), expiresAt: Timestamp(microseconds: try number(.expiresAt)))
@@ -120,10 +127,10 @@ public enum EventCodec {
         case .transferShipped:
             body = .transferShipped(transfer: try text(.transfer), sku: try text(.sku), from: try text(.from),
                                     to: try text(.to), quantity: try number(.quantity),
-                                    eta: numbers[.eta].map(Timestamp.init(microseconds:)))
+                                    eta: optionalNumber(.eta).map(Timestamp.init(microseconds:)))
         case .transferArrived:
             body = .transferArrived(transfer: try text(.transfer), sku: try text(.sku), from: try text(.from),
-                                    to: try text(.to), quantity: try number(.quantity), lost: numbers[.lost] ?? 0)
+                                    to: try text(.to), quantity: try number(.quantity), lost: optionalNumber(.lost) ?? 0)
         case .transferLost:
             body = .transferLost(transfer: try text(.transfer), sku: try text(.sku), from: try text(.from),
                                  to: try text(.to), lost: try number(.lost))
@@ -131,7 +138,7 @@ public enum EventCodec {
             body = .adjusted(sku: try text(.sku), wh: try text(.wh), delta: try number(.delta), reason: try text(.reason))
         case .counted:
             body = .counted(sku: try text(.sku), wh: try text(.wh), quantity: try number(.quantity),
-                            delta: try number(.delta), reason: texts[.reason])
+                            delta: try number(.delta), reason: optionalText(.reason))
         case .returned:
             body = .returned(sku: try text(.sku), wh: try text(.wh), quantity: try number(.quantity))
         case .expected:
@@ -141,10 +148,10 @@ public enum EventCodec {
             body = .cancelled(purchaseOrder: try text(.purchaseOrder), sku: try text(.sku), wh: try text(.wh),
                               quantity: try number(.quantity))
         case .policySet:
-            body = .policySet(sku: try text(.sku), wh: try text(.wh), safety: numbers[.safety],
-                              reorder: numbers[.reorder], max: numbers[.max])
+            body = .policySet(sku: try text(.sku), wh: try text(.wh), safety: optionalNumber(.safety),
+                              reorder: optionalNumber(.reorder), max: optionalNumber(.max))
         }
         return Event(seq: seq, recordedAt: recordedAt, actor: actor, body: body,
-                     ref: texts[.ref], note: texts[.note], idempotencyKey: texts[.idempotencyKey])
+                     ref: optionalText(.ref), note: optionalText(.note), idempotencyKey: optionalText(.idempotencyKey))
     }
 }

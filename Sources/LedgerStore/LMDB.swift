@@ -50,6 +50,8 @@ public final class LMDBEnvironment: @unchecked Sendable {
         public static let noTLS = Flags(rawValue: UInt32(MDB_NOTLS))
         public static let readOnly = Flags(rawValue: UInt32(MDB_RDONLY))
         public static let noSubdirectory = Flags(rawValue: UInt32(MDB_NOSUBDIR))
+        /// Commits do not sync. Only for bulk loads that sync once at the end (never for the daemon).
+        public static let noSync = Flags(rawValue: UInt32(MDB_NOSYNC))
     }
 
     /// Opens (creating when missing) the environment in directory `path`.

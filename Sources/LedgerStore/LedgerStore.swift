@@ -43,7 +43,10 @@ public final class LedgerStore: @unchecked Sendable {
     }
 
     /// Opens the store in `directory`, creating it when `create` is true and it does not exist yet.
-    public init(directory: String, create: Bool = true, readOnly: Bool = false,
+    /// `bulkLoad` skips the sync at each commit (MDB_NOSYNC): for tools that build a new store and call
+    /// `syncToDisk()` once at the end. A crash during a bulk load can leave the store unusable, which is
+    /// acceptable only because the store is new. The daemon never opens a store this way.
+    public init(directory: String, create: Bool = true, readOnly: Bool = false, bulkLoad: Bool = false,
                 mapSizeBytes: Int = LedgerStore.defaultMapSizeBytes) throws {
         self.directory = directory
         if !create || readOnly {
@@ -53,6 +56,7 @@ public final class LedgerStore: @unchecked Sendable {
         }
         var flags: LMDBEnvironment.Flags = [.noTLS]
         if readOnly { flags.insert(.readOnly) }
+        if bulkLoad { flags.insert(.noSync) }
         environment = try LMDBEnvironment(path: directory, mapSizeBytes: mapSizeBytes,
                                           databasesMax: LedgerStore.databasesMax,
                                           readersMax: LedgerStore.readersMax, flags: flags)
@@ -193,6 +197,9 @@ public final class LedgerStore: @unchecked Sendable {
             return try LMDBTransaction(environment: environment, readOnly: readOnly)
         }
     }
+
+    /// Flushes everything committed to disk (after a bulk load).
+    public func syncToDisk() throws { try environment.sync() }
 
     /// A consistent, compacted copy of the store, safe while the daemon writes.
     public func backup(to directory: String) throws {

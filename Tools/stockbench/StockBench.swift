@@ -23,8 +23,14 @@ struct StockBench: ParsableCommand {
     @Option(help: "Warehouses.") var warehouses = 4
     @Option(help: "Zipf exponent for sku popularity (0 = uniform).") var zipf = 0.0
     @Option(help: "Random seed.") var seed: UInt64 = 42
+    @Option(help: "Target total request rate per second (open loop: latency counts from each request's scheduled time).")
+    var rate: Double?
     @Option(help: "Instead of measuring, append N events (receives and sells over --skus x --warehouses) and exit.")
     var fill: Int?
+    @Option(name: .customLong("fill-offline"),
+            help: "Write N events straight into a new data folder (--data), through the same fold, and exit.")
+    var fillOffline: Int?
+    @Option(help: "Data folder for --fill-offline.") var data: String?
     @Flag(help: "One JSON object on stdout instead of the table.") var json = false
     @Flag(name: .customLong("no-seed-stock"), help: "Do not RECEIVE stock before the run.") var noSeedStock = false
 
@@ -35,6 +41,10 @@ struct StockBench: ParsableCommand {
 
     func run() throws {
         if let fill { return try runFill(events: fill) }
+        if let fillOffline {
+            guard let data else { throw ValidationError("--fill-offline needs --data") }
+            return try OfflineFill(directory: data, skus: skus, warehouses: warehouses, seed: seed).run(events: fillOffline)
+        }
         if !noSeedStock { try seedStock() }
         let deadline = requests == nil ? monotonicNow() + (duration ?? 10) : Double.infinity
         let budget = Budget(total: requests ?? Int.max)
@@ -43,7 +53,8 @@ struct StockBench: ParsableCommand {
         for index in 0..<clients {
             workers.append(Worker(index: index, socket: socket, pipeline: pipeline, mix: mix, skus: skus,
                                   warehouses: warehouses, popularity: popularity, seed: seed &+ UInt64(index) &* 0x9E37_79B9,
-                                  deadline: deadline, budget: budget))
+                                  deadline: deadline, budget: budget,
+                                  intervalSeconds: rate.map { Double(clients * pipeline) / $0 }))
         }
         let start = monotonicNow()
         var threads: [pthread_t] = []

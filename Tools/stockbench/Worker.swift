@@ -16,6 +16,10 @@ final class Worker {
     let popularity: Popularity
     let deadline: Double
     let budget: Budget
+    /// With `--rate`: the time between this worker's windows. Each window is scheduled, and its
+    /// latency counts from the scheduled time, so a stall shows up in the percentiles (no
+    /// coordinated omission).
+    let intervalSeconds: Double?
     var random: SplitMix64
 
     var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
@@ -27,7 +31,8 @@ final class Worker {
     private var counter = 0
 
     init(index: Int, socket: String, pipeline: Int, mix: String, skus: Int, warehouses: Int, popularity: Popularity,
-         seed: UInt64, deadline: Double, budget: Budget) {
+         seed: UInt64, deadline: Double, budget: Budget, intervalSeconds: Double?) {
+        self.intervalSeconds = intervalSeconds
         self.index = index; self.socket = socket; self.pipeline = pipeline; self.mix = mix; self.skus = skus
         self.warehouses = warehouses; self.popularity = popularity; self.deadline = deadline; self.budget = budget
         self.random = SplitMix64(state: seed)
@@ -43,7 +48,13 @@ final class Worker {
         }
         var window: [String] = []
         window.reserveCapacity(pipeline)
+        // Spread the workers' first windows over one interval so they do not all fire at once.
+        var scheduled = monotonicNow() + (intervalSeconds ?? 0) * Double(index % 97) / 97
         while monotonicNow() < deadline {
+            if let intervalSeconds {
+                let wait = scheduled - monotonicNow()
+                if wait > 0 { usleep(useconds_t(wait * 1e6)) }
+            }
             let granted = budget.take(pipeline)
             if granted == 0 { break }
             window.removeAll(keepingCapacity: true)
@@ -54,7 +65,8 @@ final class Worker {
                 bytes.append(contentsOf: line.utf8)
                 bytes.append(UInt8(ascii: "\n"))
             }
-            let sent = monotonicNow()
+            let sent = intervalSeconds == nil ? monotonicNow() : scheduled
+            if let intervalSeconds { scheduled += intervalSeconds }
             do {
                 try client.sendRaw(bytes)
                 for line in window {

@@ -1,0 +1,85 @@
+import LedgerCore
+import LedgerProtocol
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// How one pair changed with one event: what WATCH breaches turns into pushed lines.
+public struct PairTransition: Sendable {
+    public var seq: UInt64
+    public var at: Timestamp
+    public var key: PairKey
+    public var before: PairState?
+    public var after: PairState
+
+    /// The pushed lines this change makes: `breach`/`recovered` when it crosses the safety level,
+    /// `stockout`/`instock` when available reaches 0 or leaves it.
+    public var lines: [String] {
+        var lines: [String] = []
+        let wasBreached = before?.isBreached ?? false
+        let wasAvailable = before?.available ?? 0
+        func line(_ word: String) -> String {
+            var line = ReplyLine(word)
+            line.add("seq", seq)
+            line.add("at", at)
+            line.add("sku", key.sku)
+            line.add("wh", key.wh)
+            line.add("available", after.available)
+            line.add("safety", after.safety)
+            return line.text
+        }
+        if !wasBreached && after.isBreached { lines.append(line("breach")) }
+        if wasBreached && !after.isBreached { lines.append(line("recovered")) }
+        if wasAvailable > 0 && after.available == 0 { lines.append(line("stockout")) }
+        if wasAvailable == 0 && after.available > 0 { lines.append(line("instock")) }
+        return lines
+    }
+}
+
+/// What one commit changed, handed to every watcher after the commit is durable.
+public struct CommittedChanges: Sendable {
+    public var events: [Event]
+    public var transitions: [PairTransition]
+}
+
+/// Fans committed changes out to watching connections. The writer only appends a hand-off to each
+/// watcher's event loop (it never formats, filters or waits), so watchers cannot slow writers down.
+final class WatchHub: @unchecked Sendable {
+    /// A watcher further behind than this many bytes of unsent lines is cut off with
+    /// `ERR LIMIT watcher too slow`: the server will not buffer without bound for a client that
+    /// does not read.
+    static let watcherBacklogBytesMax = 4 << 20
+
+    struct Subscriber {
+        let loop: EventLoop
+        let deliver: @Sendable (CommittedChanges) -> Void
+    }
+
+    private let lock = NIOLock()
+    private var subscribers: [ObjectIdentifier: Subscriber] = [:]
+    private var count = 0
+
+    /// Cheap check for the writer: collect pair transitions only when someone listens.
+    var hasWatchers: Bool { lock.withLock { count > 0 } }
+
+    func subscribe(_ id: ObjectIdentifier, loop: EventLoop, deliver: @escaping @Sendable (CommittedChanges) -> Void) {
+        lock.withLock {
+            subscribers[id] = Subscriber(loop: loop, deliver: deliver)
+            count = subscribers.count
+        }
+    }
+
+    func unsubscribe(_ id: ObjectIdentifier) {
+        lock.withLock {
+            subscribers.removeValue(forKey: id)
+            count = subscribers.count
+        }
+    }
+
+    func publish(_ changes: CommittedChanges) {
+        guard !changes.events.isEmpty else { return }
+        let targets = lock.withLock { Array(subscribers.values) }
+        for target in targets {
+            target.loop.execute { target.deliver(changes) }
+        }
+    }
+}
