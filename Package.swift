@@ -65,7 +65,7 @@ let package = Package(
         .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore"]),
         .testTarget(name: "LedgerProtocolTests", dependencies: ["LedgerProtocol", "LedgerCore"]),
         .testTarget(name: "LedgerStoreTests", dependencies: ["LedgerStore", "LedgerCore"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["LedgerClient", "LedgerCore", "LedgerStore"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["LedgerClient", "LedgerCore", "LedgerStore", "LedgerServer"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -232,7 +232,7 @@ struct Arguments {
     }
 
     mutating func optionalFreeText(_ key: String) throws(ProtocolError) -> String? {
-        guard let value = take(key) else { return nil }
+        guard let value = try optionalString(key) else { return nil }
         guard value.utf8.count <= Limits.freeTextBytesMax else {
             throw ProtocolError(.argument, "\(key): longer than \(Limits.freeTextBytesMax) bytes")
         }

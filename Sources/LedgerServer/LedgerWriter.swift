@@ -160,9 +160,15 @@ public final class LedgerWriter: @unchecked Sendable {
         pthread_mutex_unlock(&mutex)
     }
 
+    /// When the writer loop last came round (monotonic microseconds): the watchdog's evidence that
+    /// writes are still making progress. The loop wakes at least every `idleWakeMicroseconds`.
+    public var lastHeartbeatMicroseconds: UInt64 { locked { heartbeat } }
+    private var heartbeat = LedgerWriter.monotonicMicroseconds()
+
     private func run() {
         while true {
             pthread_mutex_lock(&mutex)
+            heartbeat = LedgerWriter.monotonicMicroseconds()
             while queue.isEmpty && !stopping && !expiryDue() {
                 var deadline = timespec()
                 clock_gettime(CLOCK_MONOTONIC, &deadline)
@@ -173,6 +179,7 @@ public final class LedgerWriter: @unchecked Sendable {
                 writerWaiting = true
                 pthread_cond_timedwait(&condition, &mutex, &deadline)
                 writerWaiting = false
+                heartbeat = LedgerWriter.monotonicMicroseconds()
             }
             // Take whole submissions until the group holds `groupWritesMax` works (at least one).
             var take = 0, works = 0

@@ -5,6 +5,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -75,18 +76,26 @@ public final class StockServer: Service, @unchecked Sendable {
     private let configuration: ServerConfiguration
     private let logger: Logger
     private let notifier: SystemdNotifier
+    private let systemd: SystemdEnvironment
     private let lock = NIOLock()
     private var state = State.idle
 
-    public init(configuration: ServerConfiguration, logger: Logger, notifier: SystemdNotifier) {
+    public init(configuration: ServerConfiguration, logger: Logger, notifier: SystemdNotifier, systemd: SystemdEnvironment) {
         self.configuration = configuration
         self.logger = logger
         self.notifier = notifier
+        self.systemd = systemd
     }
+
+    /// While start-up runs (opening the store pages in its meta data and the expiry index), ask
+    /// systemd for more time every few seconds, so a slow disk at boot is not mistaken for a hang.
+    static let startupExtensionMicroseconds: UInt64 = 10_000_000
 
     public func run() async throws {
         let configuration = self.configuration
         let startedAt = LedgerWriter.systemClock()
+        let startup = StartupExtender(notifier: notifier, extensionMicroseconds: StockServer.startupExtensionMicroseconds)
+        defer { startup.finish() }
         let store = try LedgerStore(directory: configuration.dataDirectory, mapSizeBytes: configuration.mapSizeBytes)
         let writer = try LedgerWriter(store: store, logger: logger)
         writer.start()
@@ -107,7 +116,22 @@ public final class StockServer: Service, @unchecked Sendable {
             throw error
         }
         lock.withLock { state = .serving }
+        startup.finish()
         let seq = writer.lastCommittedSeq
+        var watchdog: RepeatedTask?
+        if let interval = systemd.watchdogMicroseconds {
+            let notifier = self.notifier, logger = self.logger
+            let period = TimeAmount.microseconds(Int64(interval / 4))
+            watchdog = group.next().scheduleRepeatedTask(initialDelay: .zero, delay: period) { _ in
+                let now = LedgerWriter.monotonicMicroseconds()
+                if SystemdEnvironment.shouldPing(nowMicroseconds: now, heartbeatMicroseconds: writer.lastHeartbeatMicroseconds,
+                                                 watchdogMicroseconds: interval) {
+                    notifier.notify("WATCHDOG=1")
+                } else {
+                    logger.warning("writer made no progress; withholding the watchdog ping")
+                }
+            }
+        }
         logger.info("stockd ready", metadata: ["socket": "\(configuration.socketPath)", "data": "\(configuration.dataDirectory)",
                                                 "seq": "\(seq)"])
         notifier.notify("READY=1\nSTATUS=serving, last seq \(seq)\nMAINPID=\(getpid())")
@@ -119,6 +143,7 @@ public final class StockServer: Service, @unchecked Sendable {
             serverChannel.close(promise: nil)
         }
 
+        watchdog?.cancel()
         lock.withLock { state = .stopping }
         notifier.notify("STOPPING=1\nSTATUS=stopping: answering committed writes")
         logger.info("stopping: no new connections; finishing queued writes")
@@ -128,7 +153,8 @@ public final class StockServer: Service, @unchecked Sendable {
         try? await Task.sleep(for: .milliseconds(100))
         for channel in connections.all() { try? await channel.close() }
         try? await group.shutdownGracefully()
-        unlink(configuration.socketPath)
+        // A passed socket belongs to the socket unit, which keeps listening for the next start.
+        if systemd.listenFileDescriptor == nil { unlink(configuration.socketPath) }
         store.close()
         lock.withLock { state = .stopped }
         logger.info("stopped cleanly", metadata: ["seq": "\(writer.lastCommittedSeq)"])
@@ -143,6 +169,10 @@ public final class StockServer: Service, @unchecked Sendable {
             .childChannelInitializer { channel in
                 StockServer.initialize(channel, shared: shared)
             }
+        if let descriptor = systemd.listenFileDescriptor {
+            logger.info("using the socket passed by systemd", metadata: ["fd": "\(descriptor)"])
+            return try await bootstrap.withBoundSocket(descriptor).get()
+        }
         let channel = try await bootstrap.bind(unixDomainSocketPath: configuration.socketPath,
                                                cleanupExistingSocketFile: true).get()
         chmod(configuration.socketPath, configuration.socketMode)
@@ -170,6 +200,27 @@ public final class StockServer: Service, @unchecked Sendable {
             ])
         }
     }
+}
+
+/// Sends EXTEND_TIMEOUT_USEC now and then until start-up is finished.
+final class StartupExtender: @unchecked Sendable {
+    private let lock = NIOLock()
+    private var finished = false
+
+    init(notifier: SystemdNotifier, extensionMicroseconds: UInt64) {
+        guard notifier.isActive else { return }
+        notifier.notify("EXTEND_TIMEOUT_USEC=\(extensionMicroseconds)\nSTATUS=opening the store")
+        let thread = Thread { [self] in
+            while true {
+                usleep(useconds_t(extensionMicroseconds / 3))
+                if lock.withLock({ finished }) { return }
+                notifier.notify("EXTEND_TIMEOUT_USEC=\(extensionMicroseconds)\nSTATUS=still starting")
+            }
+        }
+        thread.start()
+    }
+
+    func finish() { lock.withLock { finished = true } }
 }
 
 /// The layout of Linux's `struct ucred` (pid, uid, gid), which Glibc only exports under _GNU_SOURCE.

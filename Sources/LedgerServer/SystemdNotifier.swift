@@ -41,3 +41,36 @@ public struct SystemdNotifier: Sendable {
         return sent >= 0
     }
 }
+
+/// The systemd environment stockd reads at start: socket activation (sd_listen_fds(3)) and the
+/// watchdog (sd_watchdog_enabled(3)). Both are honoured only when addressed to this process.
+public struct SystemdEnvironment: Sendable {
+    /// The first descriptor systemd passes (SD_LISTEN_FDS_START).
+    public static let listenFileDescriptorsStart: Int32 = 3
+
+    /// The passed listening socket, when socket-activated.
+    public var listenFileDescriptor: Int32?
+    /// WatchdogSec, in microseconds, when the watchdog is on.
+    public var watchdogMicroseconds: UInt64?
+
+    public init(environment: [String: String], pid: Int32) {
+        func forUs(_ key: String) -> Bool { environment[key].map { Int32($0) == pid } ?? true }
+        if let count = environment["LISTEN_FDS"].flatMap(Int32.init), count >= 1,
+           environment["LISTEN_PID"].flatMap(Int32.init) == pid {
+            // With several descriptors, take the one named "stockd" (FileDescriptorName=), else the first.
+            let names = environment["LISTEN_FDNAMES"]?.split(separator: ":", omittingEmptySubsequences: false) ?? []
+            let index = names.firstIndex(of: "stockd").map { Int32($0) } ?? 0
+            listenFileDescriptor = SystemdEnvironment.listenFileDescriptorsStart + min(index, count - 1)
+        }
+        if let usec = environment["WATCHDOG_USEC"].flatMap(UInt64.init), usec > 0, forUs("WATCHDOG_PID") {
+            watchdogMicroseconds = usec
+        }
+    }
+
+    /// Whether to send WATCHDOG=1 now: only while the writer loop has come round within half the
+    /// watchdog interval. A writer stuck in a commit (a hung disk) stops the pings, and systemd
+    /// restarts the daemon.
+    public static func shouldPing(nowMicroseconds: UInt64, heartbeatMicroseconds: UInt64, watchdogMicroseconds: UInt64) -> Bool {
+        nowMicroseconds < heartbeatMicroseconds || nowMicroseconds - heartbeatMicroseconds < watchdogMicroseconds / 2
+    }
+}

@@ -65,14 +65,14 @@ public struct ByteReader {
     }
 
     public mutating func string() throws -> String {
-        let count = Int(try varint())
+        guard let count = Int(exactly: try varint()) else { throw CorruptRecord(reason: "string length out of range") }
         guard count <= buffer.count - offset else { throw CorruptRecord(reason: "string runs past the end") }
         defer { offset += count }
         return String(decoding: UnsafeRawBufferPointer(rebasing: buffer[offset..<offset + count]), as: UTF8.self)
     }
 
     public mutating func skip(_ count: Int) throws {
-        guard count <= buffer.count - offset else { throw CorruptRecord(reason: "skip runs past the end") }
+        guard count >= 0, count <= buffer.count - offset else { throw CorruptRecord(reason: "skip runs past the end") }
         offset += count
     }
 }

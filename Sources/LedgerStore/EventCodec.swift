@@ -91,7 +91,7 @@ public enum EventCodec {
             let fieldNumber = Int(truncatingIfNeeded: tag >> 1)
             let known = fieldNumber > 0 && fieldNumber < Field.slotCount
             if tag & 1 == 1 {
-                if known { texts[fieldNumber] = try reader.string() } else { try reader.skip(Int(try reader.varint())) }
+                if known { texts[fieldNumber] = try reader.string() } else { try reader.skip(Int(exactly: try reader.varint()) ?? -1) }
             } else {
                 let value = try reader.signed()
                 if known { numbers[fieldNumber] = value }

@@ -46,7 +46,8 @@ struct StockDaemon: AsyncParsableCommand {
         if let mapSize { configuration.mapSizeBytes = mapSize }
         let environment = ProcessInfoEnvironment.current
         let server = StockServer(configuration: configuration, logger: logger,
-                                 notifier: SystemdNotifier(environment: environment))
+                                 notifier: SystemdNotifier(environment: environment),
+                                 systemd: SystemdEnvironment(environment: environment, pid: getpid()))
         let group = ServiceGroup(configuration: .init(
             services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {

@@ -1,5 +1,6 @@
 import Foundation
 import LedgerClient
+import LedgerServer
 import Testing
 
 /// The systemd side, for real: the unit passes systemd-analyze, and stockd speaks sd_notify.
@@ -22,32 +23,16 @@ struct SystemdTests {
         #expect(result.status == 0, "\(result.output)")
     }
 
-    @Test("READY=1 when serving and STOPPING=1 on SIGTERM, as datagrams on $NOTIFY_SOCKET")
+    @Test("READY=1 when serving and STOPPING=1 on SIGTERM, as datagrams on $NOTIFY_SOCKET; start-up asks for time")
     func notify() throws {
         let daemon = try StockdProcess()
         defer { daemon.removeFiles() }
-        let path = daemon.directory + "/notify.sock"
-        try FileManager.default.createDirectory(atPath: daemon.directory, withIntermediateDirectories: true)
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        #expect(fd >= 0)
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        #expect(bound == 0)
-        var timeout = timeval(tv_sec: 20, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        daemon.environment["NOTIFY_SOCKET"] = path
+        let notify = try NotifySocket(path: daemon.directory + "/notify.sock")
+        daemon.environment["NOTIFY_SOCKET"] = notify.path
         try daemon.start()
-
-        func receive() -> String {
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            let count = recv(fd, &buffer, buffer.count, 0)
-            return count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self) : ""
-        }
+        let extend = notify.receive()
+        #expect(extend.contains("EXTEND_TIMEOUT_USEC=10000000"), "got \(extend)")
+        func receive() -> String { notify.receive() }
         let ready = receive()
         #expect(ready.split(separator: "\n").contains("READY=1"), "got \(ready)")
         #expect(ready.contains("STATUS="))
@@ -57,4 +42,119 @@ struct SystemdTests {
         for _ in 0..<4 where !messages.contains("STOPPING=1") { messages += receive() }
         #expect(messages.contains("STOPPING=1"))
     }
+
+    @Test("WATCHDOG=1 pings come every quarter of WATCHDOG_USEC while the writer makes progress")
+    func watchdog() throws {
+        let daemon = try StockdProcess()
+        defer { daemon.removeFiles() }
+        let notify = try NotifySocket(path: daemon.directory + "/notify.sock")
+        daemon.environment["NOTIFY_SOCKET"] = notify.path
+        daemon.environment["WATCHDOG_USEC"] = "400000"
+        try daemon.start()
+        var pings = 0
+        let deadline = Date().addingTimeInterval(1.5)
+        while Date() < deadline { if notify.receive().contains("WATCHDOG=1") { pings += 1 } }
+        #expect(pings >= 5, "\(pings) pings in 1.5 s with a 0.4 s watchdog")
+        // The rule that stops them: no ping once the writer loop has not come round for half the interval.
+        #expect(SystemdEnvironment.shouldPing(nowMicroseconds: 1_000_000, heartbeatMicroseconds: 900_000,
+                                              watchdogMicroseconds: 400_000))
+        #expect(!SystemdEnvironment.shouldPing(nowMicroseconds: 1_000_000, heartbeatMicroseconds: 700_000,
+                                               watchdogMicroseconds: 400_000))
+    }
+
+    @Test("socket activation: a listening socket passed as fd 3 with LISTEN_FDS/LISTEN_PID is served, and kept at exit")
+    func socketActivation() throws {
+        let daemon = try StockdProcess()
+        defer { daemon.removeFiles() }
+        try FileManager.default.createDirectory(atPath: daemon.directory, withIntermediateDirectories: true)
+        let path = daemon.directory + "/activated.sock"
+        let listener = try UnixSocket.listening(at: path)
+        defer { close(listener) }
+        // LISTEN_PID must be the daemon's own pid: a shell exports its pid ($$), then execs stockd.
+        let script = "export LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=stockd; exec \"$0\" \"$@\""
+        let arguments = ["/bin/sh", "-c", script, StockdProcess.binDirectory + "/stockd",
+                         "--data", daemon.dataDirectory, "--socket", daemon.directory + "/unused.sock"]
+        let pid = try spawn(arguments, passing: listener, logPath: daemon.logPath)
+        defer { kill(pid, SIGKILL); var status: Int32 = 0; waitpid(pid, &status, 0) }
+        var reply: [String] = []
+        for _ in 0..<500 where reply.isEmpty {
+            if let client = try? LineClient(path: path) { reply = (try? client.request("PING")) ?? [] }
+            if reply.isEmpty { usleep(20_000) }
+        }
+        #expect(reply == ["OK pong"])
+        #expect(!FileManager.default.fileExists(atPath: daemon.directory + "/unused.sock"))
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        #expect(FileManager.default.fileExists(atPath: path), "the passed socket's file must stay for the next activation")
+        let log = (try? String(contentsOfFile: daemon.logPath, encoding: .utf8)) ?? ""
+        #expect(log.contains("using the socket passed by systemd"), "\(log)")
+    }
 }
+
+/// A datagram socket standing in for systemd's notify socket.
+final class NotifySocket {
+    let path: String
+    private let fd: Int32
+
+    init(path: String) throws {
+        self.path = path
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
+                                                withIntermediateDirectories: true)
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0, UnixSocket.bind(fd, path) == 0 else { throw CocoaError(.fileWriteUnknown) }
+        var timeout = timeval(tv_sec: 0, tv_usec: 500_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { close(fd) }
+
+    /// The next datagram, or "" after half a second without one.
+    func receive() -> String {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        for _ in 0..<40 {
+            let count = recv(fd, &buffer, buffer.count, 0)
+            if count > 0 { return String(decoding: buffer[0..<count], as: UTF8.self) }
+            if count < 0 && errno != EAGAIN && errno != EINTR { return "" }
+            if count < 0 && errno == EAGAIN { return "" }
+        }
+        return ""
+    }
+}
+
+enum UnixSocket {
+    static func bind(_ fd: Int32, _ path: String) -> Int32 {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+    }
+
+    static func listening(at path: String) throws -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0, bind(fd, path) == 0, listen(fd, 64) == 0 else { throw CocoaError(.fileWriteUnknown) }
+        return fd
+    }
+}
+
+/// Starts a process with `descriptor` as its fd 3, as systemd does for socket activation.
+func spawn(_ arguments: [String], passing descriptor: Int32, logPath: String) throws -> pid_t {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_adddup2(&actions, descriptor, 3)
+    posix_spawn_file_actions_addopen(&actions, 2, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+    var pid: pid_t = 0
+    let argv = arguments.map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var environment = ProcessInfo.processInfo.environment
+    environment["NOTIFY_SOCKET"] = nil
+    let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { envp.forEach { free($0) } }
+    let result = posix_spawn(&pid, arguments[0], &actions, nil, argv, envp)
+    guard result == 0 else { throw CocoaError(.executableLoad) }
+    return pid
+}
+

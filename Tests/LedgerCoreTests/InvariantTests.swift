@@ -46,8 +46,9 @@ import Testing
                              transfer: random.chance(15) ? random.pick(transfers) : nil,
                              eta: random.chance(50) ? Timestamp(seconds: random.int(1_800_000_000...1_900_000_000)) : nil)
         case 7:
-            return .arrive(transfer: random.pick(transfers), quantity: maybe(random.int(0...6)),
-                           lost: maybe(random.int(0...3)))
+            // qty=0 with lost writes units off without any arriving (a transfer_lost event).
+            return .arrive(transfer: random.pick(transfers), quantity: random.chance(30) ? 0 : maybe(random.int(1...6)),
+                           lost: maybe(random.int(0...4)))
         case 8:
             var delta = random.int(-10...9)
             if delta >= 0 { delta += 1 }
