@@ -59,6 +59,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var closeAfterReplies = false
     private var context: ChannelHandlerContext?
     private var watch: Watch?
+    /// `HELLO format=json` switches every later reply line of this connection to JSON.
+    private var json = false
     /// Events one catch-up step reads and writes before yielding the event loop.
     static let catchUpEventsPerStep = 1_000
     /// Live changes a catching-up watcher may hold back before it counts as too slow.
@@ -159,11 +161,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
         case .commit, .abort:
             append(.ready([ProtocolError(.state, "no batch is open (send BEGIN first)").line()]))
         case .hello(let format):
-            if format == .json {
-                append(.ready([ProtocolError(.argument, "format=json is not supported by this version").line()]))
-            } else {
-                append(.ready(["OK server=stockd version=\(shared.configuration.version) proto=1 role=\(role.rawValue)"]))
-            }
+            // The switch applies from this reply on, so a JSON client can parse the HELLO answer too.
+            if let format { json = format == .json }
+            append(.ready(["OK server=stockd version=\(shared.configuration.version) proto=1 role=\(role.rawValue)"]))
         case .ping:
             append(.ready(["OK pong"]))
         case .quit:
@@ -289,7 +289,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func push(_ lines: [String], context: ChannelHandlerContext) {
         var buffer = context.channel.allocator.buffer(capacity: lines.reduce(0) { $0 + $1.utf8.count + 1 })
         for line in lines {
-            buffer.writeString(line)
+            buffer.writeString(json ? JSONReply.object(for: line, pushed: true) : line)
             buffer.writeInteger(UInt8(ascii: "\n"))
         }
         if !context.channel.isWritable {
@@ -304,10 +304,18 @@ final class ConnectionHandler: ChannelDuplexHandler {
         shared.writer.watchers.unsubscribe(ObjectIdentifier(self))
         watch = nil
         var buffer = context.channel.allocator.buffer(capacity: 64)
-        buffer.writeString(ProtocolError(.limit, "watcher too slow").line() + "\n")
-        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
-        context.close(promise: nil)
+        let line = ProtocolError(.limit, "watcher too slow").line()
+        buffer.writeString((json ? JSONReply.object(for: line) : line) + "\n")
+        // The line goes after what is already queued; close once it is written, or after a grace
+        // period if the client never reads again (then the queued data is dropped, not kept).
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+        context.eventLoop.scheduleTask(in: ConnectionHandler.cutOffGrace) { channel.close(promise: nil) }
+        closeAfterReplies = true
     }
+
+    /// How long a cut-off watcher has to read what was queued before the connection is dropped.
+    static let cutOffGrace = TimeAmount.seconds(10)
 
     private func refuseWrite() {
         append(.ready([ProtocolError(.denied, "uid \(peer.uid) may read but not write").line()]))
@@ -396,7 +404,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func write(_ lines: [String], context: ChannelHandlerContext) {
         var buffer = context.channel.allocator.buffer(capacity: lines.reduce(0) { $0 + $1.utf8.count + 1 })
         for line in lines {
-            buffer.writeString(line)
+            buffer.writeString(json ? JSONReply.object(for: line) : line)
             buffer.writeInteger(UInt8(ascii: "\n"))
         }
         context.write(wrapOutboundOut(buffer), promise: nil)

@@ -28,6 +28,18 @@ struct StockDaemon: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
+    @Option(help: "Access rules file (reader/writer by Unix user or group); read when it exists.")
+    var access = AccessConfiguration.defaultPath
+
+    @Option(help: "Extra writers: user:NAME, group:NAME or a uid, comma separated.")
+    var writers: String?
+
+    @Option(help: "Extra readers: user:NAME, group:NAME or a uid, comma separated.")
+    var readers: String?
+
+    @Option(name: .customLong("default-role"), help: "Role of peers no rule names: writer or reader.")
+    var defaultRole: String?
+
     func validate() throws {
         guard mode_t(socketMode, radix: 8) != nil else { throw ValidationError("--socket-mode must be octal, like 0660") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
@@ -44,6 +56,20 @@ struct StockDaemon: AsyncParsableCommand {
         var configuration = ServerConfiguration(dataDirectory: data, socketPath: socket)
         configuration.socketMode = mode_t(socketMode, radix: 8)!
         if let mapSize { configuration.mapSizeBytes = mapSize }
+        do {
+            if let text = try AccessConfiguration.readFile(access) {
+                try AccessConfiguration.apply(fileText: text, origin: access, to: &configuration.accessPolicy)
+            }
+            if let writers { try AccessConfiguration.apply(flag: writers, role: .writer, to: &configuration.accessPolicy) }
+            if let readers { try AccessConfiguration.apply(flag: readers, role: .reader, to: &configuration.accessPolicy) }
+            if let defaultRole {
+                guard let role = AccessPolicy.Role(rawValue: defaultRole) else { throw ValidationError("--default-role: reader or writer") }
+                configuration.accessPolicy.defaultRole = role
+            }
+        } catch let problem as AccessConfiguration.Problem {
+            logger.critical("bad access configuration", metadata: ["problem": "\(problem)"])
+            throw ExitCode.failure
+        }
         let environment = ProcessInfoEnvironment.current
         let server = StockServer(configuration: configuration, logger: logger,
                                  notifier: SystemdNotifier(environment: environment),

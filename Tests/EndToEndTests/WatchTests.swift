@@ -1,0 +1,142 @@
+import Foundation
+import LedgerClient
+import Testing
+
+/// WATCH streams against a real stockd: every watcher that keeps up sees every event once, in order;
+/// one that does not is cut off without slowing writers.
+@Suite("watch end to end", .serialized)
+struct WatchTests {
+    @Test("100 watchers during a write load each see every event once, in order")
+    func hundredWatchers() throws {
+        let daemon = try StockdProcess().start()
+        defer { daemon.removeFiles() }
+        _ = try daemon.request("RECEIVE sku=W wh=A qty=1000000")
+        var watchers: [LineClient] = []
+        for _ in 0..<100 {
+            let watcher = try daemon.client()
+            #expect(try watcher.request("WATCH events") == ["OK watching=events"])
+            watchers.append(watcher)
+        }
+        let group = DispatchGroup()
+        for _ in 0..<4 {
+            DispatchQueue.global().async(group: group) {
+                guard let c = try? LineClient(path: daemon.socketPath) else { return }
+                for _ in 0..<250 { _ = try? c.request("SELL sku=W wh=A qty=1") }
+            }
+        }
+        group.wait()
+        let last = try #require(number("seq", try daemon.request("INFO")[0]))
+        #expect(last == 1_001)
+        let results = WatchResults()
+        for (index, watcher) in watchers.enumerated() {
+            DispatchQueue.global().async(group: group) {
+                var expected: Int64 = 2
+                var ok = true
+                while expected <= last, let line = try? watcher.readLine() {
+                    if number("seq", line) != expected || field("kind", line) != "sold" { ok = false; break }
+                    expected += 1
+                }
+                results.record(index, ok && expected == last + 1)
+            }
+        }
+        group.wait()
+        #expect(results.failures.isEmpty, "watchers that missed or reordered events: \(results.failures)")
+    }
+
+    @Test("WATCH events from=N replays history, then streams live")
+    func replayThenLive() throws {
+        let daemon = try StockdProcess().start()
+        defer { daemon.removeFiles() }
+        for index in 1...30 { _ = try daemon.request("RECEIVE sku=H wh=A qty=\(index)") }
+        let watcher = try daemon.client()
+        #expect(try watcher.request("WATCH events from=11") == ["OK watching=events"])
+        for seq in 11...30 { #expect(number("seq", try watcher.readLine() ?? "") == Int64(seq)) }
+        _ = try daemon.request("RECEIVE sku=H wh=A qty=1")
+        #expect(number("seq", try watcher.readLine() ?? "") == 31)
+        #expect(try watcher.request("STOCK sku=H").status.hasPrefix("ERR STATE"))
+        #expect(try watcher.request("UNWATCH") == ["OK"])
+        #expect(try watcher.request("PING") == ["OK pong"])
+    }
+
+    @Test("WATCH breaches pushes breach, stockout, instock and recovered, filtered by sku")
+    func breaches() throws {
+        let daemon = try StockdProcess().start()
+        defer { daemon.removeFiles() }
+        let watcher = try daemon.client()
+        #expect(try watcher.request("WATCH breaches sku=B") == ["OK watching=breaches"])
+        let c = try daemon.client()
+        _ = try c.request("RECEIVE sku=B wh=A qty=5")
+        _ = try c.request("RECEIVE sku=OTHER wh=A qty=5")
+        _ = try c.request("POLICY sku=B wh=A safety=3")
+        _ = try c.request("SELL sku=B wh=A qty=3")
+        _ = try c.request("SELL sku=B wh=A qty=2")
+        _ = try c.request("RECEIVE sku=B wh=A qty=10")
+        var words: [String] = []
+        for _ in 0..<5 { words.append(String((try watcher.readLine() ?? "").prefix { $0 != " " })) }
+        #expect(words == ["instock", "breach", "stockout", "recovered", "instock"])
+        let history = try c.request("BREACHES history=yes sku=B")
+        #expect(history.count == 2 && history[0].hasPrefix("interval sku=B wh=A ") && number("lowest", history[0]) == 0)
+        #expect(field("end", history[0]) != nil)
+    }
+
+    @Test("a watcher that does not read is cut off with ERR LIMIT, and writers are not held up")
+    func slowWatcher() throws {
+        let daemon = try StockdProcess().start()
+        defer { daemon.removeFiles() }
+        let slow = try daemon.client()
+        #expect(try slow.request("WATCH events") == ["OK watching=events"])
+        let writer = try daemon.client()
+        let note = String(repeating: "s", count: 250)
+        var lines = ""
+        for _ in 0..<1_000 { lines += "RECEIVE sku=S wh=A qty=1 note=\(note)\n" }
+        let bytes = Array(lines.utf8)
+        var acknowledged = 0
+        for _ in 0..<40 {
+            try writer.sendRaw(bytes)
+            for _ in 0..<1_000 { if try writer.readReply().status.hasPrefix("OK") { acknowledged += 1 } }
+        }
+        #expect(acknowledged == 40_000)
+        var sawCutOff = false
+        while let line = try slow.readLine() {
+            if line == "ERR LIMIT watcher too slow" { sawCutOff = true }
+        }
+        #expect(sawCutOff)
+    }
+
+    @Test("HELLO format=json answers one JSON object per line, pushes included")
+    func json() throws {
+        let daemon = try StockdProcess().start()
+        defer { daemon.removeFiles() }
+        let c = try daemon.client()
+        let hello = try #require(try c.readingJSON("HELLO format=json").last)
+        #expect(hello["ok"] as? Bool == true && hello["proto"] as? Int == 1 && hello["role"] as? String == "writer")
+        let ok = try #require(try c.readingJSON("RECEIVE sku=J wh=A qty=4 note=\"two words\"").last)
+        #expect(ok["on_hand"] as? Int == 4 && ok["breach"] as? Bool == false && ok["sku"] as? String == "J")
+        let refused = try #require(try c.readingJSON("SELL sku=J wh=A qty=9").last)
+        #expect(refused["err"] as? String == "INSUFFICIENT" && refused["available"] as? Int == 4)
+        let stock = try c.readingJSON("STOCK sku=J")
+        #expect(stock.count == 3 && stock[0]["row"] as? String == "stock" && stock[1]["row"] as? String == "total")
+        let events = try c.readingJSON("EVENTS")
+        #expect(events[0]["note"] as? String == "two words")
+    }
+}
+
+extension LineClient {
+    /// Sends a line and reads a JSON reply: objects until one with "ok" or "err".
+    func readingJSON(_ line: String) throws -> [[String: Any]] {
+        try send(line)
+        var objects: [[String: Any]] = []
+        while let text = try readLine() {
+            let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] ?? [:]
+            objects.append(object)
+            if object["ok"] != nil || object["err"] != nil { break }
+        }
+        return objects
+    }
+}
+
+final class WatchResults: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var failures: [Int] = []
+    func record(_ index: Int, _ ok: Bool) { lock.lock(); if !ok { failures.append(index) }; lock.unlock() }
+}
