@@ -20,7 +20,7 @@ public enum ReadRequest: Equatable, Sendable {
     case breaches(wh: String?, sku: String?)
     case breachHistory(wh: String?, sku: String?, from: Timestamp?, to: Timestamp?)
     case reorder(wh: String?, sku: String?)
-    case reservations(sku: String?, wh: String?, reservation: String?)
+    case reservations(sku: String?, wh: String?, reservation: String?, ref: String? = nil)
     case transfers(sku: String?, wh: String?, transfer: String?)
     case history(sku: String, wh: String?, from: UInt64, limit: Int)
     case events(from: UInt64, limit: Int)

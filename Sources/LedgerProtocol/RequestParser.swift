@@ -85,7 +85,7 @@ public enum RequestParser {
             request = .read(.reorder(wh: try args.optionalIdentifier("wh"), sku: try args.optionalIdentifier("sku")))
         case "RESERVATIONS":
             request = .read(.reservations(sku: try args.optionalIdentifier("sku"), wh: try args.optionalIdentifier("wh"),
-                                          reservation: try args.optionalIdentifier("res")))
+                                          reservation: try args.optionalIdentifier("res"), ref: try args.optionalIdentifier("ref")))
         case "TRANSFERS":
             request = .read(.transfers(sku: try args.optionalIdentifier("sku"), wh: try args.optionalIdentifier("wh"),
                                        transfer: try args.optionalIdentifier("xfer")))

@@ -88,9 +88,10 @@ public struct ReadService: Sendable {
             }
             return ok(rows, seq)
 
-        case let .reservations(sku, wh, reservationID):
+        case let .reservations(sku, wh, reservationID, ref):
             func matches(_ reservation: Reservation) -> Bool {
                 reservation.status == .open && (sku == nil || reservation.sku == sku) && (wh == nil || reservation.wh == wh)
+                    && (ref == nil || reservation.ref == ref)
             }
             var rows: [String] = []
             if let reservationID {

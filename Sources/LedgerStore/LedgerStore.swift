@@ -52,7 +52,12 @@ public final class LedgerStore: @unchecked Sendable {
         if !create || readOnly {
             guard access(directory + "/data.mdb", F_OK) == 0 else { throw StoreError.notAStore(directory) }
         } else {
-            mkdir(directory, 0o750)
+            // Create the folder and any missing parents (like mkdir -p); an existing one is fine.
+            var path = directory.hasPrefix("/") ? "" : "."
+            for component in directory.split(separator: "/") {
+                path += "/" + component
+                mkdir(path, 0o750)
+            }
         }
         var flags: LMDBEnvironment.Flags = [.noTLS]
         if readOnly { flags.insert(.readOnly) }
