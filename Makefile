@@ -6,8 +6,8 @@ MODE    ?= 0660
 ARGS    ?=
 
 # Debian packages the build and tests need, and a file each one provides.
-APT_PACKAGES := liblmdb-dev pkg-config systemd socat bc
-NEEDS := /usr/include/lmdb.h /usr/bin/pkg-config /usr/bin/systemd-analyze /usr/bin/socat /usr/bin/bc
+APT_PACKAGES := liblmdb-dev pkg-config systemd socat bc python3
+NEEDS := /usr/include/lmdb.h /usr/bin/pkg-config /usr/bin/systemd-analyze /usr/bin/socat /usr/bin/bc /usr/bin/python3
 
 .PHONY: deps build release run test bench clean
 
@@ -35,10 +35,12 @@ run: release
 	@mkdir -p $(dir $(SOCKET)) $(DATA)
 	exec $$($(SWIFT) build -c release --show-bin-path)/stockd --data $(DATA) --socket $(SOCKET) --socket-mode $(MODE) $(ARGS)
 
-## test: build everything (debug) and run every test: unit, end to end, crash, systemd unit checks.
+## test: build everything (debug) and run every test: unit, end to end, crash, systemd unit checks,
+## and the Python client example against a real stockd.
 test: deps
-	$(SWIFT) build
-	STOCKD_BIN=$$($(SWIFT) build --show-bin-path) $(SWIFT) test
+	$(SWIFT) build --build-tests
+	STOCKD_BIN=$$($(SWIFT) build --show-bin-path) $(SWIFT) test --skip-build
+	STOCKD_BIN=$$($(SWIFT) build --show-bin-path) /usr/bin/python3 -m unittest Tools/test_order_service.py
 
 ## bench: the standard load suite against a fresh stockd (see docs/performance.md); about 4 minutes.
 bench: deps

@@ -326,7 +326,8 @@ struct GroupScratch {
         if let key = request.idempotencyKey {
             fingerprint = GroupScratch.fingerprint(request)
             if let record = idempotency[key] ?? reader.idempotencyRecord(key) {
-                guard record.fingerprint == fingerprint else {
+                // An imported key (stockctl import) has no request to compare with: its retry is a duplicate.
+                guard record.fingerprint == fingerprint || record.fingerprint == IdempotencyRecord.importedFingerprint else {
                     return .failure(ProtocolError(.conflict, "id \(key) was already used with other arguments"))
                 }
                 var lines = record.reply.split(separator: "\n").map(String.init)

@@ -208,6 +208,9 @@ public class StoreReader: LedgerSource {
 
 /// What the store remembers of a write that succeeded with an idempotency key.
 public struct IdempotencyRecord: Equatable, Sendable {
+    /// The fingerprint of keys loaded by `stockctl import`: any retry with such a key is a duplicate.
+    public static let importedFingerprint = "imported"
+
     /// The request's arguments in canonical form: the same key with other arguments is a conflict.
     public var fingerprint: String
     /// The original reply, sent again (with `dup=yes`) on a retry.

@@ -8,26 +8,23 @@ import Glibc
 #endif
 
 /// stockctl: the admin tool. Offline commands open the data folder read-only (safe beside a running
-/// stockd: LMDB readers never block the writer); `send` talks to a running daemon's socket.
+/// stockd: LMDB readers never block the writer); `send` talks to a running daemon's socket; `import`
+/// is the one command that writes, and only into a new folder.
 @main
 struct StockCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stockctl",
-        abstract: "Inspect, replay and verify a stockd ledger; talk to a running stockd.",
-        subcommands: [Replay.self, Verify.self, Stat.self, Events.self, Send.self])
+        abstract: "Inspect, replay, verify, back up, export and import a stockd ledger; talk to a running stockd.",
+        subcommands: [Replay.self, Verify.self, Stat.self, Events.self, Stock.self, Backup.self, Export.self,
+                      Import.self, Send.self])
 }
 
 struct DataOptions: ParsableArguments {
     @Option(help: "The stockd data folder.")
     var data = "var/data"
 
-    func openStore() throws -> LedgerStore {
-        do {
-            return try LedgerStore(directory: data, create: false, readOnly: true)
-        } catch let error as StoreError {
-            throw ValidationError("\(error)")
-        }
-    }
+    /// Opens the store read-only; a folder that is not a store is refused in one line.
+    func openStore() throws -> LedgerStore { try openExistingStore(data) }
 }
 
 struct SocketOptions: ParsableArguments {
@@ -143,31 +140,45 @@ struct Verify: ParsableCommand {
     func run() throws {
         let store = try options.openStore()
         defer { store.close() }
-        var faults: [String] = []
-        try store.read { reader in
-            if reader.lastLogSeq != reader.lastSeq {
-                faults.append("log ends at seq \(reader.lastLogSeq) but projections are at \(reader.lastSeq)")
-            }
-            let counts = Dictionary(uniqueKeysWithValues: try reader.entryCounts())
-            if counts["log"] != counts["sku_index"] {
-                faults.append("sku_index has \(counts["sku_index"] ?? 0) entries for \(counts["log"] ?? 0) events")
-            }
-            var open = 0
-            reader.forEachReservation { if $0.status == .open { open += 1 }; return true }
-            if open != counts["expiry"] { faults.append("expiry index has \(counts["expiry"] ?? 0) entries for \(open) open reservations") }
-            if counts["log"] != Int(reader.lastLogSeq) {
-                faults.append("log holds \(counts["log"] ?? 0) events but ends at seq \(reader.lastLogSeq)")
-            }
+        let result = try verifyStore(store)
+        print(result.summary)
+        if !result.faults.isEmpty { throw ExitCode(1) }
+    }
+}
+
+/// The outcome of `stockctl verify`: the faults found (none for a healthy store) and what to print.
+struct VerifyResult {
+    var faults: [String]
+    var report: ReplayReport
+
+    var summary: String {
+        faults.isEmpty ? "ok: \(report.events) events, seq \(report.storedSeq), projections equal the replay"
+                       : faults.joined(separator: "\n")
+    }
+}
+
+/// Checks a store: gapless log, indexes in step with the log and the reservations, projections equal
+/// to a replay from nothing. Shared by `verify` and by `import`, which checks what it wrote.
+func verifyStore(_ store: LedgerStore) throws -> VerifyResult {
+    var faults: [String] = []
+    try store.read { reader in
+        if reader.lastLogSeq != reader.lastSeq {
+            faults.append("log ends at seq \(reader.lastLogSeq) but projections are at \(reader.lastSeq)")
         }
-        let report = try replay(store, to: nil, compare: true)
-        faults += report.differences
-        if faults.isEmpty {
-            print("ok: \(report.events) events, seq \(report.storedSeq), projections equal the replay")
-        } else {
-            faults.forEach { print($0) }
-            throw ExitCode(1)
+        let counts = Dictionary(uniqueKeysWithValues: try reader.entryCounts())
+        if counts["log"] != counts["sku_index"] {
+            faults.append("sku_index has \(counts["sku_index"] ?? 0) entries for \(counts["log"] ?? 0) events")
+        }
+        var open = 0
+        reader.forEachReservation { if $0.status == .open { open += 1 }; return true }
+        if open != counts["expiry"] { faults.append("expiry index has \(counts["expiry"] ?? 0) entries for \(open) open reservations") }
+        if counts["log"] != Int(reader.lastLogSeq) {
+            faults.append("log holds \(counts["log"] ?? 0) events but ends at seq \(reader.lastLogSeq)")
         }
     }
+    let report = try replay(store, to: nil, compare: true)
+    faults += report.differences
+    return VerifyResult(faults: faults, report: report)
 }
 
 struct Stat: ParsableCommand {
@@ -216,15 +227,7 @@ struct Events: ParsableCommand {
 enum JSONLine {
     static let numericKeys: Set<String> = ["seq", "actor", "qty", "delta", "lost", "safety", "reorder", "max"]
 
-    static func event(_ event: Event) -> String {
-        var pairs: [(String, String)] = [("seq", String(event.seq)), ("at", event.recordedAt.rfc3339),
-                                         ("kind", event.body.kind.name), ("actor", String(event.actor))]
-        pairs += Rows.fields(of: event.body)
-        if let ref = event.ref { pairs.append(("ref", ref)) }
-        if let id = event.idempotencyKey { pairs.append(("id", id)) }
-        if let note = event.note { pairs.append(("note", note)) }
-        return object(pairs)
-    }
+    static func event(_ event: Event) -> String { object(EventRecord.fields(event)) }
 
     static func object(_ pairs: [(String, String)]) -> String {
         "{" + pairs.map { key, value in

@@ -1,0 +1,55 @@
+import ArgumentParser
+import LedgerCore
+import LedgerProtocol
+import LedgerStore
+
+/// `stockctl stock`: the STOCK answer read straight from a store, with the daemon's rows and `OK`
+/// line, so it can be compared line for line with `stockctl send 'STOCK ...'`. Works on a backup
+/// or a stopped daemon's folder as well as beside a running one.
+struct Stock: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The STOCK answer of one sku, offline: one stock row per warehouse, the total row, then OK.")
+    @OptionGroup var options: DataOptions
+    @Option(help: "The sku.") var sku: String
+    @Option(help: "Only this warehouse.") var wh: String?
+    @Option(help: "As of an RFC 3339 time (UTC) or seq:N (the state right after event N).") var at: String?
+
+    func validate() throws {
+        for (name, value) in [("--sku", sku), ("--wh", wh)] {
+            if let value, let problem = FieldRules.identifierProblem(value) { throw ValidationError("\(name): \(problem)") }
+        }
+        if let at, Stock.logPoint(at) == nil { throw ValidationError("--at: expected an RFC 3339 time or seq:N") }
+    }
+
+    /// `seq:N` or an RFC 3339 time, as the protocol's `at=` takes them.
+    static func logPoint(_ text: String) -> LogPoint? {
+        if text.hasPrefix("seq:") {
+            let digits = text.dropFirst(4)
+            guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let seq = UInt64(digits) else { return nil }
+            return .seq(seq)
+        }
+        return Timestamp(rfc3339: Substring(text)).map(LogPoint.time)
+    }
+
+    func run() throws {
+        let store = try options.openStore()
+        defer { store.close() }
+        // The same steps as ReadService answers `.stock`: projections for now, the per-sku fold of
+        // PointInTime for a past point. One short read transaction.
+        let lines: [String] = try store.read { reader in
+            var pairs: [(PairKey, PairState)]
+            var answerSeq = reader.lastSeq
+            if let at, let point = Stock.logPoint(at) {
+                let pointInTime = PointInTime(reader: reader)
+                answerSeq = try pointInTime.seq(point)
+                pairs = try pointInTime.pairs(sku: sku, upTo: answerSeq)
+            } else {
+                pairs = reader.pairs(sku: sku)
+            }
+            if let wh { pairs = pairs.filter { $0.0.wh == wh } }
+            let rows = pairs.map { Rows.stock($0.0, $0.1) } + [Rows.total(sku: sku, pairs)]
+            return rows + ["OK rows=\(rows.count) seq=\(answerSeq)"]
+        }
+        lines.forEach { print($0) }
+    }
+}

@@ -1,0 +1,331 @@
+#!/usr/bin/env python3
+"""Tests for Tools/order_service.py, run against a real stockd.
+
+Each live test starts its own daemon on a fresh data folder, so tests cannot see each other's
+stock, and the crash tests can SIGKILL it freely. The binary is $STOCKD_BIN/stockd (default:
+.build/debug/stockd in this repo).
+
+    STOCKD_BIN=.build/debug python3 -m unittest Tools/test_order_service.py -v
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from order_service import OrderService, StockdClient, StockdError, parse_line  # noqa: E402
+
+STOCKD = os.path.join(os.environ.get("STOCKD_BIN", os.path.join(HERE, "..", ".build", "debug")),
+                      "stockd")
+
+
+class Daemon:
+    """One stockd process on a data folder and socket that outlive it, so it can be restarted."""
+
+    def __init__(self, tmp):
+        self.data, self.sock = os.path.join(tmp, "data"), os.path.join(tmp, "s.sock")
+        self.log_path = os.path.join(tmp, "stockd.log")
+        self.proc = None
+
+    def start(self, timeout=60.0):
+        deadline = time.monotonic() + timeout
+        while True:   # the binary may be missing for a moment while someone rebuilds it
+            try:
+                with open(self.log_path, "ab") as log:
+                    self.proc = subprocess.Popen(
+                        [STOCKD, "--data", self.data, "--socket", self.sock],
+                        stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"stockd exited with {self.proc.returncode}:\n{self.log()}")
+            if self._pong():
+                return
+            time.sleep(0.02)
+        raise RuntimeError(f"stockd did not answer PING:\n{self.log()}")
+
+    def _pong(self):
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.settimeout(2)
+                s.connect(self.sock)
+                s.sendall(b"PING\n")
+                return s.makefile("rb").readline() == b"OK pong\n"
+        except OSError:
+            return False
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self):
+        """SIGTERM, as systemd would; returns the exit status (0 = stopped cleanly)."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return "hung after SIGTERM"
+
+    def log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+
+class LiveTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="stockd-orders-")
+        self.daemon = Daemon(self.tmp)
+        self.daemon.start()
+        self.client = StockdClient(self.daemon.sock, timeout=5.0)
+        self.orders = OrderService(self.client)
+
+    def tearDown(self):
+        self.client.close()
+        status = self.daemon.stop()
+        log = self.daemon.log()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.assertEqual(status, 0, f"stockd did not stop cleanly:\n{log}")
+
+    # helpers ------------------------------------------------------------------------------
+    def send(self, line):
+        return self.client.request(line)
+
+    def stock(self, sku, wh="PAR"):
+        rows, _ = self.send(f"STOCK sku={sku} wh={wh}")
+        row = next(r.fields for r in rows if r.word == "stock")
+        return {k: int(row[k]) for k in ("on_hand", "reserved", "available")}
+
+    def open_reservations(self, sku):
+        return [r.fields for r in self.send(f"RESERVATIONS sku={sku}")[0]]
+
+    def events_with_id(self, key):
+        rows, _ = self.send("EVENTS limit=100000")
+        return [r.fields for r in rows if r.fields.get("id") == key]
+
+    def restart_soon(self, delay=0.3):
+        """Restart the (killed) daemon in the background while the client is retrying."""
+        t = threading.Timer(delay, self.daemon.start)
+        t.start()
+        self.addCleanup(t.join)
+        return t
+
+    # the order flow -----------------------------------------------------------------------
+    def test_place_and_confirm_decrements_on_hand(self):
+        self.send("RECEIVE sku=MUG wh=PAR qty=10")
+        self.send("RECEIVE sku=CAP wh=PAR qty=4")
+        res = self.orders.place("order-1001", [("MUG", "PAR", 3), ("CAP", "PAR", 4)])
+        self.assertEqual(len(res), 2)
+        self.assertEqual(self.stock("MUG"), {"on_hand": 10, "reserved": 3, "available": 7})
+        self.orders.confirm("order-1001")
+        self.assertEqual(self.stock("MUG"), {"on_hand": 7, "reserved": 0, "available": 7})
+        self.assertEqual(self.stock("CAP"), {"on_hand": 0, "reserved": 0, "available": 0})
+        # confirming again replays the SELLs (dup=yes) instead of selling twice
+        again = self.orders.confirm("order-1001")
+        self.assertEqual([f["dup"] for f in again], ["yes", "yes"])
+        self.assertEqual(self.stock("MUG")["on_hand"], 7)
+
+    def test_unsatisfiable_place_leaves_nothing_reserved(self):
+        self.send("RECEIVE sku=MUG wh=PAR qty=10")
+        self.send("RECEIVE sku=CAP wh=PAR qty=1")
+        with self.assertRaises(StockdError) as caught:
+            self.orders.place("order-1002", [("MUG", "PAR", 3), ("CAP", "PAR", 2)])
+        self.assertEqual(caught.exception.code, "INSUFFICIENT")
+        self.assertEqual(caught.exception.fields["available"], "1")
+        self.assertEqual(self.open_reservations("MUG"), [])
+        self.assertEqual(self.open_reservations("CAP"), [])
+        self.assertEqual(self.stock("MUG"), {"on_hand": 10, "reserved": 0, "available": 10})
+        self.assertEqual(len(self.events_with_id("order-1002:release:1")), 1)
+
+    def test_same_order_id_after_failed_place_is_refused(self):
+        self.send("RECEIVE sku=MUG wh=PAR qty=10")
+        with self.assertRaises(StockdError):
+            self.orders.place("order-1003", [("MUG", "PAR", 3), ("MUG", "PAR", 50)])
+        # its first RESERVE key now replays a released hold; place() must not hand that back
+        with self.assertRaises(StockdError) as caught:
+            self.orders.place("order-1003", [("MUG", "PAR", 3)])
+        self.assertEqual(caught.exception.code, "STATE")
+        self.assertEqual(self.stock("MUG")["reserved"], 0)
+
+    def test_cancel_releases(self):
+        self.send("RECEIVE sku=MUG wh=PAR qty=10")
+        self.orders.place("order-1004", [("MUG", "PAR", 6)])
+        self.assertEqual(self.stock("MUG")["available"], 4)
+        self.orders.cancel("order-1004")
+        self.assertEqual(self.stock("MUG"), {"on_hand": 10, "reserved": 0, "available": 10})
+        self.assertEqual(self.open_reservations("MUG"), [])
+        self.orders.cancel("order-1004")   # twice is fine: the RELEASE is answered dup=yes
+
+    def test_cancel_after_expiry_is_done(self):
+        self.send("RECEIVE sku=MUG wh=PAR qty=10")
+        short = OrderService(self.client, ttl="1s")
+        short.place("order-1005", [("MUG", "PAR", 2)])
+        deadline = time.monotonic() + 10
+        while self.open_reservations("MUG") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(self.open_reservations("MUG"), [], "the daemon did not expire it")
+        short.cancel("order-1005")         # ERR STATE (expired) counts as released
+        self.assertEqual(self.stock("MUG")["reserved"], 0)
+        with self.assertRaises(StockdError) as caught:
+            short.confirm("order-1005")
+        self.assertEqual(caught.exception.code, "STATE")
+
+    # idempotency and retries --------------------------------------------------------------
+    def test_retried_write_is_dup_and_applied_once(self):
+        line = "RECEIVE sku=MUG wh=PAR qty=5 id=asn-77:receive"
+        _, first = self.send(line)
+        _, second = self.send(line)
+        self.assertNotIn("dup", first.fields)
+        self.assertEqual(second.fields["dup"], "yes")
+        self.assertEqual(second.fields["seq"], first.fields["seq"])
+        self.assertEqual(len(self.events_with_id("asn-77:receive")), 1)
+        self.assertEqual(self.stock("MUG")["on_hand"], 5)
+        with self.assertRaises(StockdError) as caught:
+            self.send("RECEIVE sku=MUG wh=PAR qty=6 id=asn-77:receive")
+        self.assertEqual(caught.exception.code, "CONFLICT")
+
+    def test_retry_after_lost_reply_across_restart(self):
+        """The write is durable, its reply never reaches the client, the daemon dies."""
+        line = "RECEIVE sku=MUG wh=PAR qty=5 id=asn-78:receive"
+        self.send("PING")                  # the client's connection will die with the daemon
+        with socket.socket(socket.AF_UNIX) as raw:
+            raw.connect(self.daemon.sock)
+            raw.sendall(line.encode() + b"\n")
+            lost = parse_line(raw.makefile("rb").readline().decode().strip())
+        self.daemon.kill()
+        self.restart_soon().join()
+        _, retried = self.send(line)
+        self.assertEqual(retried.fields["dup"], "yes")
+        self.assertEqual(retried.fields["seq"], lost.fields["seq"])
+        self.assertEqual(len(self.events_with_id("asn-78:receive")), 1)
+        self.assertEqual(self.stock("MUG")["on_hand"], 5)
+
+    def test_retry_while_daemon_restarts_applies_once(self):
+        """Killed right after the request was sent: applied or not, the retry makes it once."""
+        line = "RECEIVE sku=MUG wh=PAR qty=5 id=asn-79:receive"
+        self.send("PING")
+        with socket.socket(socket.AF_UNIX) as raw:
+            raw.connect(self.daemon.sock)
+            raw.sendall(line.encode() + b"\n")
+            self.daemon.kill()
+        self.restart_soon()                # the client backs off until the daemon is back
+        self.send(line)
+        self.assertEqual(len(self.events_with_id("asn-79:receive")), 1)
+        self.assertEqual(self.stock("MUG")["on_hand"], 5)
+
+    def test_place_rerun_after_restart_returns_same_reservations(self):
+        self.send("RECEIVE sku=MUG wh=PAR qty=10")
+        first = self.orders.place("order-1006", [("MUG", "PAR", 2), ("MUG", "PAR", 3)])
+        self.daemon.kill()
+        self.restart_soon()
+        fresh = OrderService(self.client)  # as if the order service restarted too
+        self.assertEqual(fresh.place("order-1006", [("MUG", "PAR", 2), ("MUG", "PAR", 3)]), first)
+        self.assertEqual(self.stock("MUG")["reserved"], 5)
+        fresh.confirm("order-1006")
+        self.assertEqual(self.stock("MUG"), {"on_hand": 5, "reserved": 0, "available": 5})
+
+    # errors -------------------------------------------------------------------------------
+    def test_err_codes_surface_as_stockd_error(self):
+        self.send("RECEIVE sku=MUG wh=PAR qty=2")
+        _, ok = self.send("RESERVE sku=MUG wh=PAR qty=1")
+        self.send(f"RELEASE res={ok.fields['res']}")
+        cases = {
+            "SYNTAX": 'RECEIVE sku=MUG wh=PAR qty=1 ref="unclosed',
+            "UNKNOWN": "FROBNICATE sku=MUG",
+            "ARG": "RECEIVE sku=MUG wh=PAR qty=0",
+            "INSUFFICIENT": "SELL sku=MUG wh=PAR qty=3",
+            "NOTFOUND": "RELEASE res=no-such-hold",
+            "STATE": f"RELEASE res={ok.fields['res']}",
+        }
+        for code, line in cases.items():
+            with self.subTest(code=code), self.assertRaises(StockdError) as caught:
+                self.send(line)
+            self.assertEqual(caught.exception.code, code, line)
+        with self.assertRaises(StockdError) as caught:
+            self.send("SELL sku=MUG wh=PAR qty=3")
+        self.assertEqual(caught.exception.fields["available"], "2")
+        self.assertEqual(self.send("PING")[1].raw, "OK pong")   # connection still usable
+
+
+class FakeStockd(threading.Thread):
+    """A scripted stand-in for what a real stockd cannot be made to do on demand (disk full,
+    hanging up after reading a request). Replies are used in order; None means hang up."""
+
+    def __init__(self, path, replies):
+        super().__init__(daemon=True)
+        self.path, self.replies, self.seen = path, list(replies), []
+        self.server = socket.socket(socket.AF_UNIX)
+        self.server.bind(path)
+        self.server.listen()
+        self.server.settimeout(10)
+
+    def run(self):
+        with self.server:
+            while self.replies:
+                conn, _ = self.server.accept()
+                with conn, conn.makefile("rb") as reader:
+                    while self.replies:
+                        line = reader.readline()
+                        if not line:
+                            break
+                        self.seen.append(line.decode().strip())
+                        reply = self.replies.pop(0)
+                        if reply is None:
+                            break
+                        conn.sendall(reply.encode() + b"\n")
+
+
+class ClientTest(unittest.TestCase):
+    def fake(self, replies):
+        tmp = tempfile.mkdtemp(prefix="fake-stockd-")
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+        server = FakeStockd(os.path.join(tmp, "s.sock"), replies)
+        server.start()
+        client = StockdClient(server.path, timeout=5, attempts=3, backoff=0.01)
+        self.addCleanup(client.close)
+        return server, client
+
+    def test_unavailable_is_retried(self):
+        server, client = self.fake(["ERR UNAVAILABLE disk full", "OK seq=9"])
+        self.assertEqual(client.request("RECEIVE sku=A wh=B qty=1")[1].fields["seq"], "9")
+        self.assertEqual(len(server.seen), 2)
+
+    def test_unavailable_for_too_long_raises_it(self):
+        server, client = self.fake(["ERR UNAVAILABLE disk full"] * 3)
+        with self.assertRaises(StockdError) as caught:
+            client.request("RECEIVE sku=A wh=B qty=1 id=k")
+        self.assertEqual(caught.exception.code, "UNAVAILABLE")
+
+    def test_lost_reply_resends_a_write_with_id(self):
+        server, client = self.fake([None, "OK seq=3 dup=yes"])
+        self.assertEqual(client.request("SELL res=r2 id=o:sell:1")[1].fields["dup"], "yes")
+        self.assertEqual(server.seen, ["SELL res=r2 id=o:sell:1"] * 2)
+
+    def test_lost_reply_does_not_resend_a_write_without_id(self):
+        server, client = self.fake([None])
+        with self.assertRaises(ConnectionError):
+            client.request("SELL res=r2")
+        self.assertEqual(server.seen, ["SELL res=r2"])
+
+    def test_parse_rows_and_quoted_values(self):
+        line = parse_line(r'event seq=4 kind=adjusted reason="broken \"pallet\" 3\\4" qty=2')
+        self.assertEqual(line.word, "event")
+        self.assertEqual(line.fields, {"seq": "4", "kind": "adjusted", "qty": "2",
+                                       "reason": 'broken "pallet" 3\\4'})
+        self.assertEqual(parse_line('ERR SYNTAX stray " quote').word, "ERR")   # no exception
+
+
+if __name__ == "__main__":
+    unittest.main()
