@@ -11,57 +11,57 @@ public enum Ledger {
         let at = event.recordedAt
         switch event.body {
         case let .received(sku, wh, quantity, purchaseOrder):
-            var pair = state.pair(PairKey(sku: sku, wh: wh)) ?? PairState()
-            pair.onHand += quantity
-            if let po = purchaseOrder, var order = state.purchaseOrder(po), order.isOpen, order.sku == sku, order.wh == wh,
-               let line = pair.openOrders.firstIndex(where: { $0.purchaseOrder == po }) {
-                pair.openOrders[line].remaining -= min(quantity, pair.openOrders[line].remaining)
-                if pair.openOrders[line].remaining == 0 {
-                    pair.openOrders.remove(at: line)
-                    order.isOpen = false
-                    state.purchaseOrders[po] = order
+            // A receipt against an open order for the same pair lowers what that order still expects.
+            var closedOrder: PurchaseOrder?
+            if let po = purchaseOrder, let order = state.purchaseOrder(po), order.isOpen, order.sku == sku, order.wh == wh {
+                closedOrder = order
+            }
+            var closes = false
+            updatePair(sku, wh, in: &state, time: at, mustExist: false) { pair in
+                pair.onHand += quantity
+                if let po = closedOrder?.id, let line = pair.openOrders.firstIndex(where: { $0.purchaseOrder == po }) {
+                    pair.openOrders[line].remaining -= min(quantity, pair.openOrders[line].remaining)
+                    if pair.openOrders[line].remaining == 0 {
+                        pair.openOrders.remove(at: line)
+                        closes = true
+                    }
                 }
             }
-            store(pair, at: PairKey(sku: sku, wh: wh), time: at, in: &state)
+            if closes, var order = closedOrder {
+                order.isOpen = false
+                state.purchaseOrders[order.id] = order
+            }
 
         case let .sold(sku, wh, quantity, reservationID):
-            var pair = existingPair(sku, wh, state)
             if let reservationID {
                 var reservation = existingReservation(reservationID, state)
                 precondition(reservation.held >= quantity, "sold more than reservation \(reservationID) holds")
                 reservation.held -= quantity
                 if reservation.held == 0 { reservation.status = .sold }
                 state.reservations[reservationID] = reservation
-                pair.reserved -= quantity
             }
-            pair.onHand -= quantity
-            store(pair, at: PairKey(sku: sku, wh: wh), time: at, in: &state)
+            updatePair(sku, wh, in: &state, time: at, mustExist: true) { pair in
+                if reservationID != nil { pair.reserved -= quantity }
+                pair.onHand -= quantity
+            }
 
         case let .reserved(reservationID, sku, wh, quantity, expiresAt):
-            var pair = state.pair(PairKey(sku: sku, wh: wh)) ?? PairState()
-            pair.reserved += quantity
             state.reservations[reservationID] = Reservation(
                 id: reservationID, sku: sku, wh: wh, held: quantity, expiresAt: expiresAt, ref: event.ref, status: .open)
-            store(pair, at: PairKey(sku: sku, wh: wh), time: at, in: &state)
+            updatePair(sku, wh, in: &state, time: at, mustExist: false) { $0.reserved += quantity }
 
         case let .released(reservationID, sku, wh, quantity), let .expired(reservationID, sku, wh, quantity):
-            var pair = existingPair(sku, wh, state)
             var reservation = existingReservation(reservationID, state)
             precondition(reservation.held >= quantity, "released more than reservation \(reservationID) holds")
             reservation.held -= quantity
             if case .expired = event.body { reservation.status = .expired }
             else if reservation.held == 0 { reservation.status = .released }
-            pair.reserved -= quantity
             state.reservations[reservationID] = reservation
-            store(pair, at: PairKey(sku: sku, wh: wh), time: at, in: &state)
+            updatePair(sku, wh, in: &state, time: at, mustExist: true) { $0.reserved -= quantity }
 
         case let .transferShipped(transferID, sku, from, to, quantity, eta):
-            var origin = existingPair(sku, from, state)
-            origin.onHand -= quantity
-            store(origin, at: PairKey(sku: sku, wh: from), time: at, in: &state)
-            var destination = state.pair(PairKey(sku: sku, wh: to)) ?? PairState()
-            destination.inbound += quantity
-            store(destination, at: PairKey(sku: sku, wh: to), time: at, in: &state)
+            updatePair(sku, from, in: &state, time: at, mustExist: true) { $0.onHand -= quantity }
+            updatePair(sku, to, in: &state, time: at, mustExist: false) { $0.inbound += quantity }
             state.transfers[transferID] = Transfer(
                 id: transferID, sku: sku, from: from, to: to, shipped: quantity, arrived: 0, lost: 0, eta: eta)
 
@@ -72,35 +72,29 @@ public enum Ledger {
             land(transferID, sku: sku, to: to, arrived: 0, lost: lost, time: at, in: &state)
 
         case let .adjusted(sku, wh, delta, _), let .counted(sku, wh, _, delta, _):
-            var pair = state.pair(PairKey(sku: sku, wh: wh)) ?? PairState()
-            pair.onHand += delta
-            store(pair, at: PairKey(sku: sku, wh: wh), time: at, in: &state)
+            updatePair(sku, wh, in: &state, time: at, mustExist: false) { $0.onHand += delta }
 
         case let .returned(sku, wh, quantity):
-            var pair = state.pair(PairKey(sku: sku, wh: wh)) ?? PairState()
-            pair.onHand += quantity
-            store(pair, at: PairKey(sku: sku, wh: wh), time: at, in: &state)
+            updatePair(sku, wh, in: &state, time: at, mustExist: false) { $0.onHand += quantity }
 
         case let .expected(po, sku, wh, quantity, eta):
-            var pair = state.pair(PairKey(sku: sku, wh: wh)) ?? PairState()
-            pair.openOrders.append(OpenOrder(purchaseOrder: po, remaining: quantity, eta: eta))
             state.purchaseOrders[po] = PurchaseOrder(id: po, sku: sku, wh: wh, ordered: quantity, eta: eta, isOpen: true)
-            store(pair, at: PairKey(sku: sku, wh: wh), time: at, in: &state)
+            updatePair(sku, wh, in: &state, time: at, mustExist: false) {
+                $0.openOrders.append(OpenOrder(purchaseOrder: po, remaining: quantity, eta: eta))
+            }
 
         case let .cancelled(po, sku, wh, _):
-            var pair = existingPair(sku, wh, state)
             guard var order = state.purchaseOrder(po) else { preconditionFailure("cancelled unknown purchase order \(po)") }
-            pair.openOrders.removeAll { $0.purchaseOrder == po }
             order.isOpen = false
             state.purchaseOrders[po] = order
-            store(pair, at: PairKey(sku: sku, wh: wh), time: at, in: &state)
+            updatePair(sku, wh, in: &state, time: at, mustExist: true) { $0.openOrders.removeAll { $0.purchaseOrder == po } }
 
         case let .policySet(sku, wh, safety, reorder, max):
-            var pair = state.pair(PairKey(sku: sku, wh: wh)) ?? PairState()
-            if let safety { pair.safety = safety }
-            if let reorder { pair.reorder = reorder }
-            if let max { pair.max = max }
-            store(pair, at: PairKey(sku: sku, wh: wh), time: at, in: &state)
+            updatePair(sku, wh, in: &state, time: at, mustExist: false) { pair in
+                if let safety { pair.safety = safety }
+                if let reorder { pair.reorder = reorder }
+                if let max { pair.max = max }
+            }
         }
         state.lastSeq = event.seq
     }
@@ -112,15 +106,10 @@ public enum Ledger {
         transfer.arrived += arrived
         transfer.lost += lost
         state.transfers[transferID] = transfer
-        var destination = existingPair(sku, to, state)
-        destination.inbound -= arrived + lost
-        destination.onHand += arrived
-        store(destination, at: PairKey(sku: sku, wh: to), time: time, in: &state)
-    }
-
-    private static func existingPair(_ sku: String, _ wh: String, _ state: LedgerState) -> PairState {
-        guard let pair = state.pair(PairKey(sku: sku, wh: wh)) else { preconditionFailure("event for unknown pair \(sku)/\(wh)") }
-        return pair
+        updatePair(sku, to, in: &state, time: time, mustExist: true) { destination in
+            destination.inbound -= arrived + lost
+            destination.onHand += arrived
+        }
     }
 
     private static func existingReservation(_ id: String, _ state: LedgerState) -> Reservation {
@@ -128,10 +117,24 @@ public enum Ledger {
         return reservation
     }
 
-    /// Stores a changed pair and brings its breach tracking up to date: a breach starts at the time
-    /// of the event that caused it and remembers the lowest available seen while it lasts.
-    private static func store(_ pair: PairState, at key: PairKey, time: Timestamp, in state: inout LedgerState) {
-        var pair = pair
+    /// Changes one pair in place (one hash lookup when the state already holds it: replay folds
+    /// millions of events through here), then brings its breach tracking up to date: a breach starts
+    /// at the time of the event that caused it and remembers the lowest available seen while it lasts.
+    private static func updatePair(_ sku: String, _ wh: String, in state: inout LedgerState, time: Timestamp,
+                                   mustExist: Bool, _ change: (inout PairState) -> Void) {
+        let key = PairKey(sku: sku, wh: wh)
+        var index = state.pairs.index(forKey: key)
+        if index == nil {
+            let initial = state.source?.pair(key) ?? (mustExist ? nil : PairState())
+            guard let initial else { preconditionFailure("event for unknown pair \(sku)/\(wh)") }
+            state.pairs[key] = initial
+            index = state.pairs.index(forKey: key)
+        }
+        change(&state.pairs.values[index!])
+        settle(&state.pairs.values[index!], key: key, time: time)
+    }
+
+    private static func settle(_ pair: inout PairState, key: PairKey, time: Timestamp) {
         precondition(pair.onHand >= 0 && pair.reserved >= 0 && pair.inbound >= 0 && pair.available >= 0,
                      "buckets of \(key.sku)/\(key.wh) went negative")
         if pair.isBreached {
@@ -141,10 +144,9 @@ public enum Ledger {
             } else {
                 pair.breachLowest = min(pair.breachLowest, pair.available)
             }
-        } else {
+        } else if pair.breachSince != nil {
             pair.breachSince = nil
             pair.breachLowest = 0
         }
-        state.pairs[key] = pair
     }
 }

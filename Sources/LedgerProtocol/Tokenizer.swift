@@ -13,53 +13,57 @@ public struct TokenizedLine: Equatable, Sendable {
 /// Splits a request line by the token grammar of PROTOCOL.md. Pure; works on bytes.
 public enum Tokenizer {
     /// Returns nil for a blank line (the server ignores those), or throws `ERR SYNTAX`.
+    ///
+    /// Bare tokens become Strings straight from slices of the line (short ones need no allocation);
+    /// only quoted values, which may hold escapes, are copied byte by byte.
     public static func tokenize(_ line: some Collection<UInt8>) throws(ProtocolError) -> TokenizedLine? {
         let bytes = Array(line)
         // ASCII (nearly every request) needs no further UTF-8 check.
         if !bytes.allSatisfy({ $0 < 0x80 }), String(validating: bytes, as: UTF8.self) == nil {
             throw ProtocolError(.syntax, "line is not valid UTF-8")
         }
-        var index = 0
-        var words: [(key: String?, value: String, quoted: Bool)] = []
         func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
+        func text(_ range: Range<Int>) -> String { String(decoding: bytes[range], as: UTF8.self) }
+        var index = 0
+        var result: TokenizedLine?
         while index < bytes.count {
             while index < bytes.count, isSpace(bytes[index]) { index += 1 }
             guard index < bytes.count else { break }
-            var token: [UInt8] = []
-            var key: String?
-            var quoted = false
+            let start = index
+            var keyEnd: Int?
+            var quotedValue: [UInt8]?
+            var valueStart = start
             while index < bytes.count, !isSpace(bytes[index]) {
                 let byte = bytes[index]
                 if byte < 0x20 || byte == 0x7f {
                     throw ProtocolError(.syntax, "control byte 0x\(String(byte, radix: 16)) at column \(index + 1)")
                 }
-                if byte == 0x3d, key == nil {  // "=" ends the key
-                    key = String(decoding: token, as: UTF8.self)
-                    token = []
+                if byte == 0x3d, keyEnd == nil {  // "=" ends the key
+                    keyEnd = index
                     index += 1
+                    valueStart = index
                     if index < bytes.count, bytes[index] == 0x22 {
-                        quoted = true
-                        index = try readQuoted(bytes, from: index + 1, into: &token)
+                        var value: [UInt8] = []
+                        index = try readQuoted(bytes, from: index + 1, into: &value)
+                        quotedValue = value
                         if index < bytes.count, !isSpace(bytes[index]) {
                             throw ProtocolError(.syntax, "text after a closing quote at column \(index + 1)")
                         }
+                        break
                     }
                     continue
                 }
                 if byte == 0x22 { throw ProtocolError(.syntax, "unexpected quote at column \(index + 1)") }
-                token.append(byte)
                 index += 1
             }
-            words.append((key, String(decoding: token, as: UTF8.self), quoted))
-        }
-        guard let first = words.first else { return nil }
-        guard first.key == nil else { throw ProtocolError(.syntax, "a line starts with a verb, not key=value") }
-        var result = TokenizedLine(verb: first.value.uppercased(), arguments: [], flags: [])
-        for word in words.dropFirst() {
-            if let key = word.key {
-                result.arguments.append((key, word.value))
+            if result == nil {
+                guard keyEnd == nil else { throw ProtocolError(.syntax, "a line starts with a verb, not key=value") }
+                result = TokenizedLine(verb: text(start..<index).uppercased(), arguments: [], flags: [])
+            } else if let keyEnd {
+                let value = quotedValue.map { String(decoding: $0, as: UTF8.self) } ?? text(valueStart..<index)
+                result!.arguments.append((text(start..<keyEnd), value))
             } else {
-                result.flags.append(word.value)
+                result!.flags.append(text(start..<index))
             }
         }
         return result
