@@ -7,6 +7,7 @@ import LedgerStore
 // allocation counts measured on the reference machine (allocations are exact on every machine; wall
 // clock is shown but not checked, since these VMs are noisy and have no instruction counters):
 // `swift package benchmark thresholds check` fails when a change allocates more than the tolerance.
+// Names have no spaces: the tool writes threshold files with spaces replaced but reads them without.
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .throughput, .mallocCountTotal],
@@ -15,14 +16,14 @@ let benchmarks: @Sendable () -> Void = {
     )
 
     let sellLine = Array("SELL sku=TSHIRT-M wh=PAR qty=3 id=order-1001:sell ref=ORDER-1001".utf8)
-    Benchmark("parse SELL line") { benchmark in
+    Benchmark("parse_SELL_line") { benchmark in
         for _ in benchmark.scaledIterations {
             blackHole(try? RequestParser.parse(sellLine))
         }
     }
 
     let stockLine = Array("STOCK sku=TSHIRT-M".utf8)
-    Benchmark("parse STOCK line") { benchmark in
+    Benchmark("parse_STOCK_line") { benchmark in
         for _ in benchmark.scaledIterations {
             blackHole(try? RequestParser.parse(stockLine))
         }
@@ -42,7 +43,7 @@ let benchmarks: @Sendable () -> Void = {
     let startSeq = seq
     let firstKey = PairKey(sku: "SKU-0", wh: "WH0")
     // 1,000 events per measured iteration, after the state copy is made: the figure is per 1,000 folds.
-    Benchmark("fold 1000 sold events", configuration: .init(scalingFactor: .kilo)) { benchmark in
+    Benchmark("fold_1000_sold_events", configuration: .init(scalingFactor: .kilo)) { benchmark in
         var state = seeded
         state.pairs[firstKey]?.onHand += 0  // make the copy before measuring
         var next = startSeq
@@ -56,7 +57,7 @@ let benchmarks: @Sendable () -> Void = {
         blackHole(state.lastSeq)
     }
 
-    Benchmark("decide + fold 1000 SELLs", configuration: .init(scalingFactor: .kilo)) { benchmark in
+    Benchmark("decide_and_fold_1000_SELLs", configuration: .init(scalingFactor: .kilo)) { benchmark in
         var state = seeded
         state.pairs[firstKey]?.onHand += 0
         benchmark.startMeasurement()
@@ -74,19 +75,19 @@ let benchmarks: @Sendable () -> Void = {
                       body: .reserved(reservation: "r42", sku: "TSHIRT-M", wh: "PAR", quantity: 3,
                                       expiresAt: Timestamp(seconds: 1_800_000_900)),
                       ref: "ORDER-1001", note: nil, idempotencyKey: "order-1001:reserve")
-    Benchmark("encode event") { benchmark in
+    Benchmark("encode_event") { benchmark in
         for _ in benchmark.scaledIterations { blackHole(EventCodec.encode(event)) }
     }
 
     let encoded = EventCodec.encode(event)
-    Benchmark("decode event") { benchmark in
+    Benchmark("decode_event") { benchmark in
         for _ in benchmark.scaledIterations {
             encoded.withUnsafeBytes { blackHole(try? EventCodec.decode(seq: 42, $0)) }
         }
     }
 
     let pair = PairState()
-    Benchmark("stock row") { benchmark in
+    Benchmark("stock_row") { benchmark in
         for _ in benchmark.scaledIterations { blackHole(Rows.stock(PairKey(sku: "TSHIRT-M", wh: "PAR"), pair)) }
     }
 }
