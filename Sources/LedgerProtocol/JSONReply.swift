@@ -87,7 +87,8 @@ public enum JSONReply {
         return tokens
     }
 
-    static func quote(_ text: String) -> String {
+    /// A JSON string literal for `text`.
+    public static func quote(_ text: String) -> String {
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {

@@ -177,14 +177,7 @@ struct Arguments {
         return value
     }
 
-    static func isIdentifierByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case 0x41...0x5a, 0x61...0x7a, 0x30...0x39: true
-        case UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: ":"), UInt8(ascii: "/"),
-             UInt8(ascii: "#"), UInt8(ascii: "@"), UInt8(ascii: "+"): true
-        default: false
-        }
-    }
+    static func isIdentifierByte(_ byte: UInt8) -> Bool { Identifier.isValidByte(byte) }
 
     mutating func optionalIdentifier(_ key: String) throws(ProtocolError) -> String? {
         guard let value = try optionalString(key) else { return nil }
@@ -315,5 +308,18 @@ struct Arguments {
             throw ProtocolError(.argument, "limit: expected 1 to \(Limits.eventsLimitMax)")
         }
         return limit
+    }
+}
+
+/// The protocol's identifiers (sku, wh, res, xfer, po, ref, id): 1 to 64 bytes of
+/// `A-Z a-z 0-9 . _ - : / # @ +`.
+public enum Identifier {
+    public static func isValidByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case 0x41...0x5a, 0x61...0x7a, 0x30...0x39: true
+        case UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: ":"), UInt8(ascii: "/"),
+             UInt8(ascii: "#"), UInt8(ascii: "@"), UInt8(ascii: "+"): true
+        default: false
+        }
     }
 }

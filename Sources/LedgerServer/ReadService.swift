@@ -54,16 +54,7 @@ public struct ReadService: Sendable {
         let seq = reader.lastSeq
         switch request {
         case let .stock(sku, wh, at):
-            var pairs: [(PairKey, PairState)]
-            var answerSeq = seq
-            if let at {
-                let point = PointInTime(reader: reader)
-                answerSeq = try point.seq(at)
-                pairs = try point.pairs(sku: sku, upTo: answerSeq)
-            } else {
-                pairs = reader.pairs(sku: sku)
-            }
-            if let wh { pairs = pairs.filter { $0.0.wh == wh } }
+            let (pairs, answerSeq) = try reader.stock(sku: sku, wh: wh, at: at)
             return ok(pairs.map { Rows.stock($0.0, $0.1) } + [Rows.total(sku: sku, pairs)], answerSeq)
 
         case let .breaches(wh, sku):

@@ -72,3 +72,21 @@ public struct PointInTime {
     }
 }
 
+
+extension StoreReader {
+    /// What STOCK answers: the pairs of `sku` (only `wh` when given), as they are now or as they stood
+    /// at `point`, and the log position that answer reflects. The daemon and `stockctl stock` share it.
+    public func stock(sku: String, wh: String?, at point: LogPoint?) throws -> (pairs: [(PairKey, PairState)], seq: UInt64) {
+        var pairs: [(PairKey, PairState)]
+        var seq = lastSeq
+        if let point {
+            let past = PointInTime(reader: self)
+            seq = try past.seq(point)
+            pairs = try past.pairs(sku: sku, upTo: seq)
+        } else {
+            pairs = self.pairs(sku: sku)
+        }
+        if let wh { pairs = pairs.filter { $0.0.wh == wh } }
+        return (pairs, seq)
+    }
+}

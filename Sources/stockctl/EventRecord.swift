@@ -10,14 +10,7 @@ struct RecordProblem: Error, CustomStringConvertible {
 /// The protocol's token rules for values (PROTOCOL.md, "Tokens"), applied to imported fields.
 enum FieldRules {
     /// `A-Z a-z 0-9 . _ - : / # @ +`, as the protocol allows in identifiers.
-    static func isIdentifierByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: true
-        case UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: ":"), UInt8(ascii: "/"),
-             UInt8(ascii: "#"), UInt8(ascii: "@"), UInt8(ascii: "+"): true
-        default: false
-        }
-    }
+    static func isIdentifierByte(_ byte: UInt8) -> Bool { Identifier.isValidByte(byte) }
 
     /// What is wrong with `value` as an identifier, or nil when it is a good one.
     static func identifierProblem(_ value: String) -> String? {

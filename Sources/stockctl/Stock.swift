@@ -34,21 +34,11 @@ struct Stock: ParsableCommand {
     func run() throws {
         let store = try options.openStore()
         defer { store.close() }
-        // The same steps as ReadService answers `.stock`: projections for now, the per-sku fold of
-        // PointInTime for a past point. One short read transaction.
+        // The same answer as the daemon's STOCK (StoreReader.stock), in one short read transaction.
         let lines: [String] = try store.read { reader in
-            var pairs: [(PairKey, PairState)]
-            var answerSeq = reader.lastSeq
-            if let at, let point = Stock.logPoint(at) {
-                let pointInTime = PointInTime(reader: reader)
-                answerSeq = try pointInTime.seq(point)
-                pairs = try pointInTime.pairs(sku: sku, upTo: answerSeq)
-            } else {
-                pairs = reader.pairs(sku: sku)
-            }
-            if let wh { pairs = pairs.filter { $0.0.wh == wh } }
+            let (pairs, seq) = try reader.stock(sku: sku, wh: wh, at: at.flatMap(Stock.logPoint))
             let rows = pairs.map { Rows.stock($0.0, $0.1) } + [Rows.total(sku: sku, pairs)]
-            return rows + ["OK rows=\(rows.count) seq=\(answerSeq)"]
+            return rows + ["OK rows=\(rows.count) seq=\(seq)"]
         }
         lines.forEach { print($0) }
     }
