@@ -251,6 +251,10 @@ public final class LedgerWriter: @unchecked Sendable {
             }
             for (submission, reply) in zip(group, outcome.replies) { submission.completion(reply) }
             watchers.publish(outcome.changes)
+        } catch LMDBError.panic {
+            // LMDB marks the environment unusable after a failed meta-page write. The last commit on
+            // disk is intact: stopping here lets systemd restart us from it (STYLE: crash, recover).
+            preconditionFailure("LMDB environment is unusable (MDB_PANIC); restart recovers from the last commit")
         } catch {
             // Nothing of this group was committed (LMDB aborted the transaction), so every write in it
             // is refused and may be retried; reads keep working from the last committed state.

@@ -20,6 +20,8 @@ public struct LMDBError: Error, Equatable, CustomStringConvertible, Sendable {
     public static let noSpace = LMDBError(ENOSPC)
     public static let diskQuota = LMDBError(EDQUOT)
     public static let ioError = LMDBError(EIO)
+    /// The environment hit a fatal error (a failed meta-page write) and refuses all further use.
+    public static let panic = LMDBError(MDB_PANIC)
 
     /// True for the failures that mean "the store cannot take writes now" (disk full, quota, I/O),
     /// as opposed to a programming error.
