@@ -64,18 +64,14 @@ public struct ReplyLine: Sendable {
     }
 
     static func appendInteger(_ value: Int64, to bytes: inout [UInt8]) {
-        var magnitude = value.magnitude
+        let magnitude = value.magnitude
         if value < 0 { bytes.append(0x2d) }
-        if magnitude < 10 { bytes.append(0x30 + UInt8(magnitude)); return }
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for the 20 digits of UInt64.max
-        withUnsafeMutableBytes(of: &digits) { raw in
-            var index = raw.count
-            while magnitude > 0 {
-                index -= 1
-                raw[index] = 0x30 + UInt8(magnitude % 10)
-                magnitude /= 10
-            }
-            bytes.append(contentsOf: raw[index...])
+        // Most significant digit first, one append each: no scratch buffer, no generic slice copy.
+        var divisor: UInt64 = 1
+        while divisor <= magnitude / 10 { divisor *= 10 }
+        while divisor > 0 {
+            bytes.append(0x30 + UInt8(truncatingIfNeeded: (magnitude / divisor) % 10))
+            divisor /= 10
         }
     }
 

@@ -25,16 +25,24 @@ public enum Rows {
 
     /// The `total` row: sums across the warehouses of one sku.
     public static func total(sku: String, _ pairs: [(PairKey, PairState)]) -> String {
+        var onHand: Int64 = 0, reserved: Int64 = 0, inbound: Int64 = 0, incoming: Int64 = 0, breaches = 0
+        for (_, pair) in pairs {
+            onHand += pair.onHand
+            reserved += pair.reserved
+            inbound += pair.inbound
+            incoming += pair.incoming
+            if pair.isBreached { breaches += 1 }
+        }
         var line = ReplyLine("total")
         line.add("sku", sku)
-        line.add("on_hand", pairs.reduce(0) { $0 + $1.1.onHand })
-        line.add("reserved", pairs.reduce(0) { $0 + $1.1.reserved })
-        line.add("available", pairs.reduce(0) { $0 + $1.1.available })
-        line.add("inbound", pairs.reduce(0) { $0 + $1.1.inbound })
-        line.add("incoming", pairs.reduce(0) { $0 + $1.1.incoming })
-        line.add("projected", pairs.reduce(0) { $0 + $1.1.projected })
+        line.add("on_hand", onHand)
+        line.add("reserved", reserved)
+        line.add("available", onHand - reserved)
+        line.add("inbound", inbound)
+        line.add("incoming", incoming)
+        line.add("projected", onHand - reserved + inbound + incoming)
         line.add("warehouses", pairs.count)
-        line.add("breaches", pairs.filter { $0.1.isBreached }.count)
+        line.add("breaches", breaches)
         return line.text
     }
 
