@@ -72,7 +72,12 @@ public final class LedgerStore: @unchecked Sendable {
         pthread_rwlockattr_setkind_np(&attributes, Int32(PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP))
         pthread_rwlock_init(mapLock, &attributes)
         pthread_rwlockattr_destroy(&attributes)
-        pthread_key_create(&readerKey, nil)
+        // When a thread ends, its cached transaction is aborted, so its reader slot is not lost.
+        pthread_key_create(&readerKey) { raw in
+            guard let raw else { return }
+            let cached = Unmanaged<CachedReader>.fromOpaque(raw).takeRetainedValue()
+            cached.owner?.forget(cached)
+        }
         pthread_mutex_init(readersLock, nil)
         do {
             let txn = try LMDBTransaction(environment: environment, readOnly: readOnly)
@@ -155,12 +160,22 @@ public final class LedgerStore: @unchecked Sendable {
             }
             return cached
         }
-        let cached = CachedReader(txn: try beginTransaction(readOnly: true))
+        let cached = CachedReader(txn: try beginTransaction(readOnly: true), owner: self)
         pthread_mutex_lock(readersLock)
         cachedReaders.append(cached)
         pthread_mutex_unlock(readersLock)
-        pthread_setspecific(readerKey, Unmanaged.passUnretained(cached).toOpaque())
+        // The thread's slot holds a reference of its own, given back by the key's destructor.
+        pthread_setspecific(readerKey, Unmanaged.passRetained(cached).toOpaque())
         return cached
+    }
+
+    /// A thread that cached a read transaction has ended: abort it and free its reader slot.
+    fileprivate func forget(_ cached: CachedReader) {
+        pthread_mutex_lock(readersLock)
+        defer { pthread_mutex_unlock(readersLock) }
+        guard let index = cachedReaders.firstIndex(where: { $0 === cached }) else { return }
+        cachedReaders.remove(at: index)
+        cached.txn.abort()
     }
 
     /// Runs `body` in the write transaction and commits it; with LMDB's default flags the commit
@@ -237,8 +252,12 @@ public enum StoreError: Error, CustomStringConvertible {
 /// A thread's read transaction, kept between reads in the reset state.
 final class CachedReader {
     let txn: LMDBTransaction
+    weak var owner: LedgerStore?
     var inUse = false
-    init(txn: LMDBTransaction) { self.txn = txn }
+    init(txn: LMDBTransaction, owner: LedgerStore) {
+        self.txn = txn
+        self.owner = owner
+    }
 }
 
 enum MetaKey {
