@@ -50,23 +50,42 @@ struct ReplayReport {
 
 /// Folds the whole log (or up to `to`) and, when it reached the stored seq, compares with the stored
 /// projections. Both are read in one read transaction, so a running daemon does not disturb the
-/// comparison.
+/// comparison. Reading and decoding run on this thread and folding on a second one (the fold is the
+/// same `Ledger.apply`; only the work is split), so both cores work on a long replay.
 func replay(_ store: LedgerStore, to: UInt64?, compare: Bool) throws -> ReplayReport {
     try store.read { reader in
         var report = ReplayReport()
         report.storedSeq = reader.lastSeq
-        var state = LedgerState()
+        let pipe = EventPipe()
+        let folder = ReplayFolder(pipe: pipe)
+        let thread = folder.start()
         let start = monotonicSeconds()
         var expectedSeq: UInt64 = 1
-        try reader.forEachRawEvent(from: 1) { seq, bytes in
-            if let to, seq > to { return false }
-            guard seq == expectedSeq else {
-                throw CorruptRecord(reason: "log has a gap: expected seq \(expectedSeq), found \(seq)")
+        var batch: [Event] = []
+        batch.reserveCapacity(EventPipe.batchEventsMax)
+        do {
+            try reader.forEachRawEvent(from: 1) { seq, bytes in
+                if let to, seq > to { return false }
+                guard seq == expectedSeq else {
+                    throw CorruptRecord(reason: "log has a gap: expected seq \(expectedSeq), found \(seq)")
+                }
+                batch.append(try EventCodec.decode(seq: seq, bytes))
+                if batch.count == EventPipe.batchEventsMax {
+                    pipe.put(batch)
+                    batch.removeAll(keepingCapacity: true)
+                }
+                expectedSeq += 1
+                return true
             }
-            Ledger.apply(try EventCodec.decode(seq: seq, bytes), to: &state)
-            expectedSeq += 1
-            return true
+        } catch {
+            pipe.finish()
+            pthread_join(thread, nil)
+            throw error
         }
+        if !batch.isEmpty { pipe.put(batch) }
+        pipe.finish()
+        pthread_join(thread, nil)
+        let state = folder.state
         report.seconds = monotonicSeconds() - start
         report.events = Int(expectedSeq - 1)
         report.lastSeq = state.lastSeq
@@ -74,6 +93,70 @@ func replay(_ store: LedgerStore, to: UInt64?, compare: Bool) throws -> ReplayRe
             report.differences = differences(stored: reader.loadState(), replayed: state)
         }
         return report
+    }
+}
+
+/// A bounded hand-off of decoded events from the reading thread to the folding thread.
+final class EventPipe: @unchecked Sendable {
+    /// Events per hand-off: large enough that locking is noise, small enough to stay in cache.
+    static let batchEventsMax = 8_192
+    /// Batches in flight: the reader may run this far ahead of the fold, and no further.
+    static let batchesInFlightMax = 4
+    private var mutex = pthread_mutex_t()
+    private var condition = pthread_cond_t()
+    private var batches: [[Event]] = []
+    private var finished = false
+
+    init() {
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&condition, nil)
+    }
+
+    func put(_ batch: [Event]) {
+        pthread_mutex_lock(&mutex)
+        while batches.count >= EventPipe.batchesInFlightMax { pthread_cond_wait(&condition, &mutex) }
+        batches.append(batch)
+        pthread_cond_broadcast(&condition)
+        pthread_mutex_unlock(&mutex)
+    }
+
+    func finish() {
+        pthread_mutex_lock(&mutex)
+        finished = true
+        pthread_cond_broadcast(&condition)
+        pthread_mutex_unlock(&mutex)
+    }
+
+    /// The next batch, or nil once the reader has finished and everything was taken.
+    func take() -> [Event]? {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        while batches.isEmpty && !finished { pthread_cond_wait(&condition, &mutex) }
+        guard !batches.isEmpty else { return nil }
+        let batch = batches.removeFirst()
+        pthread_cond_broadcast(&condition)
+        return batch
+    }
+}
+
+/// The folding side of a replay: applies every batch from the pipe to one state, on its own thread.
+final class ReplayFolder: @unchecked Sendable {
+    let pipe: EventPipe
+    private(set) var state = LedgerState()
+
+    init(pipe: EventPipe) { self.pipe = pipe }
+
+    func start() -> pthread_t {
+        var thread = pthread_t()
+        let box = Unmanaged.passRetained(self).toOpaque()
+        pthread_create(&thread, nil, { raw in
+            let folder = Unmanaged<ReplayFolder>.fromOpaque(raw!).takeRetainedValue()
+            while let batch = folder.pipe.take() {
+                for event in batch { Ledger.apply(event, to: &folder.state) }
+            }
+            return nil
+        }, box)
+        return thread
     }
 }
 
