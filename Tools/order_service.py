@@ -243,8 +243,8 @@ class OrderService:
     def cancel(self, order_id):
         """Release every reservation of the order. Safe to call twice."""
         if order_id in self.confirmed:
-            # ERR STATE cannot tell "already released" from "already sold" in a stable way
-            # (only its human text differs), so refuse a cancel we know is too late.
+            # A confirmed order is sold: refuse the cancel before asking (stockd would answer
+            # ERR STATE ... state=sold for each hold).
             raise ValueError(f"order {order_id} is confirmed; its stock is sold")
         self._release(order_id, self._known(order_id), strict=True)
 
@@ -256,7 +256,9 @@ class OrderService:
             try:
                 self._write(order_id, "release", n, f"RELEASE res={res}")
             except StockdError as e:
-                if e.code != "STATE" and strict:
+                # ERR STATE names the hold's end in state=: released or expired is what we want;
+                # sold means the order went through and can no longer be cancelled.
+                if strict and (e.code != "STATE" or e.fields.get("state") == "sold"):
                     raise
             except ConnectionError:
                 if strict:

@@ -37,9 +37,29 @@ public struct WriteRequest: Equatable, Sendable {
 /// `ERR` line and nothing is written.
 public enum Refusal: Error, Equatable, Sendable {
     case insufficient(available: Int64, requested: Int64, sku: String, wh: String)
-    case notFound(String)
+    /// No reservation, transfer or purchase order has this id.
+    case notFound(Entity, String)
+    /// The thing exists but is no longer open (`status`: released, sold, expired, closed).
+    case closed(Entity, String, status: String)
+    /// Any other "cannot do that now" (an id that already exists).
     case state(String)
     case argument(String)
+
+    /// The things a write can name by id, with the argument key that names them.
+    public enum Entity: String, Sendable {
+        case reservation, transfer, purchaseOrder
+
+        /// The request key for this entity's id (`res`, `xfer`, `po`).
+        public var key: String {
+            switch self {
+            case .reservation: "res"
+            case .transfer: "xfer"
+            case .purchaseOrder: "po"
+            }
+        }
+
+        public var name: String { self == .purchaseOrder ? "purchase order" : rawValue }
+    }
 }
 
 /// What the writer knows when it checks a command: the time and the seq the event would get.

@@ -56,8 +56,8 @@ extension Ledger {
             return .transferShipped(transfer: id, sku: sku, from: from, to: to, quantity: quantity, eta: eta)
 
         case let .arrive(transferID, quantity, lost):
-            guard let transfer = state.transfer(transferID) else { throw Refusal.notFound("transfer \(transferID)") }
-            guard transfer.isOpen else { throw Refusal.state("transfer \(transferID) is closed") }
+            guard let transfer = state.transfer(transferID) else { throw Refusal.notFound(.transfer, transferID) }
+            guard transfer.isOpen else { throw Refusal.closed(.transfer, transferID, status: "closed") }
             let lostUnits = lost ?? 0
             guard lostUnits <= transfer.inTransit else {
                 throw Refusal.argument("lost: \(lostUnits) is more than the \(transfer.inTransit) in transit")
@@ -97,8 +97,8 @@ extension Ledger {
             return .expected(purchaseOrder: po, sku: sku, wh: wh, quantity: quantity, eta: eta)
 
         case let .cancel(po):
-            guard let order = state.purchaseOrder(po) else { throw Refusal.notFound("purchase order \(po)") }
-            guard order.isOpen else { throw Refusal.state("purchase order \(po) is closed") }
+            guard let order = state.purchaseOrder(po) else { throw Refusal.notFound(.purchaseOrder, po) }
+            guard order.isOpen else { throw Refusal.closed(.purchaseOrder, po, status: "closed") }
             let remaining = state.pair(order.pair)?.openOrders.first { $0.purchaseOrder == po }?.remaining ?? 0
             return .cancelled(purchaseOrder: po, sku: order.sku, wh: order.wh, quantity: remaining)
 
@@ -133,9 +133,9 @@ extension Ledger {
     }
 
     private static func openReservation(_ id: String, _ state: LedgerState) throws -> Reservation {
-        guard let reservation = state.reservation(id) else { throw Refusal.notFound("reservation \(id)") }
+        guard let reservation = state.reservation(id) else { throw Refusal.notFound(.reservation, id) }
         guard reservation.status == .open else {
-            throw Refusal.state("reservation \(id) is \(reservation.status.name)")
+            throw Refusal.closed(.reservation, id, status: reservation.status.name)
         }
         return reservation
     }

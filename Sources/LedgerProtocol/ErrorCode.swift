@@ -37,7 +37,10 @@ public struct ProtocolError: Error, Equatable, Sendable {
         case let .insufficient(available, requested, sku, wh):
             self.init(.insufficient, "", pairs: [("available", String(available)), ("requested", String(requested)),
                                                  ("sku", sku), ("wh", wh)])
-        case let .notFound(what): self.init(.notFound, "no such \(what)")
+        case let .notFound(entity, id):
+            self.init(.notFound, "no such \(entity.name) \(id)", pairs: [(entity.key, id)])
+        case let .closed(entity, id, status):
+            self.init(.state, "\(entity.name) \(id) is \(status)", pairs: [(entity.key, id), ("state", status)])
         case let .state(what): self.init(.state, what)
         case let .argument(what): self.init(.argument, what)
         }

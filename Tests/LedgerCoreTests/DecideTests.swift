@@ -104,10 +104,10 @@ import Testing
         var ledger = LedgerHarness()
         try ledger.accept(.receive(sku: "A", wh: "W", quantity: 10, purchaseOrder: nil))
         try ledger.accept(.reserve(sku: "A", wh: "W", quantity: 2, reservation: "R1", ttlSeconds: nil))
-        #expect(ledger.refusal(.sellReserved(reservation: "NOPE", quantity: nil)) == .notFound("reservation NOPE"))
+        #expect(ledger.refusal(.sellReserved(reservation: "NOPE", quantity: nil)) == .notFound(.reservation, "NOPE"))
         #expect(ledger.refusal(.sellReserved(reservation: "R1", quantity: 3))?.isArgument(naming: "qty") == true)
         try ledger.accept(.sellReserved(reservation: "R1", quantity: nil))
-        #expect(ledger.refusal(.sellReserved(reservation: "R1", quantity: nil)) == .state("reservation R1 is sold"))
+        #expect(ledger.refusal(.sellReserved(reservation: "R1", quantity: nil)) == .closed(.reservation, "R1", status: "sold"))
     }
 
     // MARK: RESERVE
@@ -174,11 +174,11 @@ import Testing
         var ledger = LedgerHarness()
         try ledger.accept(.receive(sku: "A", wh: "W", quantity: 10, purchaseOrder: nil))
         try ledger.accept(.reserve(sku: "A", wh: "W", quantity: 6, reservation: "R1", ttlSeconds: nil))
-        #expect(ledger.refusal(.release(reservation: "R9", quantity: nil)) == .notFound("reservation R9"))
+        #expect(ledger.refusal(.release(reservation: "R9", quantity: nil)) == .notFound(.reservation, "R9"))
         #expect(ledger.refusal(.release(reservation: "R1", quantity: 7))?.isArgument(naming: "qty") == true)
         try ledger.accept(.release(reservation: "R1", quantity: nil))
-        #expect(ledger.refusal(.release(reservation: "R1", quantity: nil)) == .state("reservation R1 is released"))
-        #expect(ledger.refusal(.release(reservation: "R1", quantity: 1)) == .state("reservation R1 is released"))
+        #expect(ledger.refusal(.release(reservation: "R1", quantity: nil)) == .closed(.reservation, "R1", status: "released"))
+        #expect(ledger.refusal(.release(reservation: "R1", quantity: 1)) == .closed(.reservation, "R1", status: "released"))
     }
 
     // MARK: EXPIRE
@@ -191,10 +191,10 @@ import Testing
         ledger.advance(seconds: 60)
         let event = try ledger.accept(.expire(reservation: "R1"))
         #expect(event.body == .expired(reservation: "R1", sku: "A", wh: "W", quantity: 4))
-        #expect(ledger.refusal(.expire(reservation: "R1")) == .state("reservation R1 is expired"))
-        #expect(ledger.refusal(.expire(reservation: "R2")) == .notFound("reservation R2"))
-        #expect(ledger.refusal(.release(reservation: "R1", quantity: nil)) == .state("reservation R1 is expired"))
-        #expect(ledger.refusal(.sellReserved(reservation: "R1", quantity: 1)) == .state("reservation R1 is expired"))
+        #expect(ledger.refusal(.expire(reservation: "R1")) == .closed(.reservation, "R1", status: "expired"))
+        #expect(ledger.refusal(.expire(reservation: "R2")) == .notFound(.reservation, "R2"))
+        #expect(ledger.refusal(.release(reservation: "R1", quantity: nil)) == .closed(.reservation, "R1", status: "expired"))
+        #expect(ledger.refusal(.sellReserved(reservation: "R1", quantity: 1)) == .closed(.reservation, "R1", status: "expired"))
     }
 
     // MARK: TRANSFER
@@ -237,7 +237,7 @@ import Testing
         var ledger = try shipped(10)
         let event = try ledger.accept(.arrive(transfer: "T", quantity: nil, lost: nil))
         #expect(event.body == .transferArrived(transfer: "T", sku: "A", from: "PAR", to: "LYS", quantity: 10, lost: 0))
-        #expect(ledger.refusal(.arrive(transfer: "T", quantity: nil, lost: nil)) == .state("transfer T is closed"))
+        #expect(ledger.refusal(.arrive(transfer: "T", quantity: nil, lost: nil)) == .closed(.transfer, "T", status: "closed"))
     }
 
     @Test func arriveDefaultsToInTransitMinusLost() throws {
@@ -261,12 +261,12 @@ import Testing
         #expect(partLost.body == .transferLost(transfer: "T", sku: "A", from: "PAR", to: "LYS", lost: 2))
         let allLost = try ledger.accept(.arrive(transfer: "T", quantity: nil, lost: 8))
         #expect(allLost.body == .transferLost(transfer: "T", sku: "A", from: "PAR", to: "LYS", lost: 8))
-        #expect(ledger.refusal(.arrive(transfer: "T", quantity: nil, lost: 1)) == .state("transfer T is closed"))
+        #expect(ledger.refusal(.arrive(transfer: "T", quantity: nil, lost: 1)) == .closed(.transfer, "T", status: "closed"))
     }
 
     @Test func arriveRefusals() throws {
         let ledger = try shipped(10)
-        #expect(ledger.refusal(.arrive(transfer: "NOPE", quantity: nil, lost: nil)) == .notFound("transfer NOPE"))
+        #expect(ledger.refusal(.arrive(transfer: "NOPE", quantity: nil, lost: nil)) == .notFound(.transfer, "NOPE"))
         #expect(ledger.refusal(.arrive(transfer: "T", quantity: 11, lost: nil))?.isArgument(naming: "qty") == true)
         #expect(ledger.refusal(.arrive(transfer: "T", quantity: 8, lost: 3))?.isArgument(naming: "qty") == true)
         #expect(ledger.refusal(.arrive(transfer: "T", quantity: nil, lost: 11))?.isArgument(naming: "lost") == true)
@@ -349,15 +349,15 @@ import Testing
         try ledger.accept(.receive(sku: "A", wh: "W", quantity: 8, purchaseOrder: "PO-1"))
         let event = try ledger.accept(.cancel(purchaseOrder: "PO-1"))
         #expect(event.body == .cancelled(purchaseOrder: "PO-1", sku: "A", wh: "W", quantity: 12))
-        #expect(ledger.refusal(.cancel(purchaseOrder: "PO-1")) == .state("purchase order PO-1 is closed"))
-        #expect(ledger.refusal(.cancel(purchaseOrder: "PO-2")) == .notFound("purchase order PO-2"))
+        #expect(ledger.refusal(.cancel(purchaseOrder: "PO-1")) == .closed(.purchaseOrder, "PO-1", status: "closed"))
+        #expect(ledger.refusal(.cancel(purchaseOrder: "PO-2")) == .notFound(.purchaseOrder, "PO-2"))
     }
 
     @Test func cancelOfAnOrderClosedByReceiptIsAStateError() throws {
         var ledger = LedgerHarness()
         try ledger.accept(.expect(sku: "A", wh: "W", quantity: 5, eta: LedgerHarness.start, purchaseOrder: "PO-1"))
         try ledger.accept(.receive(sku: "A", wh: "W", quantity: 6, purchaseOrder: "PO-1"))
-        #expect(ledger.refusal(.cancel(purchaseOrder: "PO-1")) == .state("purchase order PO-1 is closed"))
+        #expect(ledger.refusal(.cancel(purchaseOrder: "PO-1")) == .closed(.purchaseOrder, "PO-1", status: "closed"))
     }
 
     @Test func policyNeedsAtLeastOneLevel() throws {

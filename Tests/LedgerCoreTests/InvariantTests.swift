@@ -144,7 +144,7 @@ import Testing
         switch refusal {
         case .insufficient: "insufficient"
         case .notFound: "notFound"
-        case .state: "state"
+        case .state, .closed: "state"
         case .argument: "argument"
         }
     }

@@ -17,11 +17,13 @@ import Testing
     }
 
     @Test func otherRefusals() {
-        #expect(ProtocolError(Refusal.notFound("reservation r9")).line() == "ERR NOTFOUND no such reservation r9")
-        #expect(ProtocolError(Refusal.state("reservation r2 is released")).line() == "ERR STATE reservation r2 is released")
+        #expect(ProtocolError(Refusal.notFound(.reservation, "r9")).line() == "ERR NOTFOUND res=r9 no such reservation r9")
+        #expect(ProtocolError(Refusal.closed(.reservation, "r2", status: "released")).line()
+                == "ERR STATE res=r2 state=released reservation r2 is released")
+        #expect(ProtocolError(Refusal.state("r2 already exists")).line() == "ERR STATE r2 already exists")
         #expect(ProtocolError(Refusal.argument("qty: 5 is more than the 3 reservation r2 holds")).line()
                 == "ERR ARG qty: 5 is more than the 3 reservation r2 holds")
-        #expect(ProtocolError(Refusal.notFound("transfer x1")).code == .notFound)
+        #expect(ProtocolError(Refusal.notFound(.transfer, "x1")).code == .notFound)
         #expect(ProtocolError(Refusal.state("x")).code == .state)
         #expect(ProtocolError(Refusal.argument("x")).code == .argument)
     }
@@ -36,8 +38,8 @@ import Testing
     @Test func batchIndexGoesFirst() {
         let error = ProtocolError(Refusal.insufficient(available: 0, requested: 1, sku: "A", wh: "W"))
         #expect(error.line(prefix: [("index", "3")]) == "ERR INSUFFICIENT index=3 available=0 requested=1 sku=A wh=W")
-        #expect(ProtocolError(Refusal.notFound("reservation r1")).line(prefix: [("index", "1")])
-                == "ERR NOTFOUND index=1 no such reservation r1")
+        #expect(ProtocolError(Refusal.notFound(.reservation, "r1")).line(prefix: [("index", "1")])
+                == "ERR NOTFOUND index=1 res=r1 no such reservation r1")
     }
 
     @Test func pairValuesAreQuotedLikeAnyReplyValue() {
