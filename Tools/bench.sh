@@ -60,6 +60,7 @@ for _ in $(seq 1 "$RUNS"); do
   stop_daemon
 done
 start_daemon "$WORK/big"
+at_latency=$(python3 Tools/at_latency.py "$WORK/s.sock" 25000 "$FILL")
 "$BIN/stockbench" --socket "$WORK/s.sock" --mix mixed --clients 16 --duration "$SECS" --skus 25000 --warehouses 4 --no-seed-stock >/dev/null
 anon_kib=$(awk '/RssAnon/ {print $2}' /proc/$DAEMON/status)
 file_kib=$(awk '/RssFile/ {print $2}' /proc/$DAEMON/status)
@@ -77,3 +78,5 @@ printf '%-58s %14s %14s\n' "f. stockd anonymous RSS on that log (file-backed: ${
 printf '%-58s %14s %14s\n' "   (p99 us of a / b / c1 / c2: $a_p99 / $b_p99 / $c1_p99 / $c2_p99)" "" ""
 printf '%-58s %14s %14s\n' "   mixed load, 32 clients, zipf 1.1: requests/s (p99 us $m_p99)" "" "$m_rps"
 echo "$info" | tr ' ' '\n' | grep -E "writes_per_commit|commit_us_mean" | sed 's/^/   group commit over the run: /'
+echo "$at_latency" | sed "s/^/   point in time on the $FILL-event log: /"
+python3 Tools/fsync_probe.py "$WORK" | sed 's/^/   disk floor: /'

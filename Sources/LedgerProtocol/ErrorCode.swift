@@ -31,6 +31,9 @@ public struct ProtocolError: Error, Equatable, Sendable {
         lhs.code == rhs.code && lhs.message == rhs.message && lhs.pairs.elementsEqual(rhs.pairs, by: ==)
     }
 
+    /// What a watcher that fell behind is told before it is closed.
+    public static let watcherTooSlow = ProtocolError(.limit, "watcher too slow")
+
     /// The domain refusal as the protocol states it.
     public init(_ refusal: Refusal) {
         switch refusal {

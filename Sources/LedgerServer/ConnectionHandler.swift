@@ -242,7 +242,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// is not reading, and turns live when the history is done.
     private func catchUp() {
         guard let context, var current = watch, current.catchingUp, !current.catchUpPaused else { return }
-        let events = shared.reads.events(after: current.deliveredSeq, limit: ConnectionHandler.catchUpEventsPerStep)
+        let events: [Event]
+        do {
+            events = try shared.reads.events(after: current.deliveredSeq, limit: ConnectionHandler.catchUpEventsPerStep)
+        } catch {
+            // A watcher must never believe it caught up when it did not: end the stream instead.
+            return endWatch(context, ProtocolError(.unavailable, "cannot read the log: \(error)"))
+        }
         if !events.isEmpty {
             push(events.map { Rows.event($0) }, context: context)
             current.deliveredSeq = events[events.count - 1].seq
@@ -268,7 +274,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         if current.catchingUp {
             current.pending.append(changes)
             watch = current
-            if current.pending.count > ConnectionHandler.catchUpPendingMax { cutOffSlowWatcher(context) }
+            if current.pending.count > ConnectionHandler.catchUpPendingMax { endWatch(context, .watcherTooSlow) }
             return
         }
         var lines: [String] = []
@@ -294,17 +300,18 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
         if !context.channel.isWritable {
             watch?.backlogBytes += buffer.readableBytes
-            if (watch?.backlogBytes ?? 0) > WatchHub.watcherBacklogBytesMax { return cutOffSlowWatcher(context) }
+            if (watch?.backlogBytes ?? 0) > WatchHub.watcherBacklogBytesMax { return endWatch(context, .watcherTooSlow) }
         }
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
     }
 
-    /// A watcher that does not keep up is told so and closed; writers never wait for it.
-    private func cutOffSlowWatcher(_ context: ChannelHandlerContext) {
+    /// Ends a stream with an `ERR` line after what is already queued, then closes: a watcher that
+    /// does not keep up is told so (writers never wait for it), as is one whose history cannot be read.
+    private func endWatch(_ context: ChannelHandlerContext, _ error: ProtocolError) {
         shared.writer.watchers.unsubscribe(ObjectIdentifier(self))
         watch = nil
         var buffer = context.channel.allocator.buffer(capacity: 64)
-        let line = ProtocolError(.limit, "watcher too slow").line()
+        let line = error.line()
         buffer.writeString((json ? JSONReply.object(for: line) : line) + "\n")
         // The line goes after what is already queued; close once it is written, or after a grace
         // period if the client never reads again (then the queued data is dropped, not kept).

@@ -56,11 +56,9 @@ public final class LedgerWriter: @unchecked Sendable {
     public struct Statistics: Sendable {
         public var groupsCommitted: UInt64 = 0
         public var writesCommitted: UInt64 = 0
-        public var eventsCommitted: UInt64 = 0
         public var groupsFailed: UInt64 = 0
         /// Time spent inside write transactions (apply, commit and sync), for the mean commit time.
         public var commitMicroseconds: UInt64 = 0
-        public var lastProgress: Timestamp = Timestamp(microseconds: 0)
     }
 
     private let store: LedgerStore
@@ -245,8 +243,6 @@ public final class LedgerWriter: @unchecked Sendable {
                 committedSeqSnapshot = outcome.lastSeq
                 statistics.groupsCommitted += 1
                 statistics.writesCommitted += UInt64(group.reduce(0) { $0 + $1.writeCount })
-                statistics.eventsCommitted += UInt64(outcome.changes.events.count)
-                statistics.lastProgress = now
                 statistics.commitMicroseconds += LedgerWriter.monotonicMicroseconds() - started
             }
             for (submission, reply) in zip(group, outcome.replies) { submission.completion(reply) }
@@ -261,7 +257,6 @@ public final class LedgerWriter: @unchecked Sendable {
             logger.error("write group failed, nothing committed", metadata: ["error": "\(error)", "writes": "\(group.count)"])
             locked {
                 statistics.groupsFailed += 1
-                statistics.lastProgress = now
             }
             let refusal = ProtocolError(.unavailable, "the store cannot take writes now: \(error)")
             for submission in group { submission.completion(submission.works.map { _ in [refusal.line()] }) }

@@ -24,9 +24,9 @@ public struct ReadService: Sendable {
     }
 
     /// Up to `limit` events after log position `seq`, for a watcher catching up.
-    func events(after seq: UInt64, limit: Int) -> [Event] {
+    func events(after seq: UInt64, limit: Int) throws -> [Event] {
         var events: [Event] = []
-        try? store.read { reader in
+        try store.read { reader in
             try reader.forEachEvent(from: seq + 1) { event in
                 events.append(event)
                 return events.count < limit

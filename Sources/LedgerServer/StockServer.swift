@@ -71,14 +71,10 @@ final class ConnectionRegistry: @unchecked Sendable {
 /// Unix socket until graceful shutdown, then stops accepting, answers what was committed and
 /// closes the LMDB environment cleanly.
 public final class StockServer: Service, @unchecked Sendable {
-    public enum State { case idle, serving, stopping, stopped }
-
     private let configuration: ServerConfiguration
     private let logger: Logger
     private let notifier: SystemdNotifier
     private let systemd: SystemdEnvironment
-    private let lock = NIOLock()
-    private var state = State.idle
 
     public init(configuration: ServerConfiguration, logger: Logger, notifier: SystemdNotifier, systemd: SystemdEnvironment) {
         self.configuration = configuration
@@ -115,7 +111,6 @@ public final class StockServer: Service, @unchecked Sendable {
             try? await group.shutdownGracefully()
             throw error
         }
-        lock.withLock { state = .serving }
         startup.finish()
         let seq = writer.lastCommittedSeq
         var watchdog: RepeatedTask?
@@ -144,7 +139,6 @@ public final class StockServer: Service, @unchecked Sendable {
         }
 
         watchdog?.cancel()
-        lock.withLock { state = .stopping }
         notifier.notify("STOPPING=1\nSTATUS=stopping: answering committed writes")
         logger.info("stopping: no new connections; finishing queued writes")
         // Everything queued is committed and answered; later writes get ERR UNAVAILABLE.
@@ -156,7 +150,6 @@ public final class StockServer: Service, @unchecked Sendable {
         // A passed socket belongs to the socket unit, which keeps listening for the next start.
         if systemd.listenFileDescriptor == nil { unlink(configuration.socketPath) }
         store.close()
-        lock.withLock { state = .stopped }
         logger.info("stopped cleanly", metadata: ["seq": "\(writer.lastCommittedSeq)"])
     }
 
