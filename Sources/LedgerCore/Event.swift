@@ -16,9 +16,14 @@ public struct Event: Equatable, Sendable {
     public var note: String?
     /// The idempotency key the write was sent with.
     public var idempotencyKey: String?
+    /// With an idempotency key: the request's arguments in canonical form. A retry with the same key
+    /// and other arguments is a conflict; keeping this in the event lets a restart rebuild the
+    /// idempotency records of events not yet checkpointed from the log alone.
+    public var requestFingerprint: String?
 
     public init(seq: UInt64, recordedAt: Timestamp, actor: UInt32, body: EventBody,
-                ref: String? = nil, note: String? = nil, idempotencyKey: String? = nil) {
+                ref: String? = nil, note: String? = nil, idempotencyKey: String? = nil,
+                requestFingerprint: String? = nil) {
         self.seq = seq
         self.recordedAt = recordedAt
         self.actor = actor
@@ -26,6 +31,7 @@ public struct Event: Equatable, Sendable {
         self.ref = ref
         self.note = note
         self.idempotencyKey = idempotencyKey
+        self.requestFingerprint = requestFingerprint
     }
 
     /// The sku every event concerns. Every kind names exactly one sku.

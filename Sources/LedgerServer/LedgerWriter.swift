@@ -7,13 +7,19 @@ import Foundation
 import Glibc
 #endif
 
-/// The one owner of the LMDB write transaction, on a thread of its own: group commit.
+/// The one owner of the LMDB write transaction and of the live ledger, on a thread of its own:
+/// group commit.
 ///
 /// Writes from every connection queue here. The writer takes everything queued (up to
-/// `groupWritesMax`), validates and folds the writes in order against the stored state, appends
-/// their events and the changed projections in one transaction, commits it (which syncs to disk),
-/// and only then acknowledges each write. While one group syncs, the next one queues, so no write
-/// waits for more than the sync already under way plus its own.
+/// `groupWritesMax`), validates and folds the writes in order against the live state in memory,
+/// appends their events to the log in one transaction and commits it (which syncs to disk). That
+/// commit writes only the log's tail pages: nothing else. Then it publishes the group's changes to
+/// the readers' view and only then acknowledges each write. While one group syncs, the next queues.
+///
+/// Between groups it checkpoints: the entities, idempotency records and per-sku index entries made
+/// since the last checkpoint go to LMDB in one transaction, with the checkpoint's seq, so that a
+/// start folds only the events after it. The log stays the truth; a checkpoint only shortens the
+/// start.
 ///
 /// It also expires reservations: when the earliest due reservation's time comes, it writes an
 /// `expired` event through the same path, so replay gives the same answer.
@@ -25,6 +31,16 @@ public final class LedgerWriter: @unchecked Sendable {
     static let expiriesPerGroupMax = 1_000
     /// The writer wakes at least this often to look for due reservations (about a second late at worst).
     static let idleWakeMicroseconds: Int64 = 250_000
+
+    /// When to checkpoint: after this long with anything new, or as soon as this many events wait.
+    /// A checkpoint holds up the next group for as long as it takes to write, so frequent small ones
+    /// keep that delay short; the event bound keeps a start's tail fold short (100,000 events fold
+    /// in well under 100 ms), whatever the write rate.
+    public struct CheckpointPolicy: Sendable {
+        public var intervalMicroseconds: UInt64 = 1_000_000
+        public var eventsMax = 100_000
+        public init() {}
+    }
 
     public enum Work: Sendable {
         case single(WriteRequest)
@@ -52,21 +68,31 @@ public final class LedgerWriter: @unchecked Sendable {
     }
 
     /// Counters for INFO and the closing figures: how many groups committed and how many writes
-    /// they carried (the mean writes per commit is the group-commit factor).
+    /// they carried (the mean writes per commit is the group-commit factor), what they cost.
     public struct Statistics: Sendable {
         public var groupsCommitted: UInt64 = 0
         public var writesCommitted: UInt64 = 0
         public var groupsFailed: UInt64 = 0
-        /// Time spent inside write transactions (apply, commit and sync), for the mean commit time.
+        /// Time spent inside group transactions (commit and sync), for the mean commit time.
         public var commitMicroseconds: UInt64 = 0
+        /// Bytes the writer thread handed to write(2) for group commits (LMDB writes whole 4 KiB
+        /// pages, plus a short meta page write per commit): pages per commit = this / 4096 / groups.
+        public var commitBytesWritten: UInt64 = 0
+        public var checkpoints: UInt64 = 0
+        public var checkpointMicroseconds: UInt64 = 0
+        public var checkpointBytesWritten: UInt64 = 0
+        public var checkpointSeq: UInt64 = 0
     }
 
     private let store: LedgerStore
     private let logger: Logger
     /// Committed changes go here for WATCH.
     let watchers = WatchHub()
+    /// What reads see; updated after each commit, before its writes are acknowledged.
+    let view: LiveView
     private let clock: @Sendable () -> Timestamp
     private let daemonActor = UInt32(getuid())
+    private let checkpointPolicy: CheckpointPolicy
 
     private var mutex = pthread_mutex_t()
     private var condition = pthread_cond_t()
@@ -79,21 +105,23 @@ public final class LedgerWriter: @unchecked Sendable {
     private var statistics = Statistics()
 
     // Owned by the writer thread only.
-    private var committedSeq: UInt64
+    private let live: LiveLedger
     private var lastTime: Timestamp
-    private var nextExpiry: Timestamp?
+    private var lastCheckpointMicroseconds = LedgerWriter.monotonicMicroseconds()
+    private var io: ThreadWriteCounter?
 
-    public init(store: LedgerStore, logger: Logger, clock: @escaping @Sendable () -> Timestamp = LedgerWriter.systemClock) throws {
+    public init(store: LedgerStore, logger: Logger, checkpointPolicy: CheckpointPolicy = CheckpointPolicy(),
+                clock: @escaping @Sendable () -> Timestamp = LedgerWriter.systemClock) throws {
         self.store = store
         self.logger = logger
         self.clock = clock
-        (committedSeq, lastTime, nextExpiry) = try store.read { reader in
-            let lastSeq = reader.lastSeq
-            precondition(reader.lastLogSeq == lastSeq,
-                         "projections stop at seq \(lastSeq) but the log ends at \(reader.lastLogSeq)")
-            let lastTime = try reader.event(lastSeq)?.recordedAt ?? Timestamp(microseconds: 0)
-            return (lastSeq, lastTime, reader.nextExpiry)
+        self.checkpointPolicy = checkpointPolicy
+        live = try LiveLedger(store: store)
+        lastTime = try store.read { reader in
+            try reader.event(reader.lastLogSeq)?.recordedAt ?? Timestamp(microseconds: 0)
         }
+        view = LiveView(live.viewContents())
+        statistics.checkpointSeq = live.tail.indexedThrough
         pthread_mutex_init(&mutex, nil)
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
@@ -116,8 +144,7 @@ public final class LedgerWriter: @unchecked Sendable {
     }
 
     /// The last seq committed, readable from any thread.
-    public var lastCommittedSeq: UInt64 { locked { committedSeqSnapshot } }
-    private var committedSeqSnapshot: UInt64 = 0
+    public var lastCommittedSeq: UInt64 { view.lastSeq }
 
     public func currentStatistics() -> Statistics { locked { statistics } }
 
@@ -129,7 +156,6 @@ public final class LedgerWriter: @unchecked Sendable {
 
     /// Starts the writer thread.
     public func start() {
-        committedSeqSnapshot = committedSeq
         let thread = Thread { [self] in run() }
         thread.start()
     }
@@ -167,7 +193,7 @@ public final class LedgerWriter: @unchecked Sendable {
         while true {
             pthread_mutex_lock(&mutex)
             heartbeat = LedgerWriter.monotonicMicroseconds()
-            while queue.isEmpty && !stopping && !expiryDue() {
+            while queue.isEmpty && !stopping && !expiryDue() && !checkpointDue() {
                 var deadline = timespec()
                 clock_gettime(CLOCK_MONOTONIC, &deadline)
                 let waitMicros = min(LedgerWriter.idleWakeMicroseconds, max(1_000, microsUntilExpiry()))
@@ -191,7 +217,9 @@ public final class LedgerWriter: @unchecked Sendable {
             let finished = stopping && queue.isEmpty
             pthread_mutex_unlock(&mutex)
 
+            if io == nil { io = ThreadWriteCounter() }
             if !group.isEmpty || expiryDue() { process(group) }
+            if checkpointDue() || (finished && live.pendingEvents > 0) { checkpoint() }
             if finished {
                 pthread_mutex_lock(&mutex)
                 stopped = true
@@ -203,13 +231,21 @@ public final class LedgerWriter: @unchecked Sendable {
     }
 
     private func expiryDue() -> Bool {
-        guard let nextExpiry else { return false }
+        guard let nextExpiry = live.nextExpiry else { return false }
         return nextExpiry <= clock()
     }
 
     private func microsUntilExpiry() -> Int64 {
-        guard let nextExpiry else { return LedgerWriter.idleWakeMicroseconds }
-        return nextExpiry.microseconds - clock().microseconds
+        let untilCheckpoint = live.pendingEvents == 0 ? LedgerWriter.idleWakeMicroseconds
+            : Int64(lastCheckpointMicroseconds + checkpointPolicy.intervalMicroseconds) - Int64(LedgerWriter.monotonicMicroseconds())
+        guard let nextExpiry = live.nextExpiry else { return untilCheckpoint }
+        return min(untilCheckpoint, nextExpiry.microseconds - clock().microseconds)
+    }
+
+    private func checkpointDue() -> Bool {
+        let pending = live.pendingEvents
+        return pending >= checkpointPolicy.eventsMax
+            || (pending > 0 && LedgerWriter.monotonicMicroseconds() >= lastCheckpointMicroseconds + checkpointPolicy.intervalMicroseconds)
     }
 
     /// Times only move forward in the log, so seq order is time order and `at=<time>` is exact.
@@ -220,55 +256,95 @@ public final class LedgerWriter: @unchecked Sendable {
 
     private func process(_ group: [Submission]) {
         let now = nextTime()
-        let sweepExpiries = expiryDue()
+        let due = expiryDue() ? live.takeDue(atOrBefore: now, limit: LedgerWriter.expiriesPerGroupMax) : []
         let started = LedgerWriter.monotonicMicroseconds()
+        let bytesBefore = io?.bytesWritten() ?? 0
+        var scratch = GroupScratch(live: live, now: now, tracksTransitions: watchers.hasWatchers)
+        for entry in due {
+            _ = scratch.apply(WriteRequest(command: .expire(reservation: entry.reservationID)), actor: daemonActor)
+        }
+        let replies = group.map { submission in submission.works.map { scratch.run($0, actor: submission.actor) } }
         do {
-            let outcome = try store.write { writer -> GroupOutcome in
-                var scratch = GroupScratch(reader: writer, lastSeq: committedSeq, now: now,
-                                           tracksTransitions: watchers.hasWatchers)
-                if sweepExpiries {
-                    for reservation in writer.reservationsDue(atOrBefore: now, limit: LedgerWriter.expiriesPerGroupMax) {
-                        _ = scratch.apply(WriteRequest(command: .expire(reservation: reservation)), actor: daemonActor)
-                    }
+            if !scratch.events.isEmpty {
+                // The group commit: the log's new entries and nothing else (LMDB's commit syncs).
+                try store.write { writer in
+                    for event in scratch.events { try writer.appendToLog(event) }
                 }
-                let replies = group.map { submission in submission.works.map { scratch.run($0, actor: submission.actor) } }
-                try scratch.flush(to: writer)
-                return GroupOutcome(replies: replies, lastSeq: scratch.state.lastSeq,
-                                    changes: CommittedChanges(events: scratch.events, transitions: scratch.transitions),
-                                    nextExpiry: writer.nextExpiry)
             }
-            committedSeq = outcome.lastSeq
-            nextExpiry = outcome.nextExpiry
-            locked {
-                committedSeqSnapshot = outcome.lastSeq
-                statistics.groupsCommitted += 1
-                statistics.writesCommitted += UInt64(group.reduce(0) { $0 + $1.writeCount })
-                statistics.commitMicroseconds += LedgerWriter.monotonicMicroseconds() - started
-            }
-            for (submission, reply) in zip(group, outcome.replies) { submission.completion(reply) }
-            watchers.publish(outcome.changes)
         } catch LMDBError.panic {
             // LMDB marks the environment unusable after a failed meta-page write. The last commit on
             // disk is intact: stopping here lets systemd restart us from it (STYLE: crash, recover).
             preconditionFailure("LMDB environment is unusable (MDB_PANIC); restart recovers from the last commit")
         } catch {
             // Nothing of this group was committed (LMDB aborted the transaction), so every write in it
-            // is refused and may be retried; reads keep working from the last committed state.
+            // is refused and may be retried; memory was not touched, and reads go on from it.
             logger.error("write group failed, nothing committed", metadata: ["error": "\(error)", "writes": "\(group.count)"])
-            locked {
-                statistics.groupsFailed += 1
-            }
+            locked { statistics.groupsFailed += 1 }
+            live.reschedule(due)
             let refusal = ProtocolError(.unavailable, "the store cannot take writes now: \(error)")
             for submission in group { submission.completion(submission.works.map { _ in [refusal.line()] }) }
-            if sweepExpiries { nextExpiry = clock().adding(seconds: 1) }
+            return
+        }
+        let bytesWritten = (io?.bytesWritten() ?? 0) - bytesBefore
+        publish(scratch)
+        locked {
+            statistics.groupsCommitted += 1
+            statistics.writesCommitted += UInt64(group.reduce(0) { $0 + $1.writeCount })
+            statistics.commitMicroseconds += LedgerWriter.monotonicMicroseconds() - started
+            statistics.commitBytesWritten += bytesWritten
+        }
+        for (submission, reply) in zip(group, replies) { submission.completion(reply) }
+        watchers.publish(CommittedChanges(events: scratch.events, transitions: scratch.transitions))
+    }
+
+    /// Makes a committed group live: the writer's state first, then the readers' view.
+    private func publish(_ scratch: GroupScratch) {
+        guard !scratch.events.isEmpty else { return }
+        let changed = scratch.state
+        live.absorb(changed, events: scratch.events, idempotency: scratch.idempotency)
+        view.update { contents in
+            for (key, pair) in changed.pairs { contents.setPair(key, pair) }
+            for reservation in changed.reservations.values { contents.setReservation(reservation) }
+            for transfer in changed.transfers.values { contents.setTransfer(transfer) }
+            for event in scratch.events { contents.tail.append(event.seq, sku: event.sku) }
+            contents.lastSeq = changed.lastSeq
         }
     }
 
-    struct GroupOutcome {
-        let replies: [[[String]]]
-        let lastSeq: UInt64
-        let changes: CommittedChanges
-        let nextExpiry: Timestamp?
+    /// Writes everything changed since the last checkpoint in one transaction, then lets memory
+    /// forget what is now on disk. A checkpoint that fails leaves everything in memory, to be
+    /// written by the next one: the log already holds every event, so nothing is at risk.
+    private func checkpoint() {
+        let started = LedgerWriter.monotonicMicroseconds()
+        lastCheckpointMicroseconds = started
+        let bytesBefore = io?.bytesWritten() ?? 0
+        let contents = live.checkpointContents()
+        let records = live.idempotency
+        let tail = live.tail
+        do {
+            try store.write { writer in
+                try writer.persist(contents)
+                for (key, record) in records { try writer.putIdempotencyRecord(key, record) }
+                // Sorted by sku, so each sku's new entries go to the end of its range in one pass.
+                for sku in tail.seqsBySku.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+                    try writer.index(sku: sku, seqs: tail.seqs(of: sku))
+                }
+            }
+        } catch LMDBError.panic {
+            preconditionFailure("LMDB environment is unusable (MDB_PANIC); restart recovers from the last commit")
+        } catch {
+            logger.error("checkpoint failed; it is retried, and the log holds every event", metadata: ["error": "\(error)"])
+            return
+        }
+        live.checkpointed()
+        view.update { $0.tail = UnindexedTail(indexedThrough: contents.lastSeq) }
+        let bytesWritten = (io?.bytesWritten() ?? 0) - bytesBefore
+        locked {
+            statistics.checkpoints += 1
+            statistics.checkpointMicroseconds += LedgerWriter.monotonicMicroseconds() - started
+            statistics.checkpointBytesWritten += bytesWritten
+            statistics.checkpointSeq = contents.lastSeq
+        }
     }
 }
 
@@ -281,15 +357,15 @@ struct GroupScratch {
     /// Each event's effect on the pairs it touched, kept only while someone watches breaches.
     var transitions: [PairTransition] = []
     let tracksTransitions: Bool
-    let reader: StoreReader
+    let live: LiveLedger
     let now: Timestamp
 
-    init(reader: StoreReader, lastSeq: UInt64, now: Timestamp, tracksTransitions: Bool) {
-        self.reader = reader
+    init(live: LiveLedger, now: Timestamp, tracksTransitions: Bool) {
+        self.live = live
         self.now = now
         self.tracksTransitions = tracksTransitions
-        state = LedgerState(source: reader)
-        state.lastSeq = lastSeq
+        state = LedgerState(source: live)
+        state.lastSeq = live.lastSeq
     }
 
     /// Applies one submission and returns its reply lines.
@@ -324,7 +400,7 @@ struct GroupScratch {
         var fingerprint = ""
         if let key = request.idempotencyKey {
             fingerprint = GroupScratch.fingerprint(request)
-            if let record = idempotency[key] ?? reader.idempotencyRecord(key) {
+            if let record = idempotency[key] ?? live.idempotencyRecord(key) {
                 // An imported key (stockctl import) has no request to compare with: its retry is a duplicate.
                 guard record.fingerprint == fingerprint || record.fingerprint == IdempotencyRecord.importedFingerprint else {
                     return .failure(ProtocolError(.conflict, "id \(key) was already used with other arguments"))
@@ -338,7 +414,8 @@ struct GroupScratch {
         switch Ledger.decide(request, in: state, context: context) {
         case .failure(let refusal):
             return .failure(ProtocolError(refusal))
-        case .success(let event):
+        case .success(var event):
+            if request.idempotencyKey != nil { event.requestFingerprint = fingerprint }
             let keys = event.body.warehouses.map { PairKey(sku: event.sku, wh: $0) }
             let before = tracksTransitions ? keys.map { state.pair($0) } : []
             Ledger.apply(event, to: &state)
@@ -358,15 +435,35 @@ struct GroupScratch {
         }
     }
 
-    /// Writes the group's events, idempotency records and changed projections into the transaction.
-    func flush(to writer: StoreWriter) throws {
-        for event in events { try writer.append(event) }
-        for (key, record) in idempotency { try writer.putIdempotencyRecord(key, record) }
-        if !events.isEmpty { try writer.persist(state) }
-    }
-
     /// The request's arguments, without its idempotency key, in one canonical string.
     static func fingerprint(_ request: WriteRequest) -> String {
         "\(request.command)|ref=\(request.ref ?? "")|note=\(request.note ?? "")"
+    }
+}
+
+/// Bytes this thread has handed to write(2) and its kin (`wchar` in /proc/thread-self/io): how many
+/// pages a commit wrote, without asking LMDB, which does not count them. Opened on the writer thread.
+final class ThreadWriteCounter {
+    private let descriptor: Int32
+
+    init?() {
+        descriptor = open("/proc/thread-self/io", O_RDONLY | O_CLOEXEC)
+        if descriptor < 0 { return nil }
+    }
+
+    deinit { close(descriptor) }
+
+    func bytesWritten() -> UInt64 {
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let count = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, 0) }
+        guard count > 0 else { return 0 }
+        // "rchar: N\nwchar: N\n...": the second line.
+        var line = 0, value: UInt64 = 0, inNumber = false
+        for byte in buffer[0..<count] {
+            if byte == 0x0a { if line == 1 { return value }; line += 1; continue }
+            guard line == 1 else { continue }
+            if byte >= 0x30 && byte <= 0x39 { value = value * 10 + UInt64(byte - 0x30); inNumber = true } else if inNumber { return value }
+        }
+        return value
     }
 }

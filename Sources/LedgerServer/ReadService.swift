@@ -2,20 +2,24 @@ import LedgerCore
 import LedgerProtocol
 import LedgerStore
 
-/// Answers the read verbs from short read-only LMDB transactions. It never waits for the writer:
-/// LMDB readers see the last committed snapshot, which includes every acknowledged write.
+/// Answers the read verbs. The present (STOCK without `at=`, BREACHES, REORDER, RESERVATIONS,
+/// TRANSFERS) comes from the live view in memory; the past and the log (`at=`, HISTORY, BREACHES
+/// history, EVENTS) from a short LMDB read transaction, with the per-sku seqs not yet in the stored
+/// index taken from memory first. Neither waits for the writer beyond the view's short lock.
 public struct ReadService: Sendable {
     let store: LedgerStore
+    let view: LiveView
     let version: String
     let startedAt: Timestamp
     let clock: @Sendable () -> Timestamp
     let connectionCount: @Sendable () -> Int
     let writerStatistics: @Sendable () -> LedgerWriter.Statistics
 
-    public init(store: LedgerStore, version: String, startedAt: Timestamp, clock: @escaping @Sendable () -> Timestamp,
-                connectionCount: @escaping @Sendable () -> Int,
-                writerStatistics: @escaping @Sendable () -> LedgerWriter.Statistics) {
+    init(store: LedgerStore, view: LiveView, version: String, startedAt: Timestamp, clock: @escaping @Sendable () -> Timestamp,
+         connectionCount: @escaping @Sendable () -> Int,
+         writerStatistics: @escaping @Sendable () -> LedgerWriter.Statistics) {
         self.store = store
+        self.view = view
         self.version = version
         self.startedAt = startedAt
         self.clock = clock
@@ -38,7 +42,7 @@ public struct ReadService: Sendable {
     /// The reply lines of one read; the last is the `OK` (or `ERR`) line.
     public func answer(_ request: ReadRequest) -> [String] {
         do {
-            return try store.read { reader in try answer(request, reader) }
+            return try answerOrThrow(request)
         } catch let error as ProtocolError {
             return [error.line()]
         } catch {
@@ -50,100 +54,119 @@ public struct ReadService: Sendable {
         rows + ["OK rows=\(rows.count) seq=\(seq)"]
     }
 
-    private func answer(_ request: ReadRequest, _ reader: StoreReader) throws -> [String] {
-        let seq = reader.lastSeq
+    /// Pairs copied out of the view under its lock, formatted after it is released.
+    private func pairs(in keys: (borrowing LiveView.Contents) -> Set<PairKey>, wh: String?, sku: String?) -> ([(PairKey, PairState)], UInt64) {
+        let (found, seq) = view.withContents { contents -> ([(PairKey, PairState)], UInt64) in
+            var found: [(PairKey, PairState)] = []
+            for key in keys(contents) where (wh == nil || key.wh == wh) && (sku == nil || key.sku == sku) {
+                if let pair = contents.pair(key) { found.append((key, pair)) }
+            }
+            return (found, contents.lastSeq)
+        }
+        return (found.sorted { $0.0 < $1.0 }, seq)
+    }
+
+    private func answerOrThrow(_ request: ReadRequest) throws -> [String] {
         switch request {
-        case let .stock(sku, wh, at):
-            let (pairs, answerSeq) = try reader.stock(sku: sku, wh: wh, at: at)
+        case let .stock(sku, wh, nil):
+            let (skuPairs, seq) = view.withContents { ($0.skus[sku], $0.lastSeq) }
+            var pairs: [(PairKey, PairState)] = []
+            if let skuPairs {
+                for (warehouse, pair) in zip(skuPairs.warehouses, skuPairs.pairs) where wh == nil || warehouse == wh {
+                    pairs.append((PairKey(sku: sku, wh: warehouse), pair))
+                }
+            }
+            return ok(pairs.map { Rows.stock($0.0, $0.1) } + [Rows.total(sku: sku, pairs)], seq)
+
+        case let .stock(sku, wh, at?):
+            let tail = view.withContents { $0.tail.only(sku) }
+            let (pairs, answerSeq) = try store.read { try $0.stock(sku: sku, wh: wh, at: at, tail: tail) }
             return ok(pairs.map { Rows.stock($0.0, $0.1) } + [Rows.total(sku: sku, pairs)], answerSeq)
 
         case let .breaches(wh, sku):
-            var rows: [String] = []
-            reader.forEachPair(startingWith: sku.map(StoreKey.skuPrefix) ?? []) { key, pair in
-                if pair.isBreached, wh == nil || key.wh == wh { rows.append(Rows.breach(key, pair)) }
-                return true
-            }
-            return ok(rows, seq)
+            let (found, seq) = pairs(in: { $0.breached }, wh: wh, sku: sku)
+            return ok(found.map { Rows.breach($0.0, $0.1) }, seq)
 
         case let .breachHistory(wh, sku, from, to):
-            let intervals = try PointInTime(reader: reader).breachIntervals(sku: sku, wh: wh, from: from, to: to, now: clock())
-            return ok(intervals.map(Rows.interval), seq)
+            let tail = view.withContents { sku.map($0.tail.only) ?? $0.tail }
+            return try store.read { reader in
+                let intervals = try PointInTime(reader: reader, tail: tail)
+                    .breachIntervals(sku: sku, wh: wh, from: from, to: to, now: clock())
+                return ok(intervals.map(Rows.interval), reader.lastLogSeq)
+            }
 
         case let .reorder(wh, sku):
-            var rows: [String] = []
-            reader.forEachPair(startingWith: sku.map(StoreKey.skuPrefix) ?? []) { key, pair in
-                if let suggest = pair.reorderSuggestion, wh == nil || key.wh == wh {
-                    rows.append(Rows.reorder(key, pair, suggest: suggest))
-                }
-                return true
-            }
-            return ok(rows, seq)
+            let (found, seq) = pairs(in: { $0.reorderable }, wh: wh, sku: sku)
+            return ok(found.map { Rows.reorder($0.0, $0.1, suggest: $0.1.reorderSuggestion ?? 0) }, seq)
 
         case let .reservations(sku, wh, reservationID, ref):
             func matches(_ reservation: Reservation) -> Bool {
-                reservation.status == .open && (sku == nil || reservation.sku == sku) && (wh == nil || reservation.wh == wh)
-                    && (ref == nil || reservation.ref == ref)
+                (sku == nil || reservation.sku == sku) && (wh == nil || reservation.wh == wh) && (ref == nil || reservation.ref == ref)
             }
-            var rows: [String] = []
-            if let reservationID {
-                if let reservation = reader.reservation(reservationID), matches(reservation) {
-                    rows.append(Rows.reservation(reservation))
-                }
-            } else {
-                reader.forEachReservation { reservation in
-                    if matches(reservation) { rows.append(Rows.reservation(reservation)) }
-                    return true
-                }
+            // The view holds only open reservations, which are the ones this verb lists.
+            let (found, seq) = view.withContents { contents -> ([Reservation], UInt64) in
+                if let reservationID { return (contents.reservations[reservationID].map { [$0] }?.filter(matches) ?? [], contents.lastSeq) }
+                return (contents.reservations.values.filter(matches), contents.lastSeq)
             }
-            return ok(rows, seq)
+            return ok(found.sorted { $0.id.utf8.lexicographicallyPrecedes($1.id.utf8) }.map(Rows.reservation), seq)
 
         case let .transfers(sku, wh, transferID):
             func matches(_ transfer: Transfer) -> Bool {
-                transfer.isOpen && (sku == nil || transfer.sku == sku) && (wh == nil || transfer.from == wh || transfer.to == wh)
+                (sku == nil || transfer.sku == sku) && (wh == nil || transfer.from == wh || transfer.to == wh)
             }
-            var rows: [String] = []
-            if let transferID {
-                if let transfer = reader.transfer(transferID), matches(transfer) { rows.append(Rows.transfer(transfer)) }
-            } else {
-                reader.forEachTransfer { transfer in
-                    if matches(transfer) { rows.append(Rows.transfer(transfer)) }
-                    return true
-                }
+            let (found, seq) = view.withContents { contents -> ([Transfer], UInt64) in
+                if let transferID { return (contents.transfers[transferID].map { [$0] }?.filter(matches) ?? [], contents.lastSeq) }
+                return (contents.transfers.values.filter(matches), contents.lastSeq)
             }
-            return ok(rows, seq)
+            return ok(found.sorted { $0.id.utf8.lexicographicallyPrecedes($1.id.utf8) }.map(Rows.transfer), seq)
 
         case let .history(sku, wh, from, limit):
-            var rows: [String] = []
-            try reader.forEachEvent(sku: sku, from: from) { event in
-                if wh == nil || PointInTime.touches(event.body, wh: wh!) { rows.append(Rows.event(event)) }
-                return rows.count < limit
+            let tail = view.withContents { $0.tail.only(sku) }
+            return try store.read { reader in
+                var rows: [String] = []
+                try reader.forEachEvent(sku: sku, from: from, tail: tail) { event in
+                    if wh == nil || PointInTime.touches(event.body, wh: wh!) { rows.append(Rows.event(event)) }
+                    return rows.count < limit
+                }
+                return ok(rows, reader.lastLogSeq)
             }
-            return ok(rows, seq)
 
         case let .events(from, limit):
-            var rows: [String] = []
-            try reader.forEachEvent(from: from) { event in
-                rows.append(Rows.event(event))
-                return rows.count < limit
+            return try store.read { reader in
+                var rows: [String] = []
+                try reader.forEachEvent(from: from) { event in
+                    rows.append(Rows.event(event))
+                    return rows.count < limit
+                }
+                return ok(rows, reader.lastLogSeq)
             }
-            return ok(rows, seq)
 
         case .info:
             let statistics = writerStatistics()
+            let seq = view.lastSeq
+            let events = try store.read { reader in try reader.entryCounts().first { $0.0 == "log" }?.1 ?? 0 }
+            func mean(_ total: UInt64, _ count: UInt64) -> UInt64 { count == 0 ? 0 : total / count }
+            func ratio(_ total: UInt64, _ count: UInt64) -> String {
+                count == 0 ? "0" : String(Double(Int(Double(total) / Double(count) * 100)) / 100)
+            }
             var line = ReplyLine("info")
             line.add("version", version)
             line.add("uptime", (clock().microseconds - startedAt.microseconds) / 1_000_000)
             line.add("seq", seq)
-            line.add("events", try reader.entryCounts().first { $0.0 == "log" }?.1 ?? 0)
+            line.add("events", events)
             line.add("data_bytes", store.dataFileBytes)
             line.add("map_bytes", store.environment.mapSizeBytes)
             line.add("connections", connectionCount())
             line.add("commits", statistics.groupsCommitted)
             line.add("writes_committed", statistics.writesCommitted)
-            let perCommit = statistics.groupsCommitted == 0 ? 0 : Double(statistics.writesCommitted) / Double(statistics.groupsCommitted)
-            line.add("writes_per_commit", String(Double(Int(perCommit * 100)) / 100))
+            line.add("writes_per_commit", ratio(statistics.writesCommitted, statistics.groupsCommitted))
             line.add("failed_commits", statistics.groupsFailed)
-            line.add("commit_us_mean", statistics.groupsCommitted == 0 ? 0 : statistics.commitMicroseconds / statistics.groupsCommitted)
+            line.add("commit_us_mean", mean(statistics.commitMicroseconds, statistics.groupsCommitted))
+            line.add("pages_per_commit", ratio(statistics.commitBytesWritten / 4096, statistics.groupsCommitted))
+            line.add("checkpoint_seq", statistics.checkpointSeq)
+            line.add("checkpoints", statistics.checkpoints)
+            line.add("checkpoint_us_mean", mean(statistics.checkpointMicroseconds, statistics.checkpoints))
+            line.add("pages_per_checkpoint", ratio(statistics.checkpointBytesWritten / 4096, statistics.checkpoints))
             return ok([line.text], seq)
         }
     }

@@ -21,6 +21,8 @@ public struct ServerConfiguration: Sendable {
     public var version = "0.1.0"
     /// Event loop threads: one per core serves this 2-core host; the writer has its own thread.
     public var eventLoopThreads = System.coreCount
+    /// How often the writer checkpoints what changed since the last checkpoint.
+    public var checkpointPolicy = LedgerWriter.CheckpointPolicy()
 
     public init(dataDirectory: String, socketPath: String) {
         self.dataDirectory = dataDirectory
@@ -93,10 +95,10 @@ public final class StockServer: Service, @unchecked Sendable {
         let startup = StartupExtender(notifier: notifier, extensionMicroseconds: StockServer.startupExtensionMicroseconds)
         defer { startup.finish() }
         let store = try LedgerStore(directory: configuration.dataDirectory, mapSizeBytes: configuration.mapSizeBytes)
-        let writer = try LedgerWriter(store: store, logger: logger)
+        let writer = try LedgerWriter(store: store, logger: logger, checkpointPolicy: configuration.checkpointPolicy)
         writer.start()
         let connections = ConnectionRegistry()
-        let reads = ReadService(store: store, version: configuration.version, startedAt: startedAt,
+        let reads = ReadService(store: store, view: writer.view, version: configuration.version, startedAt: startedAt,
                                 clock: LedgerWriter.systemClock, connectionCount: { connections.count },
                                 writerStatistics: { writer.currentStatistics() })
         let shared = ServerShared(configuration: configuration, writer: writer, reads: reads, logger: logger,

@@ -12,9 +12,11 @@ public enum EventCodec {
     enum Field: UInt64 {
         case sku = 1, wh, quantity, reservation, transfer, from, to, purchaseOrder, delta, reason
         case ref, note, idempotencyKey, eta, lost, expiresAt, safety, reorder, max
+        /// Added with the in-memory ledger: older events lack it, older readers skip it.
+        case requestFingerprint
 
         /// One past the highest field number this build knows.
-        static let slotCount = 20
+        static let slotCount = 21
     }
 
     public static func encode(_ event: Event) -> [UInt8] {
@@ -68,6 +70,7 @@ public enum EventCodec {
         text(.ref, event.ref)
         text(.note, event.note)
         text(.idempotencyKey, event.idempotencyKey)
+        text(.requestFingerprint, event.requestFingerprint)
         return writer.bytes
     }
 
@@ -152,6 +155,7 @@ public enum EventCodec {
                               reorder: optionalNumber(.reorder), max: optionalNumber(.max))
         }
         return Event(seq: seq, recordedAt: recordedAt, actor: actor, body: body,
-                     ref: optionalText(.ref), note: optionalText(.note), idempotencyKey: optionalText(.idempotencyKey))
+                     ref: optionalText(.ref), note: optionalText(.note), idempotencyKey: optionalText(.idempotencyKey),
+                     requestFingerprint: optionalText(.requestFingerprint))
     }
 }

@@ -4,16 +4,21 @@ import LedgerCore
 /// the same `Ledger.apply` as live state. No full replay: only that sku's events are read.
 public struct PointInTime {
     let reader: StoreReader
+    /// The events after the checkpoint, which the stored per-sku index does not hold yet.
+    let tail: UnindexedTail
 
-    public init(reader: StoreReader) { self.reader = reader }
+    public init(reader: StoreReader, tail: UnindexedTail) {
+        self.reader = reader
+        self.tail = tail
+    }
 
     /// The log position a point stands for: `seq:N` itself, or the last event recorded at or before
     /// the time (the writer records times in seq order, so a binary search over the log is exact).
     public func seq(_ point: LogPoint) throws -> UInt64 {
         switch point {
-        case .seq(let seq): return min(seq, reader.lastSeq)
+        case .seq(let seq): return min(seq, reader.lastLogSeq)
         case .time(let time):
-            var low: UInt64 = 0, high = reader.lastSeq
+            var low: UInt64 = 0, high = reader.lastLogSeq
             while low < high {
                 let middle = low + (high - low + 1) / 2
                 guard let event = try reader.event(middle) else { throw CorruptRecord(reason: "log has no event \(middle)") }
@@ -26,7 +31,7 @@ public struct PointInTime {
     /// The state of one sku's pairs right after event `seq`, sorted by warehouse.
     public func pairs(sku: String, upTo seq: UInt64) throws -> [(PairKey, PairState)] {
         var state = LedgerState()
-        try reader.forEachEvent(sku: sku, from: 1) { event in
+        try reader.forEachEvent(sku: sku, from: 1, tail: tail) { event in
             guard event.seq <= seq else { return false }
             Ledger.apply(event, to: &state)
             return true
@@ -60,7 +65,7 @@ public struct PointInTime {
             }
             return true
         }
-        if let sku { try reader.forEachEvent(sku: sku, from: 1, visit) } else { try reader.forEachEvent(from: 1, visit) }
+        if let sku { try reader.forEachEvent(sku: sku, from: 1, tail: tail, visit) } else { try reader.forEachEvent(from: 1, visit) }
         for (key, pair) in state.pairs {
             if let since = pair.breachSince { intervals.append(BreachInterval(pair: key, start: since, end: nil, lowest: pair.breachLowest, now: now)) }
         }
@@ -74,18 +79,14 @@ public struct PointInTime {
 
 
 extension StoreReader {
-    /// What STOCK answers: the pairs of `sku` (only `wh` when given), as they are now or as they stood
-    /// at `point`, and the log position that answer reflects. The daemon and `stockctl stock` share it.
-    public func stock(sku: String, wh: String?, at point: LogPoint?) throws -> (pairs: [(PairKey, PairState)], seq: UInt64) {
-        var pairs: [(PairKey, PairState)]
-        var seq = lastSeq
-        if let point {
-            let past = PointInTime(reader: self)
-            seq = try past.seq(point)
-            pairs = try past.pairs(sku: sku, upTo: seq)
-        } else {
-            pairs = self.pairs(sku: sku)
-        }
+    /// What STOCK answers from the log: the pairs of `sku` (only `wh` when given) as they stood at
+    /// `point` (at the end of the log when nil), and the log position that answer reflects. The
+    /// daemon (for `at=`) and `stockctl stock` share it; the daemon answers the present from memory.
+    public func stock(sku: String, wh: String?, at point: LogPoint?,
+                      tail: UnindexedTail) throws -> (pairs: [(PairKey, PairState)], seq: UInt64) {
+        let past = PointInTime(reader: self, tail: tail)
+        let seq = try point.map { try past.seq($0) } ?? lastLogSeq
+        var pairs = try past.pairs(sku: sku, upTo: seq)
         if let wh { pairs = pairs.filter { $0.0.wh == wh } }
         return (pairs, seq)
     }

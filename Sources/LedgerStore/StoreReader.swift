@@ -18,12 +18,15 @@ public class StoreReader: LedgerSource {
         do { return try body() } catch { preconditionFailure("\(what): \(error)") }
     }
 
-    /// The seq of the last event folded into the projections (0 for an empty store).
-    public var lastSeq: UInt64 {
+    /// The checkpoint: the seq the stored projections, the per-sku index, the expiry index and the
+    /// idempotency records are complete up to (0 for an empty store). The log may go further; the
+    /// events after it are the tail that a start-up folds (stored as `last_seq`, its name before
+    /// checkpoints existed, when every commit kept it equal to the end of the log).
+    public var checkpointSeq: UInt64 {
         decodeOrCrash("meta last_seq") { try txn.get(databases.meta, key: MetaKey.lastSeq) { StoreKey.seq(from: $0) } ?? 0 }
     }
 
-    /// The seq of the last event in the log (equal to `lastSeq` in a healthy store).
+    /// The seq of the last event in the log (at or after `checkpointSeq`).
     public var lastLogSeq: UInt64 {
         decodeOrCrash("log") { try txn.cursor(databases.log).last().map { StoreKey.seq(from: $0.key) } ?? 0 }
     }
@@ -115,7 +118,29 @@ public class StoreReader: LedgerSource {
         forEachReservation { state.reservations[$0.id] = $0; return true }
         forEachTransfer { state.transfers[$0.id] = $0; return true }
         forEachPurchaseOrder { state.purchaseOrders[$0.id] = $0; return true }
-        state.lastSeq = lastSeq
+        state.lastSeq = checkpointSeq
+        return state
+    }
+
+    /// The checkpoint as the daemon holds it in memory: every pair, and the reservations, transfers
+    /// and purchase orders that are still open (closed ones stay on disk, where `LedgerState`'s
+    /// source finds them when a refusal needs to name their state). Open reservations are found
+    /// through the expiry index, which holds exactly those.
+    public func loadCheckpoint() -> LedgerState {
+        var state = LedgerState()
+        forEachPair { state.pairs[$0] = $1; return true }
+        for id in reservationsDue(atOrBefore: Timestamp(microseconds: Int64.max), limit: Int.max) {
+            if let reservation = reservation(id), reservation.status == .open { state.reservations[id] = reservation }
+        }
+        forEachTransfer { transfer in
+            if transfer.isOpen { state.transfers[transfer.id] = transfer }
+            return true
+        }
+        forEachPurchaseOrder { order in
+            if order.isOpen { state.purchaseOrders[order.id] = order }
+            return true
+        }
+        state.lastSeq = checkpointSeq
         return state
     }
 
@@ -145,19 +170,40 @@ public class StoreReader: LedgerSource {
         }
     }
 
-    /// Visits the events of one sku in log order, from `seq` (inclusive), through the per-sku index.
-    public func forEachEvent(sku: String, from seq: UInt64, _ visit: (Event) throws -> Bool) throws {
+    /// Visits the events of one sku in log order, from `seq` (inclusive): those the stored per-sku
+    /// index holds (up to `tail.indexedThrough`), then the tail's, which are not indexed on disk yet.
+    public func forEachEvent(sku: String, from seq: UInt64, tail: UnindexedTail,
+                             _ visit: (Event) throws -> Bool) throws {
+        func load(_ eventSeq: UInt64) throws -> Event {
+            guard let event = try event(eventSeq) else {
+                throw CorruptRecord(reason: "sku index names event \(eventSeq), which is not in the log")
+            }
+            return event
+        }
         let prefix = StoreKey.skuPrefix(sku)
         let cursor = try txn.cursor(databases.skuIndex)
         var entry = try cursor.seek(atLeast: StoreKey.skuIndex(sku, seq))
         while let (key, _) = entry, key.count == prefix.count + 8, key.starts(with: prefix) {
             let eventSeq = StoreKey.seq(from: key)
-            guard let event = try event(eventSeq) else {
-                throw CorruptRecord(reason: "sku index names event \(eventSeq), which is not in the log")
-            }
-            guard try visit(event) else { return }
+            // A checkpoint that committed after the tail was taken may index seqs the tail also has.
+            guard eventSeq <= tail.indexedThrough else { break }
+            guard try visit(try load(eventSeq)) else { return }
             entry = try cursor.next()
         }
+        for eventSeq in tail.seqs(of: sku) where eventSeq >= seq {
+            guard try visit(try load(eventSeq)) else { return }
+        }
+    }
+
+    /// The per-sku seqs of the events after the checkpoint, read from the log: what a process that
+    /// does not hold the daemon's memory (stockctl) uses for `tail` above.
+    public func unindexedTail() throws -> UnindexedTail {
+        var tail = UnindexedTail(indexedThrough: checkpointSeq)
+        try forEachEvent(from: tail.indexedThrough + 1) { event in
+            tail.append(event.seq, sku: event.sku)
+            return true
+        }
+        return tail
     }
 
     /// The stored idempotency record for `key`, if that key has succeeded before.
@@ -226,14 +272,32 @@ public struct IdempotencyRecord: Equatable, Sendable {
 
 /// The write side of the one write transaction. Only the writer thread has one.
 public final class StoreWriter: StoreReader {
-    /// Appends `event` to the log and indexes it by sku. Seqs must come gapless in order: MDB_APPEND
-    /// fails on a key that is not past the last one, which would be a broken invariant.
-    public func append(_ event: Event) throws {
+    /// Appends `event` to the log only: the daemon's group commit, which writes nothing else (the
+    /// index and projections follow in a later checkpoint). Seqs must come gapless in order:
+    /// MDB_APPEND fails on a key that is not past the last one, which would be a broken invariant.
+    public func appendToLog(_ event: Event) throws {
         try txn.put(databases.log, key: StoreKey.seq(event.seq), value: EventCodec.encode(event), append: true)
-        try txn.put(databases.skuIndex, key: StoreKey.skuIndex(event.sku, event.seq), value: [])
     }
 
-    /// Writes every entity held in `state` (the ones a group of events touched) and the last seq.
+    /// Appends `event` to the log and indexes it by sku at once: for tools that write a store and
+    /// its projections in one transaction (import, the offline fill, tests).
+    public func append(_ event: Event) throws {
+        try appendToLog(event)
+        try index(sku: event.sku, seqs: [event.seq])
+    }
+
+    /// Adds per-sku index entries (a checkpoint writes the tail's, sorted by sku, so each sku's
+    /// entries land on the same few pages).
+    public func index(sku: String, seqs: [UInt64]) throws {
+        var key = StoreKey.skuIndex(sku, 0)
+        for seq in seqs {
+            withUnsafeBytes(of: seq.bigEndian) { key.replaceSubrange((key.count - 8)..., with: $0) }
+            try txn.put(databases.skuIndex, key: key, value: [])
+        }
+    }
+
+    /// Writes every entity held in `state` (the ones events since the last checkpoint touched) and
+    /// moves the checkpoint to `state.lastSeq`.
     public func persist(_ state: LedgerState) throws {
         for (key, pair) in state.pairs {
             try txn.put(databases.pairs, key: StoreKey.pair(key), value: ProjectionCodec.encode(pair))

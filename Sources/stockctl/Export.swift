@@ -39,7 +39,7 @@ struct Export: ParsableCommand {
     func run() throws {
         let store = try options.openStore()
         defer { store.close() }
-        let lastSeq = try store.read { $0.lastSeq }
+        let lastSeq = try store.read { $0.lastLogSeq }
         let last = min(to ?? lastSeq, lastSeq)
         let total = last >= from ? Int(last - from + 1) : 0
         let out = try LineOutput(path: output)

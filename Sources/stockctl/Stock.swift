@@ -34,9 +34,11 @@ struct Stock: ParsableCommand {
     func run() throws {
         let store = try options.openStore()
         defer { store.close() }
-        // The same answer as the daemon's STOCK (StoreReader.stock), in one short read transaction.
+        // The same answer as the daemon's STOCK at= (StoreReader.stock), in one short read transaction:
+        // the sku's events through the stored index, then those after the checkpoint.
         let lines: [String] = try store.read { reader in
-            let (pairs, seq) = try reader.stock(sku: sku, wh: wh, at: at.flatMap(Stock.logPoint))
+            let (pairs, seq) = try reader.stock(sku: sku, wh: wh, at: at.flatMap(Stock.logPoint),
+                                                tail: try reader.unindexedTail().only(sku))
             let rows = pairs.map { Rows.stock($0.0, $0.1) } + [Rows.total(sku: sku, pairs)]
             return rows + ["OK rows=\(rows.count) seq=\(seq)"]
         }

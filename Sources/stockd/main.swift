@@ -40,6 +40,14 @@ struct StockDaemon: AsyncParsableCommand {
     @Option(name: .customLong("default-role"), help: "Role of peers no rule names: writer or reader.")
     var defaultRole: String?
 
+    @Option(name: .customLong("checkpoint-interval-ms"),
+            help: "Checkpoint what changed at most this often, in milliseconds (default 1000).")
+    var checkpointIntervalMilliseconds: UInt64?
+
+    @Option(name: .customLong("checkpoint-events"),
+            help: "Checkpoint as soon as this many events are not checkpointed (default 100000).")
+    var checkpointEvents: Int?
+
     func validate() throws {
         guard mode_t(socketMode, radix: 8) != nil else { throw ValidationError("--socket-mode must be octal, like 0660") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
@@ -56,6 +64,10 @@ struct StockDaemon: AsyncParsableCommand {
         var configuration = ServerConfiguration(dataDirectory: data, socketPath: socket)
         configuration.socketMode = mode_t(socketMode, radix: 8)!
         if let mapSize { configuration.mapSizeBytes = mapSize }
+        if let checkpointIntervalMilliseconds {
+            configuration.checkpointPolicy.intervalMicroseconds = checkpointIntervalMilliseconds * 1_000
+        }
+        if let checkpointEvents { configuration.checkpointPolicy.eventsMax = max(1, checkpointEvents) }
         do {
             if let text = try AccessConfiguration.readFile(access) {
                 try AccessConfiguration.apply(fileText: text, origin: access, to: &configuration.accessPolicy)

@@ -22,7 +22,7 @@ struct OfflineFill {
         defer { store.close() }
         var random = SplitMix64(state: seed)
         var state = LedgerState()
-        state.lastSeq = try store.read { $0.lastSeq }
+        state.lastSeq = try store.read { $0.checkpointSeq }
         // Events carry times one millisecond apart, ending now, so `at=` queries have a spread to aim at.
         var now = Timestamp(microseconds: Int64(Date.nowSeconds() * 1e6) - Int64(events) * 1_000)
         let start = monotonicNow()

@@ -1,0 +1,190 @@
+import HeapModule
+import LedgerCore
+import LedgerProtocol
+import LedgerStore
+
+/// The writer's ledger in memory: the whole current state, and what is not checkpointed yet.
+///
+/// Only the writer thread touches it. It holds every pair, every open reservation, transfer and
+/// purchase order, and the closed ones that changed since the last checkpoint; closed entities
+/// already checkpointed are found on disk through `state.source`. Beside the state it keeps what
+/// the next checkpoint writes: the entities changed since the last one, the idempotency records
+/// made since, and the per-sku seqs of the events since (`tail`). The log is the truth: all of this
+/// is rebuilt at start from the checkpoint plus the events after it, with the same `Ledger.apply`.
+final class LiveLedger: LedgerSource {
+    private(set) var state: LedgerState
+    private(set) var dirtyPairs: Set<PairKey> = []
+    private(set) var dirtyReservations: Set<String> = []
+    private(set) var dirtyTransfers: Set<String> = []
+    private(set) var dirtyOrders: Set<String> = []
+    private(set) var idempotency: [String: IdempotencyRecord] = [:]
+    private(set) var tail: UnindexedTail
+    private var expiries = Heap<Expiry>()
+    private let store: LedgerStore
+
+    /// When an open reservation is due. Entries are not removed when a reservation closes early:
+    /// a popped entry whose reservation is no longer open at that time is skipped.
+    struct Expiry: Comparable {
+        var due: Timestamp
+        var reservationID: String
+        static func < (lhs: Expiry, rhs: Expiry) -> Bool {
+            lhs.due != rhs.due ? lhs.due < rhs.due : lhs.reservationID.utf8.lexicographicallyPrecedes(rhs.reservationID.utf8)
+        }
+    }
+
+    /// Loads the checkpoint and folds the log after it. The events of the tail were acknowledged
+    /// (or at least committed) before the daemon stopped; their idempotency records are rebuilt
+    /// from the fingerprint each keyed event carries and the reply the same fold gives again.
+    init(store: LedgerStore) throws {
+        self.store = store
+        (state, tail) = try store.read { reader in
+            let checkpoint = reader.checkpointSeq
+            let logEnd = reader.lastLogSeq
+            guard checkpoint <= logEnd else {
+                throw CorruptRecord(reason: "the checkpoint is at seq \(checkpoint) but the log ends at \(logEnd)")
+            }
+            var state = reader.loadCheckpoint()
+            state.source = StoredEntities(store: store)
+            return (state, UnindexedTail(indexedThrough: checkpoint))
+        }
+        var folded = LedgerState(source: self)
+        folded.lastSeq = state.lastSeq
+        var events: [Event] = []
+        var records: [String: IdempotencyRecord] = [:]
+        try store.read { reader in
+            try reader.forEachEvent(from: state.lastSeq + 1) { event in
+                Ledger.apply(event, to: &folded)
+                if let key = event.idempotencyKey {
+                    let reply = Rows.writeReply(event) { folded.pair($0) ?? PairState() }
+                    records[key] = IdempotencyRecord(fingerprint: event.requestFingerprint ?? IdempotencyRecord.importedFingerprint,
+                                                     reply: reply.joined(separator: "\n"), recordedAt: event.recordedAt)
+                }
+                events.append(event)
+                return true
+            }
+        }
+        absorb(folded, events: events, idempotency: records)
+        for reservation in state.reservations.values where reservation.status == .open {
+            expiries.insert(Expiry(due: reservation.expiresAt, reservationID: reservation.id))
+        }
+    }
+
+    // MARK: LedgerSource (a group's scratch state reads through this)
+
+    func pair(_ key: PairKey) -> PairState? { state.pairs[key] }
+    func reservation(_ id: String) -> Reservation? { state.reservation(id) }
+    func transfer(_ id: String) -> Transfer? { state.transfer(id) }
+    func purchaseOrder(_ id: String) -> PurchaseOrder? { state.purchaseOrder(id) }
+
+    /// The record of an idempotency key: made since the checkpoint, or stored.
+    func idempotencyRecord(_ key: String) -> IdempotencyRecord? {
+        if let record = idempotency[key] { return record }
+        return StoredEntities.orCrash("idempotency \(key)") { try store.read { $0.idempotencyRecord(key) } }
+    }
+
+    var lastSeq: UInt64 { state.lastSeq }
+    var pendingEvents: Int { tail.count }
+    var nextExpiry: Timestamp? { expiries.min?.due }
+
+    /// Takes up to `limit` reservations due at or before `time`, earliest first. They leave the
+    /// schedule: a caller that cannot expire them gives them back with `reschedule`.
+    func takeDue(atOrBefore time: Timestamp, limit: Int) -> [Expiry] {
+        var due: [Expiry] = []
+        while due.count < limit, let first = expiries.min, first.due <= time {
+            let entry = expiries.removeMin()
+            if let reservation = state.reservations[entry.reservationID], reservation.status == .open,
+               reservation.expiresAt == entry.due {
+                due.append(entry)
+            }
+        }
+        return due
+    }
+
+    func reschedule(_ entries: [Expiry]) {
+        for entry in entries { expiries.insert(entry) }
+    }
+
+    /// Takes in what a committed group (or the start-up tail) changed: its entities become the live
+    /// ones and are marked for the next checkpoint.
+    func absorb(_ changed: LedgerState, events: [Event], idempotency records: [String: IdempotencyRecord]) {
+        for (key, pair) in changed.pairs {
+            state.pairs[key] = pair
+            dirtyPairs.insert(key)
+        }
+        for (id, reservation) in changed.reservations {
+            if state.reservations[id] == nil && reservation.status == .open {
+                expiries.insert(Expiry(due: reservation.expiresAt, reservationID: id))
+            }
+            state.reservations[id] = reservation
+            dirtyReservations.insert(id)
+        }
+        for (id, transfer) in changed.transfers {
+            state.transfers[id] = transfer
+            dirtyTransfers.insert(id)
+        }
+        for (id, order) in changed.purchaseOrders {
+            state.purchaseOrders[id] = order
+            dirtyOrders.insert(id)
+        }
+        for event in events { tail.append(event.seq, sku: event.sku) }
+        idempotency.merge(records) { _, new in new }
+        state.lastSeq = changed.lastSeq
+    }
+
+    /// Everything the next checkpoint writes, as of `lastSeq`.
+    func checkpointContents() -> LedgerState {
+        var dirty = LedgerState()
+        for key in dirtyPairs { dirty.pairs[key] = state.pairs[key] }
+        for id in dirtyReservations { dirty.reservations[id] = state.reservations[id] }
+        for id in dirtyTransfers { dirty.transfers[id] = state.transfers[id] }
+        for id in dirtyOrders { dirty.purchaseOrders[id] = state.purchaseOrders[id] }
+        dirty.lastSeq = state.lastSeq
+        return dirty
+    }
+
+    /// The checkpoint holding everything up to `lastSeq` is durable: forget what it wrote, and
+    /// drop closed entities from memory (the store answers for them from now on).
+    func checkpointed() {
+        for id in dirtyReservations where state.reservations[id]?.status != .open { state.reservations.removeValue(forKey: id) }
+        for id in dirtyTransfers where state.transfers[id]?.isOpen != true { state.transfers.removeValue(forKey: id) }
+        for id in dirtyOrders where state.purchaseOrders[id]?.isOpen != true { state.purchaseOrders.removeValue(forKey: id) }
+        dirtyPairs.removeAll(keepingCapacity: true)
+        dirtyReservations.removeAll(keepingCapacity: true)
+        dirtyTransfers.removeAll(keepingCapacity: true)
+        dirtyOrders.removeAll(keepingCapacity: true)
+        idempotency.removeAll(keepingCapacity: true)
+        tail = UnindexedTail(indexedThrough: state.lastSeq)
+    }
+
+    /// The read side's first contents.
+    func viewContents() -> LiveView.Contents {
+        var contents = LiveView.Contents()
+        for (key, pair) in state.pairs { contents.setPair(key, pair) }
+        for reservation in state.reservations.values { contents.setReservation(reservation) }
+        for transfer in state.transfers.values { contents.setTransfer(transfer) }
+        contents.lastSeq = state.lastSeq
+        contents.tail = tail
+        return contents
+    }
+}
+
+/// The checkpointed entities on disk, for what memory no longer holds: closed reservations,
+/// transfers and purchase orders (a refusal names their state; a new id must not reuse theirs).
+/// Every pair is in memory, so a pair it does not have does not exist.
+final class StoredEntities: LedgerSource {
+    let store: LedgerStore
+    init(store: LedgerStore) { self.store = store }
+
+    func pair(_ key: PairKey) -> PairState? { nil }
+    func reservation(_ id: String) -> Reservation? { StoredEntities.orCrash("reservation \(id)") { try store.read { $0.reservation(id) } } }
+    func transfer(_ id: String) -> Transfer? { StoredEntities.orCrash("transfer \(id)") { try store.read { $0.transfer(id) } } }
+    func purchaseOrder(_ id: String) -> PurchaseOrder? {
+        StoredEntities.orCrash("purchase order \(id)") { try store.read { $0.purchaseOrder(id) } }
+    }
+
+    /// A read transaction that cannot begin means the environment is broken: answering "not found"
+    /// instead would be a wrong answer, so stop (STYLE: crash, restart, recover from the log).
+    static func orCrash<T>(_ what: String, _ body: () throws -> T) -> T {
+        do { return try body() } catch { preconditionFailure("cannot read \(what) from the store: \(error)") }
+    }
+}

@@ -1,0 +1,28 @@
+/// The part of the per-sku index that is not on disk yet: the seqs of the events after the last
+/// checkpoint, per sku. The daemon keeps it in memory and a checkpoint writes it out; stockctl
+/// rebuilds it from the log (`StoreReader.unindexedTail()`).
+///
+/// Guarantees: every event with a seq in `indexedThrough + 1 ... last` appears under its sku, in
+/// seq order, and the stored index holds every event at or before `indexedThrough`.
+public struct UnindexedTail: Sendable {
+    public var indexedThrough: UInt64
+    public private(set) var seqsBySku: [String: [UInt64]] = [:]
+    public private(set) var count = 0
+
+    public init(indexedThrough: UInt64) { self.indexedThrough = indexedThrough }
+
+    public mutating func append(_ seq: UInt64, sku: String) {
+        precondition(seq > indexedThrough, "seq \(seq) is already indexed (through \(indexedThrough))")
+        seqsBySku[sku, default: []].append(seq)
+        count += 1
+    }
+
+    public func seqs(of sku: String) -> [UInt64] { seqsBySku[sku] ?? [] }
+
+    /// Only one sku's part, for a reader that needs no more (cheap to copy out of a lock).
+    public func only(_ sku: String) -> UnindexedTail {
+        var tail = UnindexedTail(indexedThrough: indexedThrough)
+        if let seqs = seqsBySku[sku] { tail.seqsBySku[sku] = seqs; tail.count = seqs.count }
+        return tail
+    }
+}
