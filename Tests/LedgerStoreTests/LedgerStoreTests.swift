@@ -16,7 +16,7 @@ import Testing
     func seqs(_ store: LedgerStore, sku: String, from: UInt64) throws -> [UInt64] {
         try store.read { reader throws in
             var seqs: [UInt64] = []
-            try reader.forEachEvent(sku: sku, from: from) { seqs.append($0.seq); return true }
+            try reader.forEachEvent(sku: sku, from: from, tail: UnindexedTail(indexedThrough: reader.checkpointSeq)) { seqs.append($0.seq); return true }
             return seqs
         }
     }
@@ -48,7 +48,7 @@ import Testing
                 try writer.putIdempotencyRecord("k1", idempotency)
             }
             try store.read { reader throws in
-                #expect(reader.lastSeq == 8)
+                #expect(reader.checkpointSeq == 8)
                 #expect(reader.lastLogSeq == 8)
             }
             #expect(store.dataFileBytes > 0)
@@ -58,7 +58,7 @@ import Testing
             let reopened = try open(path)
             let secondGroup: [Event] = try reopened.write { writer in
                 var partial = LedgerState(source: writer)
-                partial.lastSeq = writer.lastSeq
+                partial.lastSeq = writer.checkpointSeq
                 var events: [Event] = []
                 for command: Command in [
                     .reserve(sku: "TSHIRT-M", wh: "PAR", quantity: 1, reservation: nil, ttlSeconds: 30),
@@ -81,7 +81,7 @@ import Testing
             let store3 = try open(path, readOnly: true)
             defer { store3.close() }
             try store3.read { reader in
-                #expect(reader.lastSeq == 13)
+                #expect(reader.checkpointSeq == 13)
                 #expect(reader.lastLogSeq == 13)
                 #expect(reader.loadState().sameEntities(as: recorder.state))
 
@@ -145,7 +145,7 @@ import Testing
             #expect(try seqs(store3, sku: "NONE", from: 1) == [])
             let mugEvents: [Event] = try store3.read { reader in
                 var events: [Event] = []
-                try reader.forEachEvent(sku: "MUG", from: 1) { events.append($0); return true }
+                try reader.forEachEvent(sku: "MUG", from: 1, tail: UnindexedTail(indexedThrough: reader.checkpointSeq)) { events.append($0); return true }
                 return events
             }
             #expect(mugEvents == recorder.events.filter { $0.sku == "MUG" })
@@ -220,7 +220,7 @@ import Testing
                 }
             }
             try store.read { reader throws in
-                #expect(reader.lastSeq == 1)
+                #expect(reader.checkpointSeq == 1)
                 #expect(try reader.event(2) == nil)
                 #expect(reader.pair(PairKey(sku: "A", wh: "W"))?.onHand == 10)
                 #expect(reader.idempotencyRecord("k") == nil)
@@ -265,7 +265,7 @@ import Testing
                 recorder.events.append(event)
             }
             // A read first, so that this thread holds a (reset) read transaction while the map grows.
-            #expect(try store.read { $0.lastSeq } == 0)
+            #expect(try store.read { $0.checkpointSeq } == 0)
             var calls = 0
             try store.write { writer in
                 calls += 1
@@ -275,7 +275,7 @@ import Testing
             #expect(calls > 1, "the map never filled, so the retry was not exercised")
             #expect(store.environment.mapSizeBytes > sizeBefore)
             try store.read { reader throws in
-                #expect(reader.lastSeq == 2_000)
+                #expect(reader.checkpointSeq == 2_000)
                 #expect(try reader.event(2_000) == recorder.events.last)
                 #expect(reader.loadState().sameEntities(as: recorder.state))
             }
@@ -295,12 +295,12 @@ import Testing
                     try writer.persist(recorder.state)
                 }
                 // Same thread, one read after another: each sees the latest commit.
-                let seen: (UInt64, Int64?) = try store.read { ($0.lastSeq, $0.pair(PairKey(sku: "A", wh: "W"))?.onHand) }
+                let seen: (UInt64, Int64?) = try store.read { ($0.checkpointSeq, $0.pair(PairKey(sku: "A", wh: "W"))?.onHand) }
                 #expect(seen.0 == UInt64(round))
                 #expect(seen.1 == Int64(2 * round))
             }
             // A read inside a read works, and sees the same state.
-            let nested: (UInt64, UInt64) = try store.read { outer in (outer.lastSeq, try store.read { $0.lastSeq }) }
+            let nested: (UInt64, UInt64) = try store.read { outer in (outer.checkpointSeq, try store.read { $0.checkpointSeq }) }
             #expect(nested == (5, 5))
             // Reads from many threads at once.
             let results = ResultBox(count: 16)
@@ -327,7 +327,7 @@ import Testing
             let copy = try open(directory + "/copy", readOnly: true)
             defer { copy.close() }
             try copy.read { reader in
-                #expect(reader.lastSeq == 2)
+                #expect(reader.checkpointSeq == 2)
                 #expect(reader.loadState().sameEntities(as: recorder.state))
                 #expect(reader.nextExpiry == Recorder.time(ofSeq: 2).adding(seconds: Limits.reservationTTLDefaultSeconds))
             }
@@ -341,7 +341,7 @@ import Testing
             let store = try open(path)
             defer { store.close() }
             try store.read { reader throws in
-                #expect(reader.lastSeq == 0)
+                #expect(reader.checkpointSeq == 0)
                 #expect(reader.lastLogSeq == 0)
                 #expect(reader.nextExpiry == nil)
                 #expect(reader.loadState().sameEntities(as: LedgerState()))

@@ -18,22 +18,31 @@ import Testing
         return recorder
     }
 
-    func withStore<R>(_ recorder: Recorder, _ body: (StoreReader) throws -> R) throws -> R {
+    /// The first `checkpointed` events are indexed and checkpointed; the rest are in the log only
+    /// (the daemon's tail), so every answer must combine the stored index with the tail.
+    static let checkpoints = [8, 5, 0]
+
+    func withStore<R>(_ recorder: Recorder, checkpointed: Int, _ body: (StoreReader) throws -> R) throws -> R {
         try withTemporaryDirectory { path in
             let store = try LedgerStore(directory: path, mapSizeBytes: 16 << 20)
             defer { store.close() }
             try store.write { writer in
-                for event in recorder.events { try writer.append(event) }
-                try writer.persist(recorder.state)
+                var checkpoint = LedgerState()
+                for event in recorder.events.prefix(checkpointed) {
+                    try writer.append(event)
+                    Ledger.apply(event, to: &checkpoint)
+                }
+                try writer.persist(checkpoint)
+                for event in recorder.events.dropFirst(checkpointed) { try writer.appendToLog(event) }
             }
             return try store.read(body)
         }
     }
 
-    @Test func aTimeStandsForTheLastEventRecordedAtOrBeforeIt() throws {
+    @Test(arguments: PointInTimeTests.checkpoints) func aTimeStandsForTheLastEventRecordedAtOrBeforeIt(checkpointed: Int) throws {
         let recorder = try history()
-        try withStore(recorder) { reader throws in
-            let past = PointInTime(reader: reader)
+        try withStore(recorder, checkpointed: checkpointed) { reader throws in
+            let past = PointInTime(reader: reader, tail: try reader.unindexedTail())
             #expect(try past.seq(.time(Recorder.start)) == 0)
             #expect(try past.seq(.time(Recorder.time(ofSeq: 1))) == 1)
             #expect(try past.seq(.time(Recorder.time(ofSeq: 4))) == 4)
@@ -45,10 +54,10 @@ import Testing
         }
     }
 
-    @Test func pairsAsTheyWereRightAfterAnEvent() throws {
+    @Test(arguments: PointInTimeTests.checkpoints) func pairsAsTheyWereRightAfterAnEvent(checkpointed: Int) throws {
         let recorder = try history()
-        try withStore(recorder) { reader throws in
-            let past = PointInTime(reader: reader)
+        try withStore(recorder, checkpointed: checkpointed) { reader throws in
+            let past = PointInTime(reader: reader, tail: try reader.unindexedTail())
             for seq in UInt64(0)...8 {
                 var expected = LedgerState()
                 for event in recorder.events where event.seq <= seq && event.sku == "A" { Ledger.apply(event, to: &expected) }
@@ -68,12 +77,12 @@ import Testing
         }
     }
 
-    @Test func breachIntervalsPastAndOpen() throws {
+    @Test(arguments: PointInTimeTests.checkpoints) func breachIntervalsPastAndOpen(checkpointed: Int) throws {
         let recorder = try history()
         let now = Recorder.time(ofSeq: 8).adding(seconds: 100)
         let par = PairKey(sku: "A", wh: "PAR"), lys = PairKey(sku: "A", wh: "LYS")
-        try withStore(recorder) { reader throws in
-            let past = PointInTime(reader: reader)
+        try withStore(recorder, checkpointed: checkpointed) { reader throws in
+            let past = PointInTime(reader: reader, tail: try reader.unindexedTail())
             let all = try past.breachIntervals(sku: "A", wh: nil, from: nil, to: nil, now: now)
             #expect(all.map(\.pair) == [par, lys, par])
             #expect(all.map(\.start) == [Recorder.time(ofSeq: 3), Recorder.time(ofSeq: 7), Recorder.time(ofSeq: 8)])

@@ -16,13 +16,13 @@ import Testing
                 var thread = pthread_t()
                 #expect(pthread_create(&thread, nil, { raw in
                     let job = Unmanaged<ReadJob>.fromOpaque(raw!).takeRetainedValue()
-                    do { _ = try job.store.read { $0.lastSeq } } catch { job.failures.add() }
+                    do { _ = try job.store.read { $0.checkpointSeq } } catch { job.failures.add() }
                     return nil
                 }, box) == 0)
                 pthread_join(thread, nil)
             }
             #expect(failures.value == 0)
-            #expect(try store.read { $0.lastSeq } == 0)
+            #expect(try store.read { $0.checkpointSeq } == 0)
         }
     }
 }
