@@ -67,6 +67,11 @@ let package = Package(
         .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore"]),
         .testTarget(name: "LedgerProtocolTests", dependencies: ["LedgerProtocol", "LedgerCore"]),
         .testTarget(name: "LedgerStoreTests", dependencies: ["LedgerStore", "LedgerCore"]),
+        .testTarget(
+            name: "LedgerServerTests",
+            dependencies: ["LedgerServer", "LedgerStore", "LedgerCore", "LedgerProtocol",
+                           .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(name: "EndToEndTests", dependencies: ["LedgerClient", "LedgerCore", "LedgerStore", "LedgerServer"]),
     ],
     swiftLanguageModes: [.v5]

@@ -41,6 +41,19 @@ final class StockdProcess {
     /// Starts stockd and waits until its socket answers PING.
     @discardableResult
     func start(timeoutSeconds: Double = 20) throws -> StockdProcess {
+        let process = try launch()
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while Date() < deadline {
+            if let client = try? LineClient(path: socketPath), (try? client.request("PING")) == ["OK pong"] { return self }
+            guard process.isRunning else { break }
+            usleep(20_000)
+        }
+        throw StockdError.didNotStart(log: (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "")
+    }
+
+    /// Starts stockd without waiting for it to serve (to kill it during its start-up).
+    @discardableResult
+    func launch() throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: StockdProcess.binDirectory + "/stockd")
         process.arguments = ["--data", dataDirectory, "--socket", socketPath] + extraArguments
@@ -55,13 +68,7 @@ final class StockdProcess {
         process.standardOutput = log
         try process.run()
         self.process = process
-        let deadline = Date().addingTimeInterval(timeoutSeconds)
-        while Date() < deadline {
-            if let client = try? LineClient(path: socketPath), (try? client.request("PING")) == ["OK pong"] { return self }
-            guard process.isRunning else { break }
-            usleep(20_000)
-        }
-        throw StockdError.didNotStart(log: (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "")
+        return process
     }
 
     /// Sends a signal and waits for the process to end; returns its exit status.
