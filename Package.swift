@@ -72,7 +72,7 @@ let package = Package(
             dependencies: ["LedgerServer", "LedgerStore", "LedgerCore", "LedgerProtocol",
                            .product(name: "Logging", package: "swift-log")]
         ),
-        .testTarget(name: "EndToEndTests", dependencies: ["LedgerClient", "LedgerCore", "LedgerStore", "LedgerServer"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["LedgerClient", "LedgerCore", "LedgerStore", "LedgerServer", "LedgerProtocol"]),
     ],
     swiftLanguageModes: [.v5]
 )
