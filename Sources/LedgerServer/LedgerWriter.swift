@@ -12,9 +12,13 @@ import Glibc
 ///
 /// Writes from every connection queue here. The writer takes everything queued (up to
 /// `groupWritesMax`), validates and folds the writes in order against the live state in memory,
-/// appends their events to the log in one transaction and commits it (which syncs to disk). That
-/// commit writes only the log's tail pages: nothing else. Then it publishes the group's changes to
-/// the readers' view and only then acknowledges each write. While one group syncs, the next queues.
+/// appends their events to the log in one transaction and commits it. That commit writes only the
+/// log's tail pages, syncs them, and writes LMDB's meta page without a second sync
+/// (MDB_NOMETASYNC): the group becomes durable with the next sync, which is the next group's commit
+/// when writes keep coming, or an explicit sync as soon as the queue is empty. Only then does the
+/// writer publish the group's changes to the readers' view and acknowledge its writes. So each
+/// commit costs one sync instead of two, and no write is acknowledged before the meta page that
+/// makes it part of the database is on disk. While one group syncs, the next queues.
 ///
 /// Between groups it checkpoints: the entities, idempotency records and per-sku index entries made
 /// since the last checkpoint go to LMDB in one transaction, with the checkpoint's seq, so that a
@@ -82,6 +86,16 @@ public final class LedgerWriter: @unchecked Sendable {
         public var checkpointMicroseconds: UInt64 = 0
         public var checkpointBytesWritten: UInt64 = 0
         public var checkpointSeq: UInt64 = 0
+        /// Syncs that only made earlier commits durable (the queue was empty): syncs per commit
+        /// = (groups committed + these) / groups committed.
+        public var extraSyncs: UInt64 = 0
+    }
+
+    /// A group whose commit returned but whose meta page is not durable yet.
+    struct CommittedGroup {
+        let group: [Submission]
+        let replies: [[[String]]]
+        let scratch: GroupScratch
     }
 
     private let store: LedgerStore
@@ -109,6 +123,8 @@ public final class LedgerWriter: @unchecked Sendable {
     private var lastTime: Timestamp
     private var lastCheckpointMicroseconds = LedgerWriter.monotonicMicroseconds()
     private var io: ThreadWriteCounter?
+    /// Committed groups waiting for a sync to make them durable, oldest first.
+    private var unsynced: [CommittedGroup] = []
 
     public init(store: LedgerStore, logger: Logger, checkpointPolicy: CheckpointPolicy = CheckpointPolicy(),
                 clock: @escaping @Sendable () -> Timestamp = LedgerWriter.systemClock) throws {
@@ -219,7 +235,12 @@ public final class LedgerWriter: @unchecked Sendable {
 
             if io == nil { io = ThreadWriteCounter() }
             if !group.isEmpty || expiryDue() { process(group) }
-            if checkpointDue() || (finished && live.pendingEvents > 0) { checkpoint() }
+            // Nothing queued: no next commit will sync for the groups waiting, so sync now.
+            if !unsynced.isEmpty && (finished || locked({ queue.isEmpty })) { syncUnsynced() }
+            if checkpointDue() || (finished && live.pendingEvents > 0) {
+                syncUnsynced()
+                checkpoint()
+            }
             if finished {
                 pthread_mutex_lock(&mutex)
                 stopped = true
@@ -266,10 +287,13 @@ public final class LedgerWriter: @unchecked Sendable {
         let replies = group.map { submission in submission.works.map { scratch.run($0, actor: submission.actor) } }
         do {
             if !scratch.events.isEmpty {
-                // The group commit: the log's new entries and nothing else (LMDB's commit syncs).
+                // The group commit: the log's new entries and nothing else. Its sync also makes the
+                // meta pages of the groups before it durable.
                 try store.write { writer in
                     for event in scratch.events { try writer.appendToLog(event) }
                 }
+                finishUnsynced()
+                store.allocateAhead()
             }
         } catch LMDBError.panic {
             // LMDB marks the environment unusable after a failed meta-page write. The last commit on
@@ -286,22 +310,49 @@ public final class LedgerWriter: @unchecked Sendable {
             return
         }
         let bytesWritten = (io?.bytesWritten() ?? 0) - bytesBefore
-        publish(scratch)
         locked {
-            statistics.groupsCommitted += 1
+            if !scratch.events.isEmpty { statistics.groupsCommitted += 1 }
             statistics.writesCommitted += UInt64(group.reduce(0) { $0 + $1.writeCount })
             statistics.commitMicroseconds += LedgerWriter.monotonicMicroseconds() - started
             statistics.commitBytesWritten += bytesWritten
         }
-        for (submission, reply) in zip(group, replies) { submission.completion(reply) }
-        watchers.publish(CommittedChanges(events: scratch.events, transitions: scratch.transitions))
+        // The writer's own state moves on at once (the next group is decided on top of it); readers
+        // and clients hear of the group once it is durable. A group that wrote nothing still waits
+        // behind earlier ones: its dup=yes replies may name their writes.
+        if !scratch.events.isEmpty {
+            live.absorb(scratch.state, events: scratch.events, idempotency: scratch.idempotency)
+        }
+        unsynced.append(CommittedGroup(group: group, replies: replies, scratch: scratch))
+        if scratch.events.isEmpty && unsynced.count == 1 { finishUnsynced() }
     }
 
-    /// Makes a committed group live: the writer's state first, then the readers' view.
+    /// Syncs the data file so that the groups waiting become durable, then answers them. A failed
+    /// sync leaves their durability unknown: stop, and let the restart recover what is on disk.
+    private func syncUnsynced() {
+        guard !unsynced.isEmpty else { return }
+        do {
+            try store.syncToDisk()
+        } catch {
+            preconditionFailure("fdatasync of the data file failed (\(error)); restart recovers what is durable")
+        }
+        locked { statistics.extraSyncs += 1 }
+        finishUnsynced()
+    }
+
+    /// The groups waiting are durable now: publish them to readers, then acknowledge, in order.
+    private func finishUnsynced() {
+        for committed in unsynced {
+            publish(committed.scratch)
+            for (submission, reply) in zip(committed.group, committed.replies) { submission.completion(reply) }
+            watchers.publish(CommittedChanges(events: committed.scratch.events, transitions: committed.scratch.transitions))
+        }
+        unsynced.removeAll(keepingCapacity: true)
+    }
+
+    /// Shows a durable group to readers (before any of its writes is acknowledged).
     private func publish(_ scratch: GroupScratch) {
         guard !scratch.events.isEmpty else { return }
         let changed = scratch.state
-        live.absorb(changed, events: scratch.events, idempotency: scratch.idempotency)
         view.update { contents in
             for (key, pair) in changed.pairs { contents.setPair(key, pair) }
             for reservation in changed.reservations.values { contents.setReservation(reservation) }

@@ -163,6 +163,7 @@ public struct ReadService: Sendable {
             line.add("failed_commits", statistics.groupsFailed)
             line.add("commit_us_mean", mean(statistics.commitMicroseconds, statistics.groupsCommitted))
             line.add("pages_per_commit", ratio(statistics.commitBytesWritten / 4096, statistics.groupsCommitted))
+            line.add("syncs_per_commit", ratio(statistics.groupsCommitted + statistics.extraSyncs, statistics.groupsCommitted))
             line.add("checkpoint_seq", statistics.checkpointSeq)
             line.add("checkpoints", statistics.checkpoints)
             line.add("checkpoint_us_mean", mean(statistics.checkpointMicroseconds, statistics.checkpoints))

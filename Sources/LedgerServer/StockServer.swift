@@ -94,7 +94,8 @@ public final class StockServer: Service, @unchecked Sendable {
         let startedAt = LedgerWriter.systemClock()
         let startup = StartupExtender(notifier: notifier, extensionMicroseconds: StockServer.startupExtensionMicroseconds)
         defer { startup.finish() }
-        let store = try LedgerStore(directory: configuration.dataDirectory, mapSizeBytes: configuration.mapSizeBytes)
+        let store = try LedgerStore(directory: configuration.dataDirectory, deferredMetaSync: true,
+                                    mapSizeBytes: configuration.mapSizeBytes)
         let writer = try LedgerWriter(store: store, logger: logger, checkpointPolicy: configuration.checkpointPolicy)
         writer.start()
         let connections = ConnectionRegistry()

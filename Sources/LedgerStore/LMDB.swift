@@ -54,6 +54,11 @@ public final class LMDBEnvironment: @unchecked Sendable {
         public static let noSubdirectory = Flags(rawValue: UInt32(MDB_NOSUBDIR))
         /// Commits do not sync. Only for bulk loads that sync once at the end (never for the daemon).
         public static let noSync = Flags(rawValue: UInt32(MDB_NOSYNC))
+        /// A commit syncs its data pages but writes its meta page without syncing it: the next
+        /// commit's sync (or `sync()`) makes it durable. lmdb.h: "This optimization maintains
+        /// database integrity, but a system crash may undo the last committed transaction" — so
+        /// the daemon acknowledges a group only after that later sync (see LedgerWriter).
+        public static let noMetaSync = Flags(rawValue: UInt32(MDB_NOMETASYNC))
     }
 
     /// Opens (creating when missing) the environment in directory `path`.
@@ -97,6 +102,19 @@ public final class LMDBEnvironment: @unchecked Sendable {
         var stat = MDB_stat()
         mdb_env_stat(handle, &stat)
         return Int(stat.ms_psize)
+    }
+
+    /// Grows the data file ahead of what LMDB has used, so commits write into allocated space: a
+    /// sync that must also record a larger file size costs about 100 µs more on ext4 here.
+    /// `fallocate` (mode 0) only allocates: it never changes bytes already in the file, so it is
+    /// safe beside LMDB's own writes. Best effort: a full disk simply leaves the file as it is.
+    /// The corresponding C functions are `mdb_env_get_fd`, `fstat` and `posix_fallocate`.
+    public func allocateAhead(usedBytes: Int, aheadBytes: Int) {
+        var descriptor: Int32 = -1
+        guard mdb_env_get_fd(handle, &descriptor) == 0, descriptor >= 0 else { return }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, Int(info.st_size) < usedBytes + aheadBytes / 2 else { return }
+        _ = posix_fallocate(descriptor, off_t(info.st_size), off_t(usedBytes + aheadBytes - Int(info.st_size)))
     }
 
     /// Forces a flush of the data file to disk. The corresponding C function is `mdb_env_sync`.

@@ -46,8 +46,11 @@ public final class LedgerStore: @unchecked Sendable {
     /// `bulkLoad` skips the sync at each commit (MDB_NOSYNC): for tools that build a new store and call
     /// `syncToDisk()` once at the end. A crash during a bulk load can leave the store unusable, which is
     /// acceptable only because the store is new. The daemon never opens a store this way.
+    /// `deferredMetaSync` (the daemon): a commit's meta page becomes durable with the next sync
+    /// (`syncToDisk()` or the next commit), not within the commit; the caller acknowledges nothing
+    /// before that.
     public init(directory: String, create: Bool = true, readOnly: Bool = false, bulkLoad: Bool = false,
-                mapSizeBytes: Int = LedgerStore.defaultMapSizeBytes) throws {
+                deferredMetaSync: Bool = false, mapSizeBytes: Int = LedgerStore.defaultMapSizeBytes) throws {
         self.directory = directory
         if !create || readOnly {
             guard access(directory + "/data.mdb", F_OK) == 0 else { throw StoreError.notAStore(directory) }
@@ -62,6 +65,7 @@ public final class LedgerStore: @unchecked Sendable {
         var flags: LMDBEnvironment.Flags = [.noTLS]
         if readOnly { flags.insert(.readOnly) }
         if bulkLoad { flags.insert(.noSync) }
+        if deferredMetaSync { flags.insert(.noMetaSync) }
         environment = try LMDBEnvironment(path: directory, mapSizeBytes: mapSizeBytes,
                                           databasesMax: LedgerStore.databasesMax,
                                           readersMax: LedgerStore.readersMax, flags: flags)
@@ -218,8 +222,17 @@ public final class LedgerStore: @unchecked Sendable {
         }
     }
 
-    /// Flushes everything committed to disk (after a bulk load).
+    /// Flushes everything committed to disk (after a bulk load, or the meta page of the last commit).
     public func syncToDisk() throws { try environment.sync() }
+
+    /// Space the data file keeps allocated beyond what LMDB uses (see `allocateAhead`).
+    static let fileAheadBytes = 64 << 20
+
+    /// Keeps the data file allocated ahead of LMDB's last page. Only the writer thread calls it.
+    public func allocateAhead() {
+        environment.allocateAhead(usedBytes: (environment.lastPageNumber + 1) * environment.pageSizeBytes,
+                                  aheadBytes: LedgerStore.fileAheadBytes)
+    }
 
     /// A consistent, compacted copy of the store, safe while the daemon writes.
     public func backup(to directory: String) throws {
