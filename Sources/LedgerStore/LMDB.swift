@@ -267,6 +267,7 @@ public final class LMDBCursor {
     public func first() throws -> Entry? { try move(MDB_FIRST) }
     public func last() throws -> Entry? { try move(MDB_LAST) }
     public func next() throws -> Entry? { try move(MDB_NEXT) }
+    public func previous() throws -> Entry? { try move(MDB_PREV) }
     /// Positions at the first key greater than or equal to `key`.
     public func seek(atLeast key: UnsafeRawBufferPointer) throws -> Entry? { try move(MDB_SET_RANGE, key: key) }
     public func seek(atLeast key: [UInt8]) throws -> Entry? { try key.withUnsafeBytes { try seek(atLeast: $0) } }

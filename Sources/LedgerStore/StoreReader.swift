@@ -181,18 +181,40 @@ public class StoreReader: LedgerSource {
             return event
         }
         let prefix = StoreKey.skuPrefix(sku)
+        func isThisSku(_ key: UnsafeRawBufferPointer) -> Bool { key.count == prefix.count + 8 && key.starts(with: prefix) }
         let cursor = try txn.cursor(databases.skuIndex)
-        var entry = try cursor.seek(atLeast: StoreKey.skuIndex(sku, seq))
-        while let (key, _) = entry, key.count == prefix.count + 8, key.starts(with: prefix) {
-            let eventSeq = StoreKey.seq(from: key)
-            // A checkpoint that committed after the tail was taken may index seqs the tail also has.
-            guard eventSeq <= tail.indexedThrough else { break }
-            guard try visit(try load(eventSeq)) else { return }
+        let start = StoreKey.skuIndex(sku, seq)
+        var entry = try cursor.seek(atLeast: start)
+        // A chunk that begins before `seq` may still hold it: then start from that chunk.
+        if let (key, value) = try (entry == nil ? cursor.last() : cursor.previous()), isThisSku(key), !value.isEmpty {
+            entry = (key, value)
+        } else {
+            entry = try cursor.seek(atLeast: start)
+        }
+        indexed: while let (key, value) = entry, isThisSku(key) {
+            let seqs = try SkuIndexChunk.seqs(first: StoreKey.seq(from: key), value)
+            for eventSeq in seqs where eventSeq >= seq {
+                // A checkpoint that committed after the tail was taken may index seqs the tail also has.
+                guard eventSeq <= tail.indexedThrough else { break indexed }
+                guard try visit(try load(eventSeq)) else { return }
+            }
             entry = try cursor.next()
         }
         for eventSeq in tail.seqs(of: sku) where eventSeq >= seq {
             guard try visit(try load(eventSeq)) else { return }
         }
+    }
+
+    /// How many seqs the per-sku index holds, chunks unpacked (`stockctl verify`).
+    public func indexedSeqCount() throws -> Int {
+        let cursor = try txn.cursor(databases.skuIndex)
+        var count = 0
+        var entry = try cursor.first()
+        while let (key, value) = entry {
+            count += try SkuIndexChunk.seqs(first: StoreKey.seq(from: key), value).count
+            entry = try cursor.next()
+        }
+        return count
     }
 
     /// The per-sku seqs of the events after the checkpoint, read from the log: what a process that
@@ -286,14 +308,12 @@ public final class StoreWriter: StoreReader {
         try index(sku: event.sku, seqs: [event.seq])
     }
 
-    /// Adds per-sku index entries (a checkpoint writes the tail's, sorted by sku, so each sku's
-    /// entries land on the same few pages).
+    /// Adds one sku's seqs (ascending, all after any it already has) to the per-sku index as one
+    /// entry: a checkpoint writes one chunk per sku it touched, so its index pages grow with the
+    /// skus, not with the events.
     public func index(sku: String, seqs: [UInt64]) throws {
-        var key = StoreKey.skuIndex(sku, 0)
-        for seq in seqs {
-            withUnsafeBytes(of: seq.bigEndian) { key.replaceSubrange((key.count - 8)..., with: $0) }
-            try txn.put(databases.skuIndex, key: key, value: [])
-        }
+        guard let first = seqs.first else { return }
+        try txn.put(databases.skuIndex, key: StoreKey.skuIndex(sku, first), value: SkuIndexChunk.encode(seqs))
     }
 
     /// Writes every entity held in `state` (the ones events since the last checkpoint touched) and

@@ -255,8 +255,9 @@ func verifyStore(_ store: LedgerStore) throws -> VerifyResult {
             faults.append("the checkpoint is at seq \(checkpoint) but the log ends at \(reader.lastLogSeq)")
         }
         let counts = Dictionary(uniqueKeysWithValues: try reader.entryCounts())
-        if counts["sku_index"] != Int(checkpoint) {
-            faults.append("sku_index has \(counts["sku_index"] ?? 0) entries for the \(checkpoint) events up to the checkpoint")
+        let indexed = try reader.indexedSeqCount()
+        if indexed != Int(checkpoint) {
+            faults.append("sku_index holds \(indexed) seqs for the \(checkpoint) events up to the checkpoint")
         }
         var open = 0
         reader.forEachReservation { if $0.status == .open { open += 1 }; return true }
