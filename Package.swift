@@ -70,7 +70,10 @@ let package = Package(
         .testTarget(
             name: "LedgerServerTests",
             dependencies: ["LedgerServer", "LedgerStore", "LedgerCore", "LedgerProtocol",
-                           .product(name: "Logging", package: "swift-log")]
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
         .testTarget(name: "EndToEndTests", dependencies: ["LedgerClient", "LedgerCore", "LedgerStore", "LedgerServer", "LedgerProtocol"]),
     ],

@@ -9,6 +9,7 @@ public enum JSONReply {
         "warehouses", "breaches", "qty", "delta", "lost", "actor", "rows", "count", "queued", "index", "requested",
         "short", "lowest", "suggest", "seconds", "shipped", "arrived", "uptime", "events", "data_bytes", "map_bytes",
         "connections", "commits", "writes_committed", "writes_per_commit", "failed_commits", "commit_us_mean", "proto",
+        "pages_per_commit", "syncs_per_commit", "checkpoint_seq", "checkpoints", "checkpoint_us_mean", "pages_per_checkpoint",
     ]
     static let booleanKeys: Set<String> = ["breach", "dup", "open"]
 

@@ -4,7 +4,10 @@ import LedgerCore
 /// so every verb that shows a pair shows it the same way.
 public enum Rows {
     /// A `stock` row: every bucket of one (sku, wh).
-    public static func stock(_ key: PairKey, _ pair: PairState) -> String {
+    public static func stock(_ key: PairKey, _ pair: PairState) -> String { stockLine(key, pair).text }
+
+    /// The `stock` row as bytes (the daemon copies them straight into the reply).
+    public static func stockLine(_ key: PairKey, _ pair: PairState) -> ReplyLine {
         var line = ReplyLine("stock")
         line.add("sku", key.sku)
         line.add("wh", key.wh)
@@ -20,11 +23,13 @@ public enum Rows {
         line.add("breach", pair.isBreached)
         line.addIfPresent("breach_since", pair.breachSince)
         line.add("projected", pair.projected)
-        return line.text
+        return line
     }
 
     /// The `total` row: sums across the warehouses of one sku.
-    public static func total(sku: String, _ pairs: [(PairKey, PairState)]) -> String {
+    public static func total(sku: String, _ pairs: [(PairKey, PairState)]) -> String { totalLine(sku: sku, pairs).text }
+
+    public static func totalLine(sku: String, _ pairs: [(PairKey, PairState)]) -> ReplyLine {
         var onHand: Int64 = 0, reserved: Int64 = 0, inbound: Int64 = 0, incoming: Int64 = 0, breaches = 0
         for (_, pair) in pairs {
             onHand += pair.onHand
@@ -43,7 +48,7 @@ public enum Rows {
         line.add("projected", onHand - reserved + inbound + incoming)
         line.add("warehouses", pairs.count)
         line.add("breaches", breaches)
-        return line.text
+        return line
     }
 
     /// The short form of a pair that goes on a write's `OK` line.

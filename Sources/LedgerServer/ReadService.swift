@@ -1,6 +1,7 @@
 import LedgerCore
 import LedgerProtocol
 import LedgerStore
+import NIOCore
 
 /// Answers the read verbs. The present (STOCK without `at=`, BREACHES, REORDER, RESERVATIONS,
 /// TRANSFERS) comes from the live view in memory; the past and the log (`at=`, HISTORY, BREACHES
@@ -50,6 +51,40 @@ public struct ReadService: Sendable {
         }
     }
 
+    /// The reply of one read as the bytes to send. STOCK of the present, the most frequent read,
+    /// goes from the view's values to bytes with no String in between.
+    func answer(_ request: ReadRequest, json: Bool, allocator: ByteBufferAllocator) -> ByteBuffer {
+        if !json, case let .stock(sku, wh, nil) = request {
+            let (pairs, seq) = presentStock(sku: sku, wh: wh)
+            var buffer = allocator.buffer(capacity: 192 * (pairs.count + 1) + 32)
+            for (key, pair) in pairs {
+                buffer.writeBytes(Rows.stockLine(key, pair).bytes)
+                buffer.writeInteger(UInt8(ascii: "\n"))
+            }
+            buffer.writeBytes(Rows.totalLine(sku: sku, pairs).bytes)
+            buffer.writeInteger(UInt8(ascii: "\n"))
+            var ok = ReplyLine("OK")
+            ok.add("rows", pairs.count + 1)
+            ok.add("seq", seq)
+            buffer.writeBytes(ok.bytes)
+            buffer.writeInteger(UInt8(ascii: "\n"))
+            return buffer
+        }
+        return ReplyBytes.render(answer(request), json: json, allocator: allocator)
+    }
+
+    /// One sku's pairs (only `wh` when given) as they are now, sorted by warehouse, and the seq.
+    private func presentStock(sku: String, wh: String?) -> ([(PairKey, PairState)], UInt64) {
+        let (skuPairs, seq) = view.withContents { ($0.skus[sku], $0.lastSeq) }
+        var pairs: [(PairKey, PairState)] = []
+        if let skuPairs {
+            for (warehouse, pair) in zip(skuPairs.warehouses, skuPairs.pairs) where wh == nil || warehouse == wh {
+                pairs.append((PairKey(sku: sku, wh: warehouse), pair))
+            }
+        }
+        return (pairs, seq)
+    }
+
     private func ok(_ rows: [String], _ seq: UInt64) -> [String] {
         rows + ["OK rows=\(rows.count) seq=\(seq)"]
     }
@@ -69,13 +104,7 @@ public struct ReadService: Sendable {
     private func answerOrThrow(_ request: ReadRequest) throws -> [String] {
         switch request {
         case let .stock(sku, wh, nil):
-            let (skuPairs, seq) = view.withContents { ($0.skus[sku], $0.lastSeq) }
-            var pairs: [(PairKey, PairState)] = []
-            if let skuPairs {
-                for (warehouse, pair) in zip(skuPairs.warehouses, skuPairs.pairs) where wh == nil || warehouse == wh {
-                    pairs.append((PairKey(sku: sku, wh: warehouse), pair))
-                }
-            }
+            let (pairs, seq) = presentStock(sku: sku, wh: wh)
             return ok(pairs.map { Rows.stock($0.0, $0.1) } + [Rows.total(sku: sku, pairs)], seq)
 
         case let .stock(sku, wh, at?):

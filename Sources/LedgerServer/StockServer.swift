@@ -35,14 +35,17 @@ final class ServerShared: Sendable {
     let configuration: ServerConfiguration
     let writer: LedgerWriter
     let reads: ReadService
+    /// Where reads that fold or scan the log run, off the event loops.
+    let readPool: NIOThreadPool
     let logger: Logger
     let connections: ConnectionRegistry
 
-    init(configuration: ServerConfiguration, writer: LedgerWriter, reads: ReadService, logger: Logger,
-         connections: ConnectionRegistry) {
+    init(configuration: ServerConfiguration, writer: LedgerWriter, reads: ReadService, readPool: NIOThreadPool,
+         logger: Logger, connections: ConnectionRegistry) {
         self.configuration = configuration
         self.writer = writer
         self.reads = reads
+        self.readPool = readPool
         self.logger = logger
         self.connections = connections
     }
@@ -88,6 +91,8 @@ public final class StockServer: Service, @unchecked Sendable {
     /// While start-up runs (opening the store pages in its meta data and the expiry index), ask
     /// systemd for more time every few seconds, so a slow disk at boot is not mistaken for a hang.
     static let startupExtensionMicroseconds: UInt64 = 10_000_000
+    /// Threads for reads that fold or scan the log.
+    static let readPoolThreads = 1
 
     public func run() async throws {
         let configuration = self.configuration
@@ -102,8 +107,13 @@ public final class StockServer: Service, @unchecked Sendable {
         let reads = ReadService(store: store, view: writer.view, version: configuration.version, startedAt: startedAt,
                                 clock: LedgerWriter.systemClock, connectionCount: { connections.count },
                                 writerStatistics: { writer.currentStatistics() })
-        let shared = ServerShared(configuration: configuration, writer: writer, reads: reads, logger: logger,
-                                  connections: connections)
+        // One thread: heavy reads queue behind each other rather than take both cores from the
+        // event loops and the writer.
+        let readPool = NIOThreadPool(numberOfThreads: StockServer.readPoolThreads)
+        readPool.start()
+        defer { try? readPool.syncShutdownGracefully() }
+        let shared = ServerShared(configuration: configuration, writer: writer, reads: reads, readPool: readPool,
+                                  logger: logger, connections: connections)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
         let serverChannel: Channel
         do {

@@ -1,0 +1,145 @@
+import LedgerCore
+import LedgerProtocol
+import NIOCore
+
+/// A connection that has turned into a stream (WATCH): committed changes pushed as lines, after an
+/// optional catch-up through history (`WATCH events from=`). Runs on the connection's event loop.
+///
+/// Guarantees: each event is pushed at most once and in log order (`deliveredSeq` drops repeats);
+/// a watcher that falls too far behind is told `ERR LIMIT watcher too slow` and closed, so writers
+/// never wait for it and the server never buffers without bound for it.
+final class WatchStream {
+    /// Events one catch-up step reads and writes before yielding the event loop.
+    static let catchUpEventsPerStep = 1_000
+    /// Live changes a catching-up watcher may hold back before it counts as too slow.
+    static let catchUpPendingMax = 10_000
+    /// How long a cut-off watcher has to read what was queued before the connection is dropped.
+    static let cutOffGrace = TimeAmount.seconds(10)
+
+    let topic: WatchTopic
+    private let shared: ServerShared
+    private let context: ChannelHandlerContext
+    private let json: Bool
+    private let id: ObjectIdentifier
+    /// Called once when the stream ends by itself (too slow, history unreadable): the connection
+    /// closes after what is queued.
+    private let onEnd: () -> Void
+    /// The last log position pushed; later deliveries skip anything at or before it.
+    private var deliveredSeq: UInt64
+    private var catchingUp: Bool
+    private var catchUpPaused = false
+    private var pending: [CommittedChanges] = []
+    /// Bytes written while the channel was not writable: the measure of how far behind it is.
+    private var backlogBytes = 0
+    private var ended = false
+
+    init(topic: WatchTopic, shared: ServerShared, context: ChannelHandlerContext, json: Bool, id: ObjectIdentifier,
+         onEnd: @escaping () -> Void) {
+        self.topic = topic
+        self.shared = shared
+        self.context = context
+        self.json = json
+        self.id = id
+        self.onEnd = onEnd
+        var from: UInt64?
+        if case .events(let start) = topic { from = start }
+        deliveredSeq = from.map { $0 - 1 } ?? shared.writer.lastCommittedSeq
+        catchingUp = from != nil
+    }
+
+    /// Subscribes, then starts the catch-up. Subscribing first: a commit after this point arrives as
+    /// a delivery, one before it is in the history; `deliveredSeq` drops whatever comes twice.
+    func start() {
+        let loop = context.eventLoop
+        shared.writer.watchers.subscribe(id, loop: loop) { [self] changes in
+            self.deliver(changes)
+        }
+        if catchingUp { loop.execute { self.catchUp() } }
+    }
+
+    /// UNWATCH, QUIT or the connection closing.
+    func stop() {
+        ended = true
+        shared.writer.watchers.unsubscribe(id)
+    }
+
+    func writabilityChanged() {
+        guard !ended, context.channel.isWritable else { return }
+        backlogBytes = 0
+        if catchUpPaused {
+            catchUpPaused = false
+            catchUp()
+        }
+    }
+
+    /// Writes the next step of history, then yields; pauses while the client is not reading, and
+    /// turns live when the history is done.
+    private func catchUp() {
+        guard !ended, catchingUp, !catchUpPaused else { return }
+        let events: [Event]
+        do {
+            events = try shared.reads.events(after: deliveredSeq, limit: WatchStream.catchUpEventsPerStep)
+        } catch {
+            // A watcher must never believe it caught up when it did not: end the stream instead.
+            return end(ProtocolError(.unavailable, "cannot read the log: \(error)"))
+        }
+        if !events.isEmpty {
+            push(events.map { Rows.event($0) })
+            deliveredSeq = events[events.count - 1].seq
+        }
+        if events.count < WatchStream.catchUpEventsPerStep {
+            catchingUp = false
+            let held = pending
+            pending = []
+            for changes in held { deliver(changes) }
+            return
+        }
+        if context.channel.isWritable {
+            context.eventLoop.execute { self.catchUp() }
+        } else {
+            catchUpPaused = true
+        }
+    }
+
+    private func deliver(_ changes: CommittedChanges) {
+        guard !ended else { return }
+        if catchingUp {
+            pending.append(changes)
+            if pending.count > WatchStream.catchUpPendingMax { end(.watcherTooSlow) }
+            return
+        }
+        var lines: [String] = []
+        switch topic {
+        case .events:
+            for event in changes.events where event.seq > deliveredSeq { lines.append(Rows.event(event)) }
+        case let .breaches(wh, sku):
+            for transition in changes.transitions where transition.seq > deliveredSeq
+                && (wh == nil || transition.key.wh == wh) && (sku == nil || transition.key.sku == sku) {
+                lines += transition.lines
+            }
+        }
+        if let last = changes.events.last { deliveredSeq = max(deliveredSeq, last.seq) }
+        if !lines.isEmpty { push(lines) }
+    }
+
+    private func push(_ lines: [String]) {
+        let buffer = ReplyBytes.render(lines, json: json, pushed: true, allocator: context.channel.allocator)
+        if !context.channel.isWritable {
+            backlogBytes += buffer.readableBytes
+            if backlogBytes > WatchHub.watcherBacklogBytesMax { return end(.watcherTooSlow) }
+        }
+        context.writeAndFlush(NIOAny(buffer), promise: nil)
+    }
+
+    /// Ends the stream with an `ERR` line after what is already queued, then closes: once the line
+    /// is written, or after a grace period if the client never reads again (then the queued data is
+    /// dropped, not kept).
+    private func end(_ error: ProtocolError) {
+        stop()
+        onEnd()
+        let buffer = ReplyBytes.render([error.line()], json: json, allocator: context.channel.allocator)
+        let channel = context.channel
+        context.writeAndFlush(NIOAny(buffer)).whenComplete { _ in channel.close(promise: nil) }
+        context.eventLoop.scheduleTask(in: WatchStream.cutOffGrace) { channel.close(promise: nil) }
+    }
+}
