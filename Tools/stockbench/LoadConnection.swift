@@ -31,7 +31,8 @@ struct StopRule: Sendable {
 }
 
 /// One connection of the load, on one event loop: keeps up to `pipeline` requests in flight and
-/// refills after every read (closed loop), or sends each request at its scheduled time (open loop,
+/// refills after every read (closed loop; with `windowed`, sends the next `pipeline` only when all are
+/// answered, as redis-benchmark -P does), or sends each request at its scheduled time (open loop,
 /// `--rate`), never more than `pipeline` unanswered. A request's latency counts from its send
 /// (closed loop) or from its scheduled time (open loop, so a stall of the server is not hidden:
 /// no coordinated omission). A reply ends at a line that starts with `OK` or `ERR`; other lines
@@ -48,6 +49,8 @@ final class LoadConnection: ChannelInboundHandler, @unchecked Sendable {
     private let intervalNanoseconds: UInt64?
     @exclusivity(unchecked) private var firstScheduled: UInt64 = 0
     private let timerGranularity: UInt64
+    /// Closed loop like redis-benchmark -P: the next `pipeline` requests only when all are answered.
+    private let windowed: Bool
     @exclusivity(unchecked) private var generator: RequestGenerator
     @exclusivity(unchecked) private var stop = StopRule(deadline: .max, budget: nil)
 
@@ -66,7 +69,9 @@ final class LoadConnection: ChannelInboundHandler, @unchecked Sendable {
     @exclusivity(unchecked) private var carry: ByteBuffer
     private var context: ChannelHandlerContext?
 
-    init(stats: LoopStats, pipeline: Int, intervalNanoseconds: UInt64?, timerGranularity: UInt64, generator: RequestGenerator) {
+    init(stats: LoopStats, pipeline: Int, windowed: Bool, intervalNanoseconds: UInt64?, timerGranularity: UInt64,
+         generator: RequestGenerator) {
+        self.windowed = windowed
         self.timerGranularity = timerGranularity
         self.stats = stats
         self.pipeline = pipeline
@@ -201,7 +206,7 @@ final class LoadConnection: ChannelInboundHandler, @unchecked Sendable {
             } else {
                 if now >= stop.deadline {
                     sendingDone = true
-                } else {
+                } else if !windowed || inFlight == 0 {
                     while inFlight < pipeline {
                         if !take() { sendingDone = true; break }
                         enqueue(start: now, into: &out)

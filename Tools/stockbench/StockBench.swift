@@ -21,6 +21,8 @@ struct StockBench: ParsableCommand {
     @Option(help: "Concurrent connections, all driven by the --threads event loops.") var clients = 16
     @Option(help: "Requests each connection keeps in flight (refilled after every read).") var pipeline = 1
     @Option(help: "Event-loop threads driving the connections (1 or 2).") var threads = 1
+    @Flag(help: "Closed loop as redis-benchmark -P: send the next --pipeline requests only when all are answered.")
+    var window = false
     @Option(help: "Run for this many seconds (default 10 unless --requests is given).") var duration: Double?
     @Option(help: "Stop after this many requests in all.") var requests: Int?
     @Option(help: "sell, reserve, stock or mixed.") var mix = "sell"
@@ -75,7 +77,7 @@ struct StockBench: ParsableCommand {
             let loop = loops[index % loops.count]
             let generator = RequestGenerator(mix: Mix(rawValue: mix)!, index: index, warehouses: warehouses,
                                              popularity: popularity, seed: seed &+ UInt64(index) &* 0x9E37_79B9)
-            let handler = LoadConnection(stats: stats[index % loops.count], pipeline: pipeline,
+            let handler = LoadConnection(stats: stats[index % loops.count], pipeline: pipeline, windowed: window,
                                          intervalNanoseconds: interval,
                                          timerGranularity: UInt64(max(0, timerMicroseconds)) * 1_000, generator: generator)
             let channel = ClientBootstrap(group: loop)
