@@ -9,7 +9,8 @@
 # tools) over the run divided by the requests answered: it does not depend on the other process.
 # Then the large-log figures on a FILL_EVENTS-event store built offline (FILL_EVENTS=0 skips them).
 # Prints the table that docs/performance.md records.
-# Environment: RUNS (3), SECONDS_PER_RUN (5), FILL_EVENTS (10000000), KEEP=1 keeps the folder, CC (cc).
+# Environment: RUNS (3), SECONDS_PER_RUN (5), FILL_EVENTS (10000000), KEEP=1 keeps the folder, CC (cc),
+# STOCKD (the daemon under test; default the release build's stockd).
 set -euo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.."
@@ -17,8 +18,9 @@ RUNS=${RUNS:-3}
 SECS=${SECONDS_PER_RUN:-5}
 FILL=${FILL_EVENTS:-10000000}
 BIN=$(swift build -c release --show-bin-path)
-for tool in stockd stockctl stockbench; do
-  [ -x "$BIN/$tool" ] || { echo "missing $BIN/$tool: swift build -c release --product $tool" >&2; exit 1; }
+STOCKD=${STOCKD:-$BIN/stockd}
+for tool in "$STOCKD" "$BIN/stockctl" "$BIN/stockbench"; do
+  [ -x "$tool" ] || { echo "missing $tool: swift build -c release --product $(basename "$tool")" >&2; exit 1; }
 done
 
 # Redis, installed the way the Makefile installs liblmdb-dev (redis-benchmark comes with it).
@@ -53,7 +55,7 @@ met() { awk -v v="$1" -v op="$2" -v g="$3" 'BEGIN { if (v == "?" || v == "" || v
   ok = (op == ">=" ? v + 0 >= g + 0 : op == "<=" ? v + 0 <= g + 0 : v + 0 < g + 0); print (ok ? "yes" : "NO") }'; }
 
 start_daemon() {  # $1 data folder; waits until PING answers
-  "$BIN/stockd" --data "$1" --socket "$SOCK" --log-level warning 2>>"$WORK/stockd.log" &
+  "$STOCKD" --data "$1" --socket "$SOCK" --log-level warning 2>>"$WORK/stockd.log" &
   DAEMON=$!
   for _ in $(seq 1 3000); do
     "$BIN/stockctl" send --socket "$SOCK" PING >/dev/null 2>&1 && return 0
@@ -69,12 +71,18 @@ start_timed() {
   local probe=$!
   while [ ! -e "$out.armed" ]; do sleep 0.002; done
   ( echo "$EPOCHREALTIME" >"$out.start"
-    NOTIFY_SOCKET=$WORK/notify.sock exec "$BIN/stockd" --data "$1" --socket "$SOCK" --log-level warning 2>>"$WORK/stockd.log" ) &
+    NOTIFY_SOCKET=$WORK/notify.sock exec "$STOCKD" --data "$1" --socket "$SOCK" --log-level warning 2>>"$WORK/stockd.log" ) &
   DAEMON=$!
   wait "$probe"
   read -r READY_MS PONG_MS <"$out"
   rm -f "$out" "$out.armed" "$out.start"
   [ "$PONG_MS" != -1 ] || { echo "stockd did not start" >&2; cat "$WORK/stockd.log" >&2; exit 1; }
+}
+alive() {  # pid, name: stop the whole run when a server died under it (killed from outside?)
+  kill -0 "$1" 2>/dev/null && return 0
+  echo "$2 (pid $1) is gone in the middle of the run; its log ends:" >&2
+  tail -5 "$WORK/stockd.log" "$WORK/redis.log" >&2
+  exit 1
 }
 stop_daemon() { kill -TERM "$DAEMON"; wait "$DAEMON" || true; }
 
@@ -147,10 +155,12 @@ shape() {
   for _ in $(seq 1 "$RUNS"); do
     # shellcheck disable=SC2086
     read -r a b c d e < <(sb $sargs)
+    alive "$DAEMON" stockd
     srps+=("$a"); sp50+=("$b"); sp99+=("$c"); scpu+=("$d"); ccpu+=("$e")
     if [ -n "$rargs" ]; then
       # shellcheck disable=SC2086
       read -r a b c d e < <(rb "$n" $rargs)
+      alive "$REDIS" redis-server
       rrps+=("$a"); rp50+=("$b"); rp99+=("$c"); rcpu+=("$d"); bcpu+=("$e")
     fi
   done
