@@ -180,12 +180,13 @@ shape() {
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r), disk $(df -h "$WORK" | awk 'NR==2 {print $1}'), load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "$(redis-server --version | cut -d' ' -f1-3); median of $RUNS runs of ${SECS}s; load tools and servers on the same machine; every write durable (fsync before the reply)"
-floor_lmdb=? floor_fsync=?
+floor_lmdb=? floor_fsync=? wakeup_cpu=?
 CC=${CC:-$(command -v cc || command -v clang || command -v gcc || echo cc)}
 if "$CC" -O2 -o "$WORK/commit_probe" Tools/commit_probe.c -llmdb 2>"$WORK/cc.log"; then
   probe=$("$WORK/commit_probe" "$WORK/probe" 500)
   floor_lmdb=$(echo "$probe" | awk '$1 == "lmdb_commit_us" {print $2}')
   floor_fsync=$(echo "$probe" | awk '$1 == "pwrite_fdatasync_us" {print $2}')
+  wakeup_cpu=$(echo "$probe" | awk '$1 == "wakeup_cpu_us" {print $2}')
   rm -rf "$WORK/probe"
 else
   echo "  note: could not compile Tools/commit_probe.c (see below); the floors print ?" >&2; cat "$WORK/cc.log" >&2
@@ -355,6 +356,7 @@ printf '   p50 us, stockd / Redis: a %s / %s, b 16x32 %s / %s, c %s / %s, d %s /
 [ -z "$fill_line" ] || echo "   large log: $fill_line"
 [ -z "$at_latency" ] || echo "$at_latency" | sed "s/^/   point in time on the $FILL-event log: /"
 python3 Tools/fsync_probe.py "$WORK" | sed 's/^/   disk floor: /'
+echo "   CPU of one sleep + wake-up of a thread here: $wakeup_cpu us (part of every CPU-per-request figure above; unbatched shapes pay it per request)"
 echo "   pipelining: stockbench keeps P requests in flight per connection (refilled after each read);" \
   "redis-benchmark -P sends P and waits for all P (stockbench --window does the same)"
 echo "   load average at the end $(cut -d' ' -f1-3 /proc/loadavg); Redis: redis-benchmark -s SOCK -c C -P P -r PAIRS, '$SALE' / '$READ' (Tools/redis_sale.lua)"

@@ -4,10 +4,13 @@
  *   lmdb:   one synced LMDB commit of one page: begin a write txn, put one 8-byte key (64-byte
  *           value) with MDB_APPEND, commit (LMDB's default: data pages fdatasync'd, then the meta page).
  *   fsync:  one 4 KiB pwrite at the end of a file + fdatasync.
+ *   wakeup: the CPU time (getrusage) one 100 us nanosleep costs this process: what every sleep and
+ *           wake-up of a server or load-tool thread adds to its CPU per request (large on a VM).
  *
  * Prints one line per floor: the name, then the median and p99 in microseconds over ROUNDS rounds
- * (after 20 unmeasured warm-up rounds). Usage: commit_probe FOLDER [ROUNDS]. FOLDER is created
- * if missing and should be on the same filesystem as the data folder under test. */
+ * (after 20 unmeasured warm-up rounds); for wakeup, the mean CPU microseconds per sleep.
+ * Usage: commit_probe FOLDER [ROUNDS]. FOLDER is created if missing and should be on the same
+ * filesystem as the data folder under test. */
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
@@ -15,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -84,5 +88,14 @@ int main(int argc, char **argv) {
     close(fd);
     unlink(path);
     report("pwrite_fdatasync_us", samples, rounds);
+
+    struct rusage before, after;
+    struct timespec nap = { 0, 100000 };
+    getrusage(RUSAGE_SELF, &before);
+    for (int i = 0; i < 2000; i++) nanosleep(&nap, NULL);
+    getrusage(RUSAGE_SELF, &after);
+    double cpu = (after.ru_utime.tv_sec - before.ru_utime.tv_sec + after.ru_stime.tv_sec - before.ru_stime.tv_sec) * 1e6
+        + (after.ru_utime.tv_usec - before.ru_utime.tv_usec + after.ru_stime.tv_usec - before.ru_stime.tv_usec);
+    printf("wakeup_cpu_us %.1f\n", cpu / 2000);
     return 0;
 }
