@@ -223,11 +223,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let slotIDs = unsentSlotIDs
         // The writer thread answers; the handler is touched only back on its own event loop.
         let handler = NIOLoopBound(self, eventLoop: loop)
-        shared.writer.submit(unsentWrites, actor: peer.uid) { lines in
-            loop.execute {
-                for (slotID, reply) in zip(slotIDs, lines) { handler.value.fill(slotID, reply) }
-                handler.value.drain()
-            }
+        shared.writer.submit(unsentWrites, actor: peer.uid, on: loop) { lines in
+            for (slotID, reply) in zip(slotIDs, lines) { handler.value.fill(slotID, reply) }
+            handler.value.drain()
         }
         unsentWrites.removeAll(keepingCapacity: true)
         unsentSlotIDs.removeAll(keepingCapacity: true)

@@ -111,7 +111,6 @@ public final class StockServer: Service, @unchecked Sendable {
         // event loops and the writer.
         let readPool = NIOThreadPool(numberOfThreads: StockServer.readPoolThreads)
         readPool.start()
-        defer { try? readPool.syncShutdownGracefully() }
         let shared = ServerShared(configuration: configuration, writer: writer, reads: reads, readPool: readPool,
                                   logger: logger, connections: connections)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
@@ -120,6 +119,7 @@ public final class StockServer: Service, @unchecked Sendable {
             serverChannel = try await bind(shared: shared, group: group)
         } catch {
             writer.shutdown()
+            try? await readPool.shutdownGracefully()
             store.close()
             try? await group.shutdownGracefully()
             throw error
@@ -160,6 +160,7 @@ public final class StockServer: Service, @unchecked Sendable {
         try? await Task.sleep(for: .milliseconds(100))
         for channel in connections.all() { try? await channel.close() }
         try? await group.shutdownGracefully()
+        try? await readPool.shutdownGracefully()
         // A passed socket belongs to the socket unit, which keeps listening for the next start.
         if systemd.listenFileDescriptor == nil { unlink(configuration.socketPath) }
         store.close()

@@ -44,6 +44,9 @@ struct StockDaemon: AsyncParsableCommand {
             help: "Checkpoint what changed at most this often, in milliseconds (default 1000).")
     var checkpointIntervalMilliseconds: UInt64?
 
+    @Option(name: .customLong("event-loops"), help: "Event loop threads serving connections (default: one per core).")
+    var eventLoops: Int?
+
     @Option(name: .customLong("checkpoint-events"),
             help: "Checkpoint as soon as this many events are not checkpointed (default 100000).")
     var checkpointEvents: Int?
@@ -67,6 +70,7 @@ struct StockDaemon: AsyncParsableCommand {
         if let checkpointIntervalMilliseconds {
             configuration.checkpointPolicy.intervalMicroseconds = checkpointIntervalMilliseconds * 1_000
         }
+        if let eventLoops { configuration.eventLoopThreads = max(1, eventLoops) }
         if let checkpointEvents { configuration.checkpointPolicy.eventsMax = max(1, checkpointEvents) }
         do {
             if let text = try AccessConfiguration.readFile(access) {
