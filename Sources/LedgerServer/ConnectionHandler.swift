@@ -239,10 +239,19 @@ final class ConnectionHandler: ChannelDuplexHandler {
     // MARK: sending
 
     /// Writes every answered reply at the head, in order, running deferred reads as they come up,
-    /// then flushes once.
+    /// then flushes once. Consecutive replies go out as one buffer: one write for a pipelined burst.
     private func drain() {
         guard let context else { return }
         var wrote = false
+        var pending: ByteBuffer?
+        func send(_ buffer: ByteBuffer) {
+            if pending == nil { pending = buffer } else { pending!.writeImmutableBuffer(buffer) }
+            wrote = true
+        }
+        func sendPending() {
+            if let buffer = pending { context.write(wrapOutboundOut(buffer), promise: nil) }
+            pending = nil
+        }
         while true {
             if let read = replies.headRead, ConnectionHandler.runsOffLoop(read) {
                 runOffLoop(read, slotID: replies.headID, json: replies.json(replies.headID) ?? json)
@@ -251,17 +260,17 @@ final class ConnectionHandler: ChannelDuplexHandler {
             guard let entry = replies.popHead() else { break }
             switch entry.slot {
             case .ready(let buffer):
-                context.write(wrapOutboundOut(buffer), promise: nil)
+                send(buffer)
             case .deferredRead(let read):
-                context.write(wrapOutboundOut(shared.reads.answer(read, json: entry.json, allocator: allocator)), promise: nil)
+                send(shared.reads.answer(read, json: entry.json, allocator: allocator))
             case .startWatch(let topic):
                 let name: String
                 switch topic {
                 case .breaches: name = "breaches"
                 case .events: name = "events"
                 }
-                context.write(wrapOutboundOut(ReplyBytes.render(["OK watching=\(name)"], json: entry.json, allocator: allocator)),
-                              promise: nil)
+                send(ReplyBytes.render(["OK watching=\(name)"], json: entry.json, allocator: allocator))
+                sendPending()
                 context.flush()
                 let stream = WatchStream(topic: topic, shared: shared, context: context, json: entry.json,
                                          id: ObjectIdentifier(self)) { [weak self] in
@@ -273,8 +282,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
             case .waiting, .runningRead, .deferredWrite:
                 preconditionFailure("popHead returned a slot that is not ready")
             }
-            wrote = true
         }
+        sendPending()
         if wrote { context.flush() }
         for (id, work) in replies.releaseWrites() {
             unsentWrites.append(work)

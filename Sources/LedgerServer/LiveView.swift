@@ -1,5 +1,6 @@
 import LedgerCore
 import LedgerStore
+import NIOCore
 import Synchronization
 
 /// What reads see: the committed ledger in memory, shaped for the read verbs.
@@ -17,8 +18,16 @@ final class LiveView: Sendable {
     struct SkuPairs: Sendable {
         var warehouses: [String] = []
         var pairs: [PairState] = []
+        /// Counts changes, so a reader that rendered the rows outside the lock stores them only
+        /// if nothing changed meanwhile.
+        var version: UInt64 = 0
+        /// The `stock` rows and the `total` row of every warehouse, as STOCK sends them: rendered
+        /// by the first reader after a change, then copied by every reader until the next change.
+        var rendered: ByteBuffer?
 
         mutating func set(_ wh: String, _ pair: PairState) {
+            version &+= 1
+            rendered = nil
             var low = 0, high = warehouses.count
             while low < high {
                 let middle = (low + high) / 2
@@ -79,4 +88,12 @@ final class LiveView: Sendable {
     }
 
     var lastSeq: UInt64 { contents.withLock { $0.lastSeq } }
+
+    /// Keeps the rows a reader rendered for `sku`, unless the sku changed since it read `version`.
+    func keepRendered(_ rows: ByteBuffer, sku: String, version: UInt64) {
+        contents.withLock { contents in
+            guard contents.skus[sku]?.version == version else { return }
+            contents.skus[sku]?.rendered = rows
+        }
+    }
 }

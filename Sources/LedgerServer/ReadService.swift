@@ -55,17 +55,29 @@ public struct ReadService: Sendable {
     /// goes from the view's values to bytes with no String in between.
     func answer(_ request: ReadRequest, json: Bool, allocator: ByteBufferAllocator) -> ByteBuffer {
         if !json, case let .stock(sku, wh, nil) = request {
-            let (pairs, seq) = presentStock(sku: sku, wh: wh)
-            var buffer = allocator.buffer(capacity: 192 * (pairs.count + 1) + 32)
-            for (key, pair) in pairs {
-                buffer.writeBytes(Rows.stockLine(key, pair).bytes)
-                buffer.writeInteger(UInt8(ascii: "\n"))
+            let (skuPairs, seq) = view.withContents { ($0.skus[sku], $0.lastSeq) }
+            var rows: ByteBuffer
+            var rowCount = 1
+            if wh == nil, let skuPairs, let rendered = skuPairs.rendered {
+                rows = rendered
+                rowCount += skuPairs.pairs.count
+            } else {
+                let pairs = ReadService.pairs(of: sku, skuPairs, wh: wh)
+                rows = allocator.buffer(capacity: 192 * (pairs.count + 1))
+                for (key, pair) in pairs {
+                    rows.writeBytes(Rows.stockLine(key, pair).bytes)
+                    rows.writeInteger(UInt8(ascii: "\n"))
+                }
+                rows.writeBytes(Rows.totalLine(sku: sku, pairs).bytes)
+                rows.writeInteger(UInt8(ascii: "\n"))
+                rowCount += pairs.count
+                if wh == nil, let skuPairs { view.keepRendered(rows, sku: sku, version: skuPairs.version) }
             }
-            buffer.writeBytes(Rows.totalLine(sku: sku, pairs).bytes)
-            buffer.writeInteger(UInt8(ascii: "\n"))
             var ok = ReplyLine("OK")
-            ok.add("rows", pairs.count + 1)
+            ok.add("rows", rowCount)
             ok.add("seq", seq)
+            var buffer = allocator.buffer(capacity: rows.readableBytes + ok.bytes.count + 1)
+            buffer.writeImmutableBuffer(rows)
             buffer.writeBytes(ok.bytes)
             buffer.writeInteger(UInt8(ascii: "\n"))
             return buffer
@@ -76,13 +88,17 @@ public struct ReadService: Sendable {
     /// One sku's pairs (only `wh` when given) as they are now, sorted by warehouse, and the seq.
     private func presentStock(sku: String, wh: String?) -> ([(PairKey, PairState)], UInt64) {
         let (skuPairs, seq) = view.withContents { ($0.skus[sku], $0.lastSeq) }
+        return (ReadService.pairs(of: sku, skuPairs, wh: wh), seq)
+    }
+
+    private static func pairs(of sku: String, _ skuPairs: LiveView.SkuPairs?, wh: String?) -> [(PairKey, PairState)] {
         var pairs: [(PairKey, PairState)] = []
         if let skuPairs {
             for (warehouse, pair) in zip(skuPairs.warehouses, skuPairs.pairs) where wh == nil || warehouse == wh {
                 pairs.append((PairKey(sku: sku, wh: warehouse), pair))
             }
         }
-        return (pairs, seq)
+        return pairs
     }
 
     private func ok(_ rows: [String], _ seq: UInt64) -> [String] {
