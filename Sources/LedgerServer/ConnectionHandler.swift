@@ -220,15 +220,15 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// Hands this burst's writes to the writer as one submission; their replies come back together.
     private func flushWrites() {
         guard !unsentWrites.isEmpty, let loop = context?.eventLoop else { return }
-        let slotIDs = unsentSlotIDs
+        let works = unsentWrites, slotIDs = unsentSlotIDs
+        unsentWrites.removeAll(keepingCapacity: true)
+        unsentSlotIDs.removeAll(keepingCapacity: true)
         // The writer thread answers; the handler is touched only back on its own event loop.
         let handler = NIOLoopBound(self, eventLoop: loop)
-        shared.writer.submit(unsentWrites, actor: peer.uid, on: loop) { lines in
+        shared.writer.submit(works, actor: peer.uid, on: loop) { lines in
             for (slotID, reply) in zip(slotIDs, lines) { handler.value.fill(slotID, reply) }
             handler.value.drain()
         }
-        unsentWrites.removeAll(keepingCapacity: true)
-        unsentSlotIDs.removeAll(keepingCapacity: true)
     }
 
     private func fill(_ slotID: UInt64, _ lines: [String]) {

@@ -185,7 +185,9 @@ public final class LedgerWriter: @unchecked Sendable {
         pthread_mutex_lock(&mutex)
         if stopping {
             pthread_mutex_unlock(&mutex)
-            completion(works.map { _ in [ProtocolError(.unavailable, "stockd is shutting down").line()] })
+            let refusals = works.map { _ in [ProtocolError(.unavailable, "stockd is shutting down").line()] }
+            // Never call back inside the caller's own call: it may be about to submit again.
+            if let loop { loop.execute { completion(refusals) } } else { completion(refusals) }
             return
         }
         queue.append(Submission(works: works, actor: actor, loop: loop, completion: completion))

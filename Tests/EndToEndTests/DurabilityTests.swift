@@ -115,6 +115,49 @@ struct DurabilityTests {
         #expect(verify.status == 0, "\(verify.output)")
     }
 
+    @Test("SIGTERM during concurrent pipelined writes: a clean exit, late writes refused, every acknowledged one kept")
+    func stopUnderLoad() throws {
+        let daemon = try StockdProcess().start()
+        defer { daemon.removeFiles() }
+        _ = try daemon.request("RECEIVE sku=Q wh=W qty=10000000")
+        let acknowledged = AcknowledgedWrites()
+        let group = DispatchGroup()
+        for writer in 0..<16 {
+            DispatchQueue.global().async(group: group) {
+                guard let c = try? LineClient(path: daemon.socketPath) else { return }
+                var index = 0
+                while true {
+                    // Pipelined bursts: replies of a burst come back together, refusals included.
+                    let ids = (0..<8).map { _ -> String in index += 1; return "t-w\(writer)-\(index)" }
+                    guard (try? c.sendRaw(Array(ids.map { "SELL sku=Q wh=W qty=1 id=\($0)\n" }.joined().utf8))) != nil else { return }
+                    for id in ids {
+                        guard let reply = try? c.readReply() else { return }
+                        if reply.status.hasPrefix("OK") { acknowledged.add(id) }
+                    }
+                }
+            }
+        }
+        let deadline = Date().addingTimeInterval(30)
+        while acknowledged.count < 2_000, Date() < deadline { usleep(10_000) }
+        #expect(daemon.stop() == 0, "stockd must exit cleanly when stopped under load")
+        group.wait()
+        try daemon.start()
+        let c = try daemon.client()
+        var seen = Set<String>()
+        var from = 1
+        while true {
+            let page = try c.request("EVENTS from=\(from) limit=100000")
+            for row in page.dropLast() { if let id = field("id", row) { seen.insert(id) } }
+            if page.count - 1 < 100_000 { break }
+            from += 100_000
+        }
+        let missing = acknowledged.all.filter { !seen.contains($0) }
+        #expect(missing.isEmpty, "\(missing.count) acknowledged writes missing")
+        daemon.stop()
+        let verify = try run("stockctl", ["verify", "--data", daemon.dataDirectory])
+        #expect(verify.status == 0, "\(verify.output)")
+    }
+
     @Test("SIGKILL during the start-up's tail fold: the next start serves every acknowledged write once")
     func crashDuringStartup() throws {
         let daemon = try StockdProcess()
