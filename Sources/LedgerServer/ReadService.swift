@@ -28,11 +28,14 @@ public struct ReadService: Sendable {
         self.writerStatistics = writerStatistics
     }
 
-    /// Up to `limit` events after log position `seq`, for a watcher catching up.
+    /// Up to `limit` events after log position `seq`, for a watcher catching up: only published
+    /// ones, never a committed event whose sync is still to come.
     func events(after seq: UInt64, limit: Int) throws -> [Event] {
+        let published = view.lastSeq
         var events: [Event] = []
         try store.read { reader in
             try reader.forEachEvent(from: seq + 1) { event in
+                guard event.seq <= published else { return false }
                 events.append(event)
                 return events.count < limit
             }
@@ -137,7 +140,7 @@ public struct ReadService: Sendable {
             return try store.read { reader in
                 let intervals = try PointInTime(reader: reader, tail: tail)
                     .breachIntervals(sku: sku, wh: wh, from: from, to: to, now: clock())
-                return ok(intervals.map(Rows.interval), reader.lastLogSeq)
+                return ok(intervals.map(Rows.interval), tail.lastSeq)
             }
 
         case let .reorder(wh, sku):
@@ -173,17 +176,19 @@ public struct ReadService: Sendable {
                     if wh == nil || PointInTime.touches(event.body, wh: wh!) { rows.append(Rows.event(event)) }
                     return rows.count < limit
                 }
-                return ok(rows, reader.lastLogSeq)
+                return ok(rows, tail.lastSeq)
             }
 
         case let .events(from, limit):
+            let published = view.lastSeq
             return try store.read { reader in
                 var rows: [String] = []
                 try reader.forEachEvent(from: from) { event in
+                    guard event.seq <= published else { return false }
                     rows.append(Rows.event(event))
                     return rows.count < limit
                 }
-                return ok(rows, reader.lastLogSeq)
+                return ok(rows, published)
             }
 
         case .info:

@@ -16,9 +16,9 @@ public struct PointInTime {
     /// the time (the writer records times in seq order, so a binary search over the log is exact).
     public func seq(_ point: LogPoint) throws -> UInt64 {
         switch point {
-        case .seq(let seq): return min(seq, reader.lastLogSeq)
+        case .seq(let seq): return min(seq, tail.lastSeq)
         case .time(let time):
-            var low: UInt64 = 0, high = reader.lastLogSeq
+            var low: UInt64 = 0, high = tail.lastSeq
             while low < high {
                 let middle = low + (high - low + 1) / 2
                 guard let event = try reader.event(middle) else { throw CorruptRecord(reason: "log has no event \(middle)") }
@@ -65,7 +65,11 @@ public struct PointInTime {
             }
             return true
         }
-        if let sku { try reader.forEachEvent(sku: sku, from: 1, tail: tail, visit) } else { try reader.forEachEvent(from: 1, visit) }
+        if let sku {
+            try reader.forEachEvent(sku: sku, from: 1, tail: tail, visit)
+        } else {
+            try reader.forEachEvent(from: 1) { event in event.seq <= tail.lastSeq && visit(event) }
+        }
         for (key, pair) in state.pairs {
             if let since = pair.breachSince { intervals.append(BreachInterval(pair: key, start: since, end: nil, lowest: pair.breachLowest, now: now)) }
         }
@@ -85,7 +89,7 @@ extension StoreReader {
     public func stock(sku: String, wh: String?, at point: LogPoint?,
                       tail: UnindexedTail) throws -> (pairs: [(PairKey, PairState)], seq: UInt64) {
         let past = PointInTime(reader: self, tail: tail)
-        let seq = try point.map { try past.seq($0) } ?? lastLogSeq
+        let seq = try point.map { try past.seq($0) } ?? tail.lastSeq
         var pairs = try past.pairs(sku: sku, upTo: seq)
         if let wh { pairs = pairs.filter { $0.0.wh == wh } }
         return (pairs, seq)

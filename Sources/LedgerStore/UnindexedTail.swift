@@ -2,19 +2,28 @@
 /// checkpoint, per sku. The daemon keeps it in memory and a checkpoint writes it out; stockctl
 /// rebuilds it from the log (`StoreReader.unindexedTail()`).
 ///
-/// Guarantees: every event with a seq in `indexedThrough + 1 ... last` appears under its sku, in
+/// It also bounds what a reader may see of the log: `lastSeq`, the last event it covers. The daemon's
+/// is the last seq published to readers, so a read of the log never shows a committed event whose
+/// sync has not yet made it durable (and acknowledged).
+///
+/// Guarantees: every event with a seq in `indexedThrough + 1 ... lastSeq` appears under its sku, in
 /// seq order, and the stored index holds every event at or before `indexedThrough`.
 public struct UnindexedTail: Sendable {
     public var indexedThrough: UInt64
+    public private(set) var lastSeq: UInt64
     public private(set) var seqsBySku: [String: [UInt64]] = [:]
     public private(set) var count = 0
 
-    public init(indexedThrough: UInt64) { self.indexedThrough = indexedThrough }
+    public init(indexedThrough: UInt64) {
+        self.indexedThrough = indexedThrough
+        lastSeq = indexedThrough
+    }
 
     public mutating func append(_ seq: UInt64, sku: String) {
-        precondition(seq > indexedThrough, "seq \(seq) is already indexed (through \(indexedThrough))")
+        precondition(seq > lastSeq, "seq \(seq) is not after \(lastSeq)")
         seqsBySku[sku, default: []].append(seq)
         count += 1
+        lastSeq = seq
     }
 
     public func seqs(of sku: String) -> [UInt64] { seqsBySku[sku] ?? [] }
@@ -23,6 +32,7 @@ public struct UnindexedTail: Sendable {
     public func only(_ sku: String) -> UnindexedTail {
         var tail = UnindexedTail(indexedThrough: indexedThrough)
         if let seqs = seqsBySku[sku] { tail.seqsBySku[sku] = seqs; tail.count = seqs.count }
+        tail.lastSeq = lastSeq
         return tail
     }
 }

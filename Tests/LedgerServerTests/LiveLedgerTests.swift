@@ -164,6 +164,36 @@ import Testing
     }
 }
 
+extension LiveLedgerTests {
+    @Test("reads of the log stop at the last published seq: a committed group waiting for its sync is not shown")
+    func logReadsStopAtPublished() throws {
+        let directory = NSTemporaryDirectory() + "stockd-published-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try LedgerStore(directory: directory, mapSizeBytes: 32 << 20)
+        defer { store.close() }
+        let writer = try LedgerWriter(store: store, logger: Logger(label: "test"))
+        writer.start()
+        _ = submit(writer, [.single(WriteRequest(command: .receive(sku: "A", wh: "W", quantity: 5, purchaseOrder: nil)))])
+        // An event in the log that the writer has not published (as between a commit and its sync).
+        try store.write { writer in
+            try writer.appendToLog(Event(seq: 2, recordedAt: Timestamp(microseconds: Int64.max / 2), actor: 0,
+                                         body: .sold(sku: "A", wh: "W", quantity: 5, reservation: nil)))
+        }
+        let reads = ReadService(store: store, view: writer.view, version: "test", startedAt: Timestamp(microseconds: 0),
+                                clock: LedgerWriter.systemClock, connectionCount: { 0 },
+                                writerStatistics: { writer.currentStatistics() })
+        let events = reads.answer(.events(from: 1, limit: 10))
+        #expect(events.count == 2 && events.last == "OK rows=1 seq=1", "\(events)")
+        let past = reads.answer(.stock(sku: "A", wh: nil, at: .seq(2)))
+        #expect(past.first?.contains("on_hand=5") == true && past.last == "OK rows=2 seq=1", "\(past)")
+        let later = reads.answer(.stock(sku: "A", wh: nil, at: .time(Timestamp(microseconds: Int64.max / 2))))
+        #expect(later.last == "OK rows=2 seq=1", "\(later)")
+        #expect(try reads.events(after: 0, limit: 10).map(\.seq) == [1])
+        #expect(reads.answer(.history(sku: "A", wh: nil, from: 1, limit: 10)).count == 2)
+        writer.shutdown()
+    }
+}
+
 final class ReplyBox: @unchecked Sendable {
     // Written by the writer thread before it signals the semaphore the test thread waits on.
     var value: [[String]] = []
