@@ -122,7 +122,8 @@ public final class LedgerWriter: @unchecked Sendable {
     private var statistics = Statistics()
 
     // Owned by the writer thread only.
-    private let live: LiveLedger
+    /// Confined to the writer thread (tests read it after `shutdown()`).
+    let live: LiveLedger
     private var lastTime: Timestamp
     private var lastCheckpointMicroseconds = LedgerWriter.monotonicMicroseconds()
     private var io: ThreadWriteCounter?

@@ -154,7 +154,18 @@ final class LiveLedger: LedgerSource {
         dirtyOrders.removeAll(keepingCapacity: true)
         idempotency.removeAll(keepingCapacity: true)
         tail = UnindexedTail(indexedThrough: state.lastSeq)
+        // Reservations sold or released early leave their entry in the schedule until it is due;
+        // rebuild it once those are the majority, so it stays within twice the open reservations.
+        if expiries.count > 2 * state.reservations.count + LiveLedger.expiryScheduleSlack {
+            expiries = Heap(state.reservations.values.filter { $0.status == .open }.map {
+                Expiry(due: $0.expiresAt, reservationID: $0.id)
+            })
+        }
     }
+
+    /// Stale schedule entries tolerated before a rebuild, so a small ledger does not rebuild often.
+    static let expiryScheduleSlack = 1_024
+    var scheduledExpiries: Int { expiries.count }
 
     /// The read side's first contents.
     func viewContents() -> LiveView.Contents {

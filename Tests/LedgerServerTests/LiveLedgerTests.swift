@@ -194,6 +194,33 @@ extension LiveLedgerTests {
     }
 }
 
+extension LiveLedgerTests {
+    @Test("the expiry schedule stays within twice the open reservations when most close before they are due")
+    func expiryScheduleIsCompacted() throws {
+        let directory = NSTemporaryDirectory() + "stockd-expiries-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try LedgerStore(directory: directory, mapSizeBytes: 64 << 20)
+        defer { store.close() }
+        var policy = LedgerWriter.CheckpointPolicy()
+        policy.eventsMax = 500
+        let writer = try LedgerWriter(store: store, logger: Logger(label: "test"), checkpointPolicy: policy)
+        writer.start()
+        _ = submit(writer, [.single(WriteRequest(command: .receive(sku: "A", wh: "W", quantity: 1_000_000, purchaseOrder: nil)))])
+        for index in 0..<3_000 {
+            let id = "r\(index)"
+            _ = submit(writer, [
+                .single(WriteRequest(command: .reserve(sku: "A", wh: "W", quantity: 1, reservation: id, ttlSeconds: 3_600))),
+                .single(WriteRequest(command: index % 10 == 0 ? .sellReserved(reservation: id, quantity: nil)
+                                                              : .release(reservation: id, quantity: nil))),
+            ])
+        }
+        writer.shutdown()
+        #expect(writer.live.scheduledExpiries <= LiveLedger.expiryScheduleSlack + 2 * writer.live.state.reservations.count,
+                "\(writer.live.scheduledExpiries) entries for \(writer.live.state.reservations.count) reservations in memory")
+        #expect(writer.live.state.reservations.isEmpty, "all closed and checkpointed")
+    }
+}
+
 final class ReplyBox: @unchecked Sendable {
     // Written by the writer thread before it signals the semaphore the test thread waits on.
     var value: [[String]] = []
