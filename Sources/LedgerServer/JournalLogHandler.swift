@@ -23,7 +23,10 @@ public struct JournalLogHandler: LogHandler {
         let merged = metadata.merging(event.metadata ?? [:]) { $1 }
         for key in merged.keys.sorted() { line += " \(key)=\(merged[key]!)" }
         line += "\n"
-        _ = line.withCString { fputs($0, stderr) }
+        // One write(2) per line on descriptor 2: lines from several threads do not interleave, and
+        // no shared C `FILE *` (which Swift 6 rightly calls shared mutable state) is involved.
+        var bytes = Array(line.utf8)
+        _ = bytes.withUnsafeMutableBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
     }
 
     static func priority(_ level: Logger.Level) -> Int {

@@ -51,10 +51,12 @@ final class WatchStream {
     /// a delivery, one before it is in the history; `deliveredSeq` drops whatever comes twice.
     func start() {
         let loop = context.eventLoop
-        shared.writer.watchers.subscribe(id, loop: loop) { [self] changes in
-            self.deliver(changes)
+        // Deliveries and catch-up steps run on this connection's event loop, where the stream lives.
+        let stream = NIOLoopBound(self, eventLoop: loop)
+        shared.writer.watchers.subscribe(id, loop: loop) { changes in
+            stream.value.deliver(changes)
         }
-        if catchingUp { loop.execute { self.catchUp() } }
+        if catchingUp { loop.execute { stream.value.catchUp() } }
     }
 
     /// UNWATCH, QUIT or the connection closing.
@@ -95,7 +97,8 @@ final class WatchStream {
             return
         }
         if context.channel.isWritable {
-            context.eventLoop.execute { self.catchUp() }
+            let stream = NIOLoopBound(self, eventLoop: context.eventLoop)
+            context.eventLoop.execute { stream.value.catchUp() }
         } else {
             catchUpPaused = true
         }
