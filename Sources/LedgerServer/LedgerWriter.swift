@@ -218,7 +218,7 @@ public final class LedgerWriter: @unchecked Sendable {
             while queue.isEmpty && !stopping && !expiryDue() && !checkpointDue() {
                 var deadline = timespec()
                 clock_gettime(CLOCK_MONOTONIC, &deadline)
-                let waitMicros = min(LedgerWriter.idleWakeMicroseconds, max(1_000, microsUntilExpiry()))
+                let waitMicros = min(LedgerWriter.idleWakeMicroseconds, max(1_000, microsUntilTimedWork()))
                 let total = Int64(deadline.tv_nsec) + waitMicros * 1_000
                 deadline.tv_sec += Int(total / 1_000_000_000)
                 deadline.tv_nsec = Int(total % 1_000_000_000)
@@ -262,7 +262,8 @@ public final class LedgerWriter: @unchecked Sendable {
         return nextExpiry <= clock()
     }
 
-    private func microsUntilExpiry() -> Int64 {
+    /// Until the next due reservation or checkpoint, whichever comes first.
+    private func microsUntilTimedWork() -> Int64 {
         let untilCheckpoint = live.pendingEvents == 0 ? LedgerWriter.idleWakeMicroseconds
             : Int64(lastCheckpointMicroseconds + checkpointPolicy.intervalMicroseconds) - Int64(LedgerWriter.monotonicMicroseconds())
         guard let nextExpiry = live.nextExpiry else { return untilCheckpoint }
