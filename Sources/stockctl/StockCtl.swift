@@ -51,18 +51,21 @@ struct ReplayReport {
 /// Folds the whole log (or up to `to`) and, when it reached the end of the log, compares with what
 /// the daemon would start from: the stored checkpoint plus the log after it, folded. Both are read in one read transaction, so a running daemon does not disturb the
 /// comparison. Reading and decoding run on this thread and folding on a second one (the fold is the
-/// same `Ledger.apply`; only the work is split), so both cores work on a long replay.
+/// same `Ledger.apply`; only the work is split), so both cores work on a long replay. The folding
+/// thread does nothing but fold: it hands each folded batch back, and this thread destroys its
+/// events when it refills the batch.
 func replay(_ store: LedgerStore, to: UInt64?, compare: Bool) throws -> ReplayReport {
     try store.read { reader in
         var report = ReplayReport()
         report.storedSeq = reader.lastLogSeq
+        // The checkpoint's pair count sizes the fold's table once (a hint: the tail may add pairs).
+        let storedPairs = (try? reader.entryCounts().first { $0.0 == "pairs" }?.1) ?? 0
         let pipe = EventPipe()
-        let folder = ReplayFolder(pipe: pipe)
+        let folder = ReplayFolder(pipe: pipe, expectedPairs: storedPairs)
         let thread = folder.start()
         let start = monotonicSeconds()
         var expectedSeq: UInt64 = 1
-        var batch: [Event] = []
-        batch.reserveCapacity(EventPipe.batchEventsMax)
+        var batch = pipe.emptyBatch()
         do {
             try reader.forEachRawEvent(from: 1) { seq, bytes in
                 if let to, seq > to { return false }
@@ -71,8 +74,8 @@ func replay(_ store: LedgerStore, to: UInt64?, compare: Bool) throws -> ReplayRe
                 }
                 batch.append(try EventCodec.decode(seq: seq, bytes))
                 if batch.count == EventPipe.batchEventsMax {
-                    pipe.put(batch)
-                    batch.removeAll(keepingCapacity: true)
+                    pipe.put(&batch)
+                    batch = pipe.emptyBatch()
                 }
                 expectedSeq += 1
                 return true
@@ -82,7 +85,7 @@ func replay(_ store: LedgerStore, to: UInt64?, compare: Bool) throws -> ReplayRe
             pthread_join(thread, nil)
             throw error
         }
-        if !batch.isEmpty { pipe.put(batch) }
+        if !batch.isEmpty { pipe.put(&batch) }
         pipe.finish()
         pthread_join(thread, nil)
         let state = folder.state
@@ -101,7 +104,8 @@ func replay(_ store: LedgerStore, to: UInt64?, compare: Bool) throws -> ReplayRe
     }
 }
 
-/// A bounded hand-off of decoded events from the reading thread to the folding thread.
+/// A bounded hand-off of decoded events from the reading thread to the folding thread, and of
+/// folded batches back, so that their events are destroyed (and their storage reused) by the reader.
 final class EventPipe: @unchecked Sendable {
     /// Events per hand-off: large enough that locking is noise, small enough to stay in cache.
     static let batchEventsMax = 8_192
@@ -110,19 +114,34 @@ final class EventPipe: @unchecked Sendable {
     private var mutex = pthread_mutex_t()
     private var condition = pthread_cond_t()
     private var batches: [[Event]] = []
+    private var folded: [[Event]] = []
     private var finished = false
 
     init() {
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&condition, nil)
+        batches.reserveCapacity(EventPipe.batchesInFlightMax)
+        folded.reserveCapacity(EventPipe.batchesInFlightMax + 2)
     }
 
-    func put(_ batch: [Event]) {
+    /// Hands `batch` to the folder (waiting while too many are in flight); leaves it empty.
+    func put(_ batch: inout [Event]) {
         pthread_mutex_lock(&mutex)
         while batches.count >= EventPipe.batchesInFlightMax { pthread_cond_wait(&condition, &mutex) }
         batches.append(batch)
+        batch = []
         pthread_cond_broadcast(&condition)
         pthread_mutex_unlock(&mutex)
+    }
+
+    /// An empty batch for the reader: a folded one emptied here, on the reader's thread, or a new one.
+    func emptyBatch() -> [Event] {
+        pthread_mutex_lock(&mutex)
+        var batch = folded.popLast() ?? []
+        pthread_mutex_unlock(&mutex)
+        batch.removeAll(keepingCapacity: true)
+        batch.reserveCapacity(EventPipe.batchEventsMax)
+        return batch
     }
 
     func finish() {
@@ -142,26 +161,48 @@ final class EventPipe: @unchecked Sendable {
         pthread_cond_broadcast(&condition)
         return batch
     }
+
+    /// Gives a folded batch back to the reader; leaves it empty, so the folder holds no reference.
+    func giveBack(_ batch: inout [Event]) {
+        pthread_mutex_lock(&mutex)
+        folded.append(batch)
+        batch = []
+        pthread_mutex_unlock(&mutex)
+    }
 }
 
 /// The folding side of a replay: applies every batch from the pipe to one state, on its own thread.
 final class ReplayFolder: @unchecked Sendable {
     let pipe: EventPipe
+    let expectedPairs: Int
     private(set) var state = LedgerState()
 
-    init(pipe: EventPipe) { self.pipe = pipe }
+    init(pipe: EventPipe, expectedPairs: Int) {
+        self.pipe = pipe
+        self.expectedPairs = expectedPairs
+    }
 
     func start() -> pthread_t {
         var thread = pthread_t()
         let box = Unmanaged.passRetained(self).toOpaque()
         pthread_create(&thread, nil, { raw in
             let folder = Unmanaged<ReplayFolder>.fromOpaque(raw!).takeRetainedValue()
-            while let batch = folder.pipe.take() {
-                for event in batch { Ledger.apply(event, to: &folder.state) }
-            }
+            folder.run()
             return nil
         }, box)
         return thread
+    }
+
+    private func run() {
+        var state = LedgerState()
+        state.pairs.reserveCapacity(expectedPairs)
+        while var batch = pipe.take() {
+            batch.withUnsafeBufferPointer { events in
+                for index in events.indices { Ledger.apply(events[index], to: &state) }
+            }
+            pipe.giveBack(&batch)
+        }
+        self.state = state
     }
 }
 
