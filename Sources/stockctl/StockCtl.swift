@@ -196,6 +196,7 @@ final class ReplayFolder: @unchecked Sendable {
     private func run() {
         var state = LedgerState()
         state.pairs.reserveCapacity(expectedPairs)
+        adviseHugePages(forTableOf: state.pairs)
         while var batch = pipe.take() {
             batch.withUnsafeBufferPointer { events in
                 for index in events.indices { Ledger.apply(events[index], to: &state) }
