@@ -51,9 +51,8 @@ struct ReplayReport {
 /// Folds the whole log (or up to `to`) and, when it reached the end of the log, compares with what
 /// the daemon would start from: the stored checkpoint plus the log after it, folded. Both are read in one read transaction, so a running daemon does not disturb the
 /// comparison. Reading and decoding run on this thread and folding on a second one (the fold is the
-/// same `Ledger.apply`; only the work is split), so both cores work on a long replay. The folding
-/// thread does nothing but fold: it hands each folded batch back, and this thread destroys its
-/// events when it refills the batch.
+/// same `Ledger.apply`; only the work is split), so both cores work on a long replay. Events are
+/// decoded into a batch's buffer in place and moved out of it to be folded: never copied.
 func replay(_ store: LedgerStore, to: UInt64?, compare: Bool) throws -> ReplayReport {
     try store.read { reader in
         var report = ReplayReport()
@@ -73,8 +72,8 @@ func replay(_ store: LedgerStore, to: UInt64?, compare: Bool) throws -> ReplayRe
                     throw CorruptRecord(reason: "log has a gap: expected seq \(expectedSeq), found \(seq)")
                 }
                 batch.append(try EventCodec.decode(seq: seq, bytes))
-                if batch.count == EventPipe.batchEventsMax {
-                    pipe.put(&batch)
+                if batch.isFull {
+                    pipe.put(batch)
                     batch = pipe.emptyBatch()
                 }
                 expectedSeq += 1
@@ -85,7 +84,7 @@ func replay(_ store: LedgerStore, to: UInt64?, compare: Bool) throws -> ReplayRe
             pthread_join(thread, nil)
             throw error
         }
-        if !batch.isEmpty { pipe.put(&batch) }
+        if !batch.isEmpty { pipe.put(batch) }
         pipe.finish()
         pthread_join(thread, nil)
         let state = folder.state
@@ -104,8 +103,38 @@ func replay(_ store: LedgerStore, to: UInt64?, compare: Bool) throws -> ReplayRe
     }
 }
 
+/// Decoded events in a buffer of their own, reused batch after batch: the reader initializes each
+/// event in place, the folder moves each out to fold it.
+final class EventBatch {
+    private let events: UnsafeMutablePointer<Event>
+    private(set) var count = 0
+
+    init() { events = .allocate(capacity: EventPipe.batchEventsMax) }
+
+    deinit {
+        events.deinitialize(count: count)
+        events.deallocate()
+    }
+
+    var isEmpty: Bool { count == 0 }
+    var isFull: Bool { count == EventPipe.batchEventsMax }
+
+    func append(_ event: __owned Event) {
+        precondition(count < EventPipe.batchEventsMax, "event batch overfilled")
+        (events + count).initialize(to: event)
+        count += 1
+    }
+
+    /// Moves every event out to `body`, in order, and leaves the batch empty.
+    func drain(_ body: (Event) -> Void) {
+        let drained = count
+        count = 0
+        for index in 0..<drained { body((events + index).move()) }
+    }
+}
+
 /// A bounded hand-off of decoded events from the reading thread to the folding thread, and of
-/// folded batches back, so that their events are destroyed (and their storage reused) by the reader.
+/// drained batches back to the reader for reuse.
 final class EventPipe: @unchecked Sendable {
     /// Events per hand-off: large enough that locking is noise, small enough to stay in cache.
     static let batchEventsMax = 8_192
@@ -113,35 +142,29 @@ final class EventPipe: @unchecked Sendable {
     static let batchesInFlightMax = 4
     private var mutex = pthread_mutex_t()
     private var condition = pthread_cond_t()
-    private var batches: [[Event]] = []
-    private var folded: [[Event]] = []
+    private var batches: [EventBatch] = []
+    private var drained: [EventBatch] = []
     private var finished = false
 
     init() {
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&condition, nil)
-        batches.reserveCapacity(EventPipe.batchesInFlightMax)
-        folded.reserveCapacity(EventPipe.batchesInFlightMax + 2)
     }
 
-    /// Hands `batch` to the folder (waiting while too many are in flight); leaves it empty.
-    func put(_ batch: inout [Event]) {
+    /// Hands `batch` to the folder, waiting while too many are in flight.
+    func put(_ batch: EventBatch) {
         pthread_mutex_lock(&mutex)
         while batches.count >= EventPipe.batchesInFlightMax { pthread_cond_wait(&condition, &mutex) }
         batches.append(batch)
-        batch = []
         pthread_cond_broadcast(&condition)
         pthread_mutex_unlock(&mutex)
     }
 
-    /// An empty batch for the reader: a folded one emptied here, on the reader's thread, or a new one.
-    func emptyBatch() -> [Event] {
+    /// An empty batch for the reader: one the folder drained, or a new one.
+    func emptyBatch() -> EventBatch {
         pthread_mutex_lock(&mutex)
-        var batch = folded.popLast() ?? []
-        pthread_mutex_unlock(&mutex)
-        batch.removeAll(keepingCapacity: true)
-        batch.reserveCapacity(EventPipe.batchEventsMax)
-        return batch
+        defer { pthread_mutex_unlock(&mutex) }
+        return drained.popLast() ?? EventBatch()
     }
 
     func finish() {
@@ -152,7 +175,7 @@ final class EventPipe: @unchecked Sendable {
     }
 
     /// The next batch, or nil once the reader has finished and everything was taken.
-    func take() -> [Event]? {
+    func take() -> EventBatch? {
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
         while batches.isEmpty && !finished { pthread_cond_wait(&condition, &mutex) }
@@ -162,11 +185,10 @@ final class EventPipe: @unchecked Sendable {
         return batch
     }
 
-    /// Gives a folded batch back to the reader; leaves it empty, so the folder holds no reference.
-    func giveBack(_ batch: inout [Event]) {
+    /// Gives a drained batch back to the reader.
+    func giveBack(_ batch: EventBatch) {
         pthread_mutex_lock(&mutex)
-        folded.append(batch)
-        batch = []
+        drained.append(batch)
         pthread_mutex_unlock(&mutex)
     }
 }
@@ -197,11 +219,9 @@ final class ReplayFolder: @unchecked Sendable {
         var state = LedgerState()
         state.pairs.reserveCapacity(expectedPairs)
         adviseHugePages(forTableOf: state.pairs)
-        while var batch = pipe.take() {
-            batch.withUnsafeBufferPointer { events in
-                for index in events.indices { Ledger.apply(events[index], to: &state) }
-            }
-            pipe.giveBack(&batch)
+        while let batch = pipe.take() {
+            batch.drain { Ledger.apply($0, to: &state) }
+            pipe.giveBack(batch)
         }
         self.state = state
     }
