@@ -65,10 +65,15 @@ public struct ByteReader {
     }
 
     public mutating func string() throws -> String {
+        String(decoding: try lengthPrefixed(), as: UTF8.self)
+    }
+
+    /// The bytes of a length-prefixed field, in place (no copy): for a decoder that keeps only some.
+    public mutating func lengthPrefixed() throws -> UnsafeRawBufferPointer {
         guard let count = Int(exactly: try varint()) else { throw CorruptRecord(reason: "string length out of range") }
         guard count <= buffer.count - offset else { throw CorruptRecord(reason: "string runs past the end") }
         defer { offset += count }
-        return String(decoding: UnsafeRawBufferPointer(rebasing: buffer[offset..<offset + count]), as: UTF8.self)
+        return UnsafeRawBufferPointer(rebasing: buffer[offset..<offset + count])
     }
 
     public mutating func skip(_ count: Int) throws {

@@ -14,9 +14,6 @@ public enum EventCodec {
         case ref, note, idempotencyKey, eta, lost, expiresAt, safety, reorder, max
         /// Added with the in-memory ledger: older events lack it, older readers skip it.
         case requestFingerprint
-
-        /// One past the highest field number this build knows.
-        static let slotCount = 21
     }
 
     public static func encode(_ event: Event) -> [UInt8] {
@@ -86,76 +83,104 @@ public enum EventCodec {
         }
         let recordedAt = Timestamp(microseconds: try reader.signed())
         let actor = UInt32(truncatingIfNeeded: try reader.varint())
-        // Fields land in fixed slots indexed by field number: no dictionary on the replay hot path.
-        var texts = [String?](repeating: nil, count: Field.slotCount)
-        var numbers = [Int64?](repeating: nil, count: Field.slotCount)
+        // Every field this build knows lands in a local of its own: no array, no dictionary and no
+        // generic code per event on the replay hot path. A field sent twice keeps its last value; a
+        // field of the other wire type than its own (a text sent as a number) is not that field.
+        var sku: String?, wh: String?, reservation: String?, transfer: String?, from: String?, to: String?
+        var purchaseOrder: String?, reason: String?, ref: String?, note: String?, idempotencyKey: String?
+        var requestFingerprint: String?
+        var quantity: Int64?, delta: Int64?, eta: Int64?, lost: Int64?, expiresAt: Int64?
+        var safety: Int64?, reorder: Int64?, max: Int64?
         while !reader.isAtEnd {
             let tag = try reader.varint()
-            let fieldNumber = Int(truncatingIfNeeded: tag >> 1)
-            let known = fieldNumber > 0 && fieldNumber < Field.slotCount
             if tag & 1 == 1 {
-                if known { texts[fieldNumber] = try reader.string() } else { try reader.skip(Int(exactly: try reader.varint()) ?? -1) }
+                let bytes = try reader.lengthPrefixed()
+                func string() -> String { String(decoding: bytes, as: UTF8.self) }
+                switch tag >> 1 {
+                case Field.sku.rawValue: sku = string()
+                case Field.wh.rawValue: wh = string()
+                case Field.reservation.rawValue: reservation = string()
+                case Field.transfer.rawValue: transfer = string()
+                case Field.from.rawValue: from = string()
+                case Field.to.rawValue: to = string()
+                case Field.purchaseOrder.rawValue: purchaseOrder = string()
+                case Field.reason.rawValue: reason = string()
+                case Field.ref.rawValue: ref = string()
+                case Field.note.rawValue: note = string()
+                case Field.idempotencyKey.rawValue: idempotencyKey = string()
+                case Field.requestFingerprint.rawValue: requestFingerprint = string()
+                default: break  // unknown, or a number field sent as text: skipped
+                }
             } else {
                 let value = try reader.signed()
-                if known { numbers[fieldNumber] = value }
+                switch tag >> 1 {
+                case Field.quantity.rawValue: quantity = value
+                case Field.delta.rawValue: delta = value
+                case Field.eta.rawValue: eta = value
+                case Field.lost.rawValue: lost = value
+                case Field.expiresAt.rawValue: expiresAt = value
+                case Field.safety.rawValue: safety = value
+                case Field.reorder.rawValue: reorder = value
+                case Field.max.rawValue: max = value
+                default: break  // unknown, or a text field sent as a number: skipped
+                }
             }
         }
-        func text(_ field: Field) throws -> String {
-            guard let value = texts[Int(field.rawValue)] else { throw CorruptRecord(reason: "event \(seq) lacks \(field)") }
+        func lacks(_ field: Field) -> CorruptRecord { CorruptRecord(reason: "event \(seq) lacks \(field)") }
+        func required(_ value: String?, _ field: Field) throws -> String {
+            guard let value else { throw lacks(field) }
             return value
         }
-        func number(_ field: Field) throws -> Int64 {
-            guard let value = numbers[Int(field.rawValue)] else { throw CorruptRecord(reason: "event \(seq) lacks \(field)") }
+        func required(_ value: Int64?, _ field: Field) throws -> Int64 {
+            guard let value else { throw lacks(field) }
             return value
         }
-        func optionalText(_ field: Field) -> String? { texts[Int(field.rawValue)] }
-        func optionalNumber(_ field: Field) -> Int64? { numbers[Int(field.rawValue)] }
         let body: EventBody
         switch kind {
         case .received:
-            body = .received(sku: try text(.sku), wh: try text(.wh), quantity: try number(.quantity),
-                             purchaseOrder: optionalText(.purchaseOrder))
+            body = .received(sku: try required(sku, .sku), wh: try required(wh, .wh), quantity: try required(quantity, .quantity),
+                             purchaseOrder: purchaseOrder)
         case .sold:
-            body = .sold(sku: try text(.sku), wh: try text(.wh), quantity: try number(.quantity),
-                         reservation: optionalText(.reservation))
+            body = .sold(sku: try required(sku, .sku), wh: try required(wh, .wh), quantity: try required(quantity, .quantity),
+                         reservation: reservation)
         case .reserved:
-            body = .reserved(reservation: try text(.reservation), sku: try text(.sku), wh: try text(.wh),
-                             quantity: try number(.quantity), expiresAt: Timestamp(microseconds: try number(.expiresAt)))
+            body = .reserved(reservation: try required(reservation, .reservation), sku: try required(sku, .sku), wh: try required(wh, .wh),
+                             quantity: try required(quantity, .quantity), expiresAt: Timestamp(microseconds: try required(expiresAt, .expiresAt)))
         case .released:
-            body = .released(reservation: try text(.reservation), sku: try text(.sku), wh: try text(.wh),
-                             quantity: try number(.quantity))
+            body = .released(reservation: try required(reservation, .reservation), sku: try required(sku, .sku), wh: try required(wh, .wh),
+                             quantity: try required(quantity, .quantity))
         case .expired:
-            body = .expired(reservation: try text(.reservation), sku: try text(.sku), wh: try text(.wh),
-                            quantity: try number(.quantity))
+            body = .expired(reservation: try required(reservation, .reservation), sku: try required(sku, .sku), wh: try required(wh, .wh),
+                            quantity: try required(quantity, .quantity))
         case .transferShipped:
-            body = .transferShipped(transfer: try text(.transfer), sku: try text(.sku), from: try text(.from),
-                                    to: try text(.to), quantity: try number(.quantity),
-                                    eta: optionalNumber(.eta).map(Timestamp.init(microseconds:)))
+            body = .transferShipped(transfer: try required(transfer, .transfer), sku: try required(sku, .sku), from: try required(from, .from),
+                                    to: try required(to, .to), quantity: try required(quantity, .quantity),
+                                    eta: eta.map(Timestamp.init(microseconds:)))
         case .transferArrived:
-            body = .transferArrived(transfer: try text(.transfer), sku: try text(.sku), from: try text(.from),
-                                    to: try text(.to), quantity: try number(.quantity), lost: optionalNumber(.lost) ?? 0)
+            body = .transferArrived(transfer: try required(transfer, .transfer), sku: try required(sku, .sku), from: try required(from, .from),
+                                    to: try required(to, .to), quantity: try required(quantity, .quantity), lost: lost ?? 0)
         case .transferLost:
-            body = .transferLost(transfer: try text(.transfer), sku: try text(.sku), from: try text(.from),
-                                 to: try text(.to), lost: try number(.lost))
+            body = .transferLost(transfer: try required(transfer, .transfer), sku: try required(sku, .sku), from: try required(from, .from),
+                                 to: try required(to, .to), lost: try required(lost, .lost))
         case .adjusted:
-            body = .adjusted(sku: try text(.sku), wh: try text(.wh), delta: try number(.delta), reason: try text(.reason))
+            body = .adjusted(sku: try required(sku, .sku), wh: try required(wh, .wh), delta: try required(delta, .delta), reason: try required(reason, .reason))
         case .counted:
-            body = .counted(sku: try text(.sku), wh: try text(.wh), quantity: try number(.quantity),
-                            delta: try number(.delta), reason: optionalText(.reason))
+            body = .counted(sku: try required(sku, .sku), wh: try required(wh, .wh), quantity: try required(quantity, .quantity),
+                            delta: try required(delta, .delta), reason: reason)
         case .returned:
-            body = .returned(sku: try text(.sku), wh: try text(.wh), quantity: try number(.quantity))
+            body = .returned(sku: try required(sku, .sku), wh: try required(wh, .wh), quantity: try required(quantity, .quantity))
         case .expected:
-            body = .expected(purchaseOrder: try text(.purchaseOrder), sku: try text(.sku), wh: try text(.wh),
-                             quantity: try number(.quantity), eta: Timestamp(microseconds: try number(.eta)))
+            body = .expected(purchaseOrder: try required(purchaseOrder, .purchaseOrder), sku: try required(sku, .sku), wh: try required(wh, .wh),
+                             quantity: try required(quantity, .quantity), eta: Timestamp(microseconds: try required(eta, .eta)))
         case .cancelled:
-            body = .cancelled(purchaseOrder: try text(.purchaseOrder), sku: try text(.sku), wh: try text(.wh),
-                              quantity: try number(.quantity))
+            body = .cancelled(purchaseOrder: try required(purchaseOrder, .purchaseOrder), sku: try required(sku, .sku), wh: try required(wh, .wh),
+                              quantity: try required(quantity, .quantity))
         case .policySet:
-            body = .policySet(sku: try text(.sku), wh: try text(.wh), safety: optionalNumber(.safety),
-                              reorder: optionalNumber(.reorder), max: optionalNumber(.max))
+            body = .policySet(sku: try required(sku, .sku), wh: try required(wh, .wh), safety: safety,
+                              reorder: reorder, max: max)
         }
         return Event(seq: seq, recordedAt: recordedAt, actor: actor, body: body,
-                     ref: optionalText(.ref), note: optionalText(.note), idempotencyKey: optionalText(.idempotencyKey),
-                     requestFingerprint: optionalText(.requestFingerprint))
+                     ref: ref, note: note, idempotencyKey: idempotencyKey,
+                     requestFingerprint: requestFingerprint)
     }
 }

@@ -51,18 +51,20 @@ struct ReplayReport {
 /// Folds the whole log (or up to `to`) and, when it reached the end of the log, compares with what
 /// the daemon would start from: the stored checkpoint plus the log after it, folded. Both are read in one read transaction, so a running daemon does not disturb the
 /// comparison. Reading and decoding run on this thread and folding on a second one (the fold is the
-/// same `Ledger.apply`; only the work is split), so both cores work on a long replay.
+/// same `Ledger.apply`; only the work is split), so both cores work on a long replay. Events are
+/// decoded into a batch's buffer in place and moved out of it to be folded: never copied.
 func replay(_ store: LedgerStore, to: UInt64?, compare: Bool) throws -> ReplayReport {
     try store.read { reader in
         var report = ReplayReport()
         report.storedSeq = reader.lastLogSeq
+        // The checkpoint's pair count sizes the fold's table once (a hint: the tail may add pairs).
+        let storedPairs = (try? reader.entryCounts().first { $0.0 == "pairs" }?.1) ?? 0
         let pipe = EventPipe()
-        let folder = ReplayFolder(pipe: pipe)
+        let folder = ReplayFolder(pipe: pipe, expectedPairs: storedPairs)
         let thread = folder.start()
         let start = monotonicSeconds()
         var expectedSeq: UInt64 = 1
-        var batch: [Event] = []
-        batch.reserveCapacity(EventPipe.batchEventsMax)
+        var batch = pipe.emptyBatch()
         do {
             try reader.forEachRawEvent(from: 1) { seq, bytes in
                 if let to, seq > to { return false }
@@ -70,9 +72,9 @@ func replay(_ store: LedgerStore, to: UInt64?, compare: Bool) throws -> ReplayRe
                     throw CorruptRecord(reason: "log has a gap: expected seq \(expectedSeq), found \(seq)")
                 }
                 batch.append(try EventCodec.decode(seq: seq, bytes))
-                if batch.count == EventPipe.batchEventsMax {
+                if batch.isFull {
                     pipe.put(batch)
-                    batch.removeAll(keepingCapacity: true)
+                    batch = pipe.emptyBatch()
                 }
                 expectedSeq += 1
                 return true
@@ -101,7 +103,38 @@ func replay(_ store: LedgerStore, to: UInt64?, compare: Bool) throws -> ReplayRe
     }
 }
 
-/// A bounded hand-off of decoded events from the reading thread to the folding thread.
+/// Decoded events in a buffer of their own, reused batch after batch: the reader initializes each
+/// event in place, the folder moves each out to fold it.
+final class EventBatch {
+    private let events: UnsafeMutablePointer<Event>
+    private(set) var count = 0
+
+    init() { events = .allocate(capacity: EventPipe.batchEventsMax) }
+
+    deinit {
+        events.deinitialize(count: count)
+        events.deallocate()
+    }
+
+    var isEmpty: Bool { count == 0 }
+    var isFull: Bool { count == EventPipe.batchEventsMax }
+
+    func append(_ event: __owned Event) {
+        precondition(count < EventPipe.batchEventsMax, "event batch overfilled")
+        (events + count).initialize(to: event)
+        count += 1
+    }
+
+    /// Moves every event out to `body`, in order, and leaves the batch empty.
+    func drain(_ body: (Event) -> Void) {
+        let drained = count
+        count = 0
+        for index in 0..<drained { body((events + index).move()) }
+    }
+}
+
+/// A bounded hand-off of decoded events from the reading thread to the folding thread, and of
+/// drained batches back to the reader for reuse.
 final class EventPipe: @unchecked Sendable {
     /// Events per hand-off: large enough that locking is noise, small enough to stay in cache.
     static let batchEventsMax = 8_192
@@ -109,7 +142,8 @@ final class EventPipe: @unchecked Sendable {
     static let batchesInFlightMax = 4
     private var mutex = pthread_mutex_t()
     private var condition = pthread_cond_t()
-    private var batches: [[Event]] = []
+    private var batches: [EventBatch] = []
+    private var drained: [EventBatch] = []
     private var finished = false
 
     init() {
@@ -117,12 +151,20 @@ final class EventPipe: @unchecked Sendable {
         pthread_cond_init(&condition, nil)
     }
 
-    func put(_ batch: [Event]) {
+    /// Hands `batch` to the folder, waiting while too many are in flight.
+    func put(_ batch: EventBatch) {
         pthread_mutex_lock(&mutex)
         while batches.count >= EventPipe.batchesInFlightMax { pthread_cond_wait(&condition, &mutex) }
         batches.append(batch)
         pthread_cond_broadcast(&condition)
         pthread_mutex_unlock(&mutex)
+    }
+
+    /// An empty batch for the reader: one the folder drained, or a new one.
+    func emptyBatch() -> EventBatch {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return drained.popLast() ?? EventBatch()
     }
 
     func finish() {
@@ -133,7 +175,7 @@ final class EventPipe: @unchecked Sendable {
     }
 
     /// The next batch, or nil once the reader has finished and everything was taken.
-    func take() -> [Event]? {
+    func take() -> EventBatch? {
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
         while batches.isEmpty && !finished { pthread_cond_wait(&condition, &mutex) }
@@ -142,26 +184,46 @@ final class EventPipe: @unchecked Sendable {
         pthread_cond_broadcast(&condition)
         return batch
     }
+
+    /// Gives a drained batch back to the reader.
+    func giveBack(_ batch: EventBatch) {
+        pthread_mutex_lock(&mutex)
+        drained.append(batch)
+        pthread_mutex_unlock(&mutex)
+    }
 }
 
 /// The folding side of a replay: applies every batch from the pipe to one state, on its own thread.
 final class ReplayFolder: @unchecked Sendable {
     let pipe: EventPipe
+    let expectedPairs: Int
     private(set) var state = LedgerState()
 
-    init(pipe: EventPipe) { self.pipe = pipe }
+    init(pipe: EventPipe, expectedPairs: Int) {
+        self.pipe = pipe
+        self.expectedPairs = expectedPairs
+    }
 
     func start() -> pthread_t {
         var thread = pthread_t()
         let box = Unmanaged.passRetained(self).toOpaque()
         pthread_create(&thread, nil, { raw in
             let folder = Unmanaged<ReplayFolder>.fromOpaque(raw!).takeRetainedValue()
-            while let batch = folder.pipe.take() {
-                for event in batch { Ledger.apply(event, to: &folder.state) }
-            }
+            folder.run()
             return nil
         }, box)
         return thread
+    }
+
+    private func run() {
+        var state = LedgerState()
+        state.pairs.reserveCapacity(expectedPairs)
+        adviseHugePages(forTableOf: state.pairs)
+        while let batch = pipe.take() {
+            batch.drain { Ledger.apply($0, to: &state) }
+            pipe.giveBack(batch)
+        }
+        self.state = state
     }
 }
 
