@@ -218,7 +218,6 @@ final class ReplayFolder: @unchecked Sendable {
     private func run() {
         var state = LedgerState()
         state.pairs.reserveCapacity(expectedPairs)
-        adviseHugePages(forTableOf: state.pairs)
         while let batch = pipe.take() {
             batch.drain { Ledger.apply($0, to: &state) }
             pipe.giveBack(batch)
