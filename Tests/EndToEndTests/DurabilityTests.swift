@@ -181,6 +181,9 @@ struct DurabilityTests {
             usleep(useconds_t(delayMicroseconds))
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
+            // Two daemons must never share the folder: wait until this one is really gone.
+            let gone = Date().addingTimeInterval(10)
+            while kill(process.processIdentifier, 0) == 0, Date() < gone { usleep(1_000) }
         }
         try daemon.start()
         let again = try daemon.client()
