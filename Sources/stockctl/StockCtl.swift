@@ -266,7 +266,7 @@ struct Replay: ParsableCommand {
             return
         }
         if report.differences.isEmpty {
-            print("no difference: the stored projections equal the replay at seq \(report.storedSeq)")
+            print("no difference: the checkpoint and the log after it equal the replay at seq \(report.storedSeq)")
         } else {
             for line in report.differences.prefix(200) { print(line) }
             print("DIFFERENT: \(report.differences.filter { $0.hasSuffix("differs:") }.count) entities differ")
