@@ -290,7 +290,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             unsentSlotIDs.append(id)
         }
         flushWrites()
-        if closeAfterReplies && replies.isEmpty && watch == nil {
+        if closeAfterReplies && replies.isEmpty {
             context.close(promise: nil)
             return
         }
