@@ -28,6 +28,9 @@ import Glibc
 ///
 /// It also expires reservations: when the earliest due reservation's time comes, it writes an
 /// `expired` event through the same path, so replay gives the same answer.
+// @unchecked Sendable: the queue, the flags and `statistics` are touched only with `mutex` held; the
+// live ledger, `unsynced`, `lastTime` and the rest are touched only by the writer thread (and by
+// `init` before it starts); readers reach the ledger only through `view`, which has its own lock.
 public final class LedgerWriter: @unchecked Sendable {
     /// A group is one LMDB transaction; 4,096 writes keeps it well under LMDB's dirty-page limit
     /// and bounds the latency a group adds to the writes queued behind it.

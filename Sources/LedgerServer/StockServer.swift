@@ -52,6 +52,7 @@ final class ServerShared: Sendable {
 }
 
 /// Tracks open client channels, for INFO and for closing them at shutdown.
+// @unchecked Sendable: `channels` is touched only with `lock` held.
 final class ConnectionRegistry: @unchecked Sendable {
     /// More connections than this are refused with `ERR LIMIT`: each costs buffers and a file descriptor.
     static let connectionsMax = 4_096
@@ -75,7 +76,7 @@ final class ConnectionRegistry: @unchecked Sendable {
 /// stockd as a swift-service-lifecycle `Service`: it opens the store, starts the writer, serves the
 /// Unix socket until graceful shutdown, then stops accepting, answers what was committed and
 /// closes the LMDB environment cleanly.
-public final class StockServer: Service, @unchecked Sendable {
+public final class StockServer: Service, Sendable {
     private let configuration: ServerConfiguration
     private let logger: Logger
     private let notifier: SystemdNotifier
@@ -210,6 +211,7 @@ public final class StockServer: Service, @unchecked Sendable {
 }
 
 /// Sends EXTEND_TIMEOUT_USEC now and then until start-up is finished.
+// @unchecked Sendable: `finished`, the only mutable state, is touched only with `lock` held.
 final class StartupExtender: @unchecked Sendable {
     private let lock = NIOLock()
     private var finished = false

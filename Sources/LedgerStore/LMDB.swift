@@ -42,6 +42,9 @@ private func check(_ code: Int32) throws {
 
 /// An LMDB environment: one per process, per LMDB's own rule ("do not have open an LMDB database
 /// twice in the same process at the same time").
+// @unchecked Sendable: it holds only the C handle, which LMDB makes safe to share between threads
+// (MDB_NOTLS read transactions; one write transaction at a time, serialised by LMDB's writer lock);
+// the map size is changed only under LedgerStore's map lock.
 public final class LMDBEnvironment: @unchecked Sendable {
     let handle: OpaquePointer
 

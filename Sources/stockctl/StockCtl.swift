@@ -135,6 +135,7 @@ final class EventBatch {
 
 /// A bounded hand-off of decoded events from the reading thread to the folding thread, and of
 /// drained batches back to the reader for reuse.
+// @unchecked Sendable: every mutable property is read and written only with `mutex` held.
 final class EventPipe: @unchecked Sendable {
     /// Events per hand-off: large enough that locking is noise, small enough to stay in cache.
     static let batchEventsMax = 8_192
@@ -194,6 +195,8 @@ final class EventPipe: @unchecked Sendable {
 }
 
 /// The folding side of a replay: applies every batch from the pipe to one state, on its own thread.
+// @unchecked Sendable: `state` is written only by the folding thread, and read by the starting
+// thread only after `pthread_join` on it (which orders the two).
 final class ReplayFolder: @unchecked Sendable {
     let pipe: EventPipe
     let expectedPairs: Int
@@ -410,7 +413,7 @@ struct Send: ParsableCommand {
         let interactive = isatty(0) == 1
         if interactive { print("connected to \(socketOptions.socket); type requests, QUIT or Ctrl-D to leave") }
         while true {
-            if interactive { print("> ", terminator: ""); fflush(stdout) }
+            if interactive { print("> ", terminator: ""); fflush(nil) }
             guard let input = readLine(strippingNewline: true) else { break }
             if input.trimmingCharacters(in: " \t").isEmpty { continue }
             let reply = try client.request(input)

@@ -70,7 +70,9 @@ struct Progress {
 
 /// Writes one line to stderr (progress and summaries, so stdout stays pure data).
 func printError(_ line: String) {
-    fputs(line + "\n", stderr)
+    // One write(2) on descriptor 2: no shared C `FILE *`, which Swift 6 rightly calls shared state.
+    let bytes = Array((line + "\n").utf8)
+    _ = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
 }
 
 /// A text file written line by line through stdio, or stdout. A named file is written under a
@@ -85,7 +87,12 @@ final class LineOutput {
 
     init(path: String?) throws {
         guard let path, path != "-" else {
-            file = stdout
+            // A stream of its own on descriptor 1: stockctl prints nothing else to stdout while
+            // exporting (summaries go to stderr), so the two buffers never interleave.
+            guard let standardOutput = fdopen(STDOUT_FILENO, "w") else {
+                throw Failure("cannot write to stdout: \(String(cString: strerror(errno)))")
+            }
+            file = standardOutput
             self.path = nil
             partialPath = nil
             return

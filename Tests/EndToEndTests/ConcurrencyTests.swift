@@ -13,9 +13,10 @@ struct ConcurrencyTests {
         _ = try daemon.request("RECEIVE sku=HOT wh=W qty=\(received)")
         let sold = Counter()
         let group = DispatchGroup()
+        let socketPath = daemon.socketPath  // a String crosses threads; the process object stays here
         for thread in 0..<32 {
             DispatchQueue.global().async(group: group) {
-                guard let c = try? LineClient(path: daemon.socketPath) else { return }
+                guard let c = try? LineClient(path: socketPath) else { return }
                 let quantity = Int64(thread % 3 + 1)
                 while let reply = try? c.request("SELL sku=HOT wh=W qty=\(quantity)") {
                     if reply.status.hasPrefix("OK") { sold.add(quantity) } else { return }
@@ -37,9 +38,10 @@ struct ConcurrencyTests {
         let before = try daemon.request("INFO")[0]
         let group = DispatchGroup()
         let acknowledged = Counter()
+        let socketPath = daemon.socketPath  // a String crosses threads; the process object stays here
         for _ in 0..<64 {
             DispatchQueue.global().async(group: group) {
-                guard let c = try? LineClient(path: daemon.socketPath) else { return }
+                guard let c = try? LineClient(path: socketPath) else { return }
                 for _ in 0..<100 {
                     if (try? c.request("SELL sku=G wh=W qty=1"))?.status.hasPrefix("OK") == true { acknowledged.add(1) }
                 }

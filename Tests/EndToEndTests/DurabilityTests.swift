@@ -66,9 +66,10 @@ struct DurabilityTests {
         let acknowledged = AcknowledgedWrites()
         let writers = 8
         let group = DispatchGroup()
+        let socketPath = daemon.socketPath  // a String crosses threads; the process object stays here
         for writer in 0..<writers {
             DispatchQueue.global().async(group: group) {
-                guard let c = try? LineClient(path: daemon.socketPath) else { return }
+                guard let c = try? LineClient(path: socketPath) else { return }
                 var index = 0
                 while true {
                     index += 1
@@ -122,9 +123,10 @@ struct DurabilityTests {
         _ = try daemon.request("RECEIVE sku=Q wh=W qty=10000000")
         let acknowledged = AcknowledgedWrites()
         let group = DispatchGroup()
+        let socketPath = daemon.socketPath  // a String crosses threads; the process object stays here
         for writer in 0..<16 {
             DispatchQueue.global().async(group: group) {
-                guard let c = try? LineClient(path: daemon.socketPath) else { return }
+                guard let c = try? LineClient(path: socketPath) else { return }
                 var index = 0
                 while true {
                     // Pipelined bursts: replies of a burst come back together, refusals included.

@@ -18,9 +18,10 @@ struct WatchTests {
             watchers.append(watcher)
         }
         let group = DispatchGroup()
+        let socketPath = daemon.socketPath  // a String crosses threads; the process object stays here
         for _ in 0..<4 {
             DispatchQueue.global().async(group: group) {
-                guard let c = try? LineClient(path: daemon.socketPath) else { return }
+                guard let c = try? LineClient(path: socketPath) else { return }
                 for _ in 0..<250 { _ = try? c.request("SELL sku=W wh=A qty=1") }
             }
         }
@@ -28,7 +29,9 @@ struct WatchTests {
         let last = try #require(number("seq", try daemon.request("INFO")[0]))
         #expect(last == 1_001)
         let results = WatchResults()
-        for (index, watcher) in watchers.enumerated() {
+        for (index, client) in watchers.enumerated() {
+            // Each client is handed to exactly one task and used by it alone.
+            nonisolated(unsafe) let watcher = client
             DispatchQueue.global().async(group: group) {
                 var expected: Int64 = 2
                 var ok = true

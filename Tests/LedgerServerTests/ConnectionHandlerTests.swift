@@ -12,32 +12,21 @@ import Testing
 /// what a client sees, line by line, without a socket.
 @Suite(.serialized) struct ConnectionHandlerTests {
     final class Server {
-        let directory = NSTemporaryDirectory() + "stockd-handler-\(UUID().uuidString)"
-        let store: LedgerStore
-        let writer: LedgerWriter
+        let ledger: TestLedger
         let pool = NIOThreadPool(numberOfThreads: 1)
         let shared: ServerShared
 
         init() throws {
-            store = try LedgerStore(directory: directory, mapSizeBytes: 16 << 20)
-            writer = try LedgerWriter(store: store, logger: Logger(label: "test"))
-            writer.start()
+            ledger = try TestLedger()
             pool.start()
-            let configuration = ServerConfiguration(dataDirectory: directory, socketPath: directory + "/s.sock")
-            let connections = ConnectionRegistry()
-            let writer = self.writer
-            let reads = ReadService(store: store, view: writer.view, version: "test", startedAt: Timestamp(microseconds: 0),
-                                    clock: LedgerWriter.systemClock, connectionCount: { 1 },
-                                    writerStatistics: { writer.currentStatistics() })
-            shared = ServerShared(configuration: configuration, writer: writer, reads: reads, readPool: pool,
-                                  logger: Logger(label: "test"), connections: connections)
+            let configuration = ServerConfiguration(dataDirectory: ledger.directory, socketPath: ledger.directory + "/s.sock")
+            shared = ServerShared(configuration: configuration, writer: ledger.writer, reads: ledger.reads(), readPool: pool,
+                                  logger: Logger(label: "test"), connections: ConnectionRegistry())
         }
 
         func close() {
-            writer.shutdown()
             try? pool.syncShutdownGracefully()
-            store.close()
-            try? FileManager.default.removeItem(atPath: directory)
+            ledger.close()
         }
 
         func channel() async throws -> NIOAsyncTestingChannel {

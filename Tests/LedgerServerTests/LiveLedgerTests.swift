@@ -51,17 +51,6 @@ import Testing
         }
     }
 
-    func submit(_ writer: LedgerWriter, _ works: [LedgerWriter.Work]) -> [[String]] {
-        let done = DispatchSemaphore(value: 0)
-        let replies = ReplyBox()
-        writer.submit(works, actor: 1_000) { lines in
-            replies.set(lines)
-            done.signal()
-        }
-        done.wait()
-        return replies.value
-    }
-
     func fullReplay(_ store: LedgerStore) throws -> LedgerState {
         var state = LedgerState()
         try store.read { reader in
@@ -72,16 +61,13 @@ import Testing
 
     @Test("live == checkpoint + tail == full replay, with checkpoints at arbitrary points", arguments: [1, 2, 3, 4, 5])
     func liveEqualsCheckpointPlusTailEqualsReplay(seed: UInt64) throws {
-        let directory = NSTemporaryDirectory() + "stockd-live-\(seed)-\(getpid())"
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let store = try LedgerStore(directory: directory, mapSizeBytes: 32 << 20)
-        defer { store.close() }
         var policy = LedgerWriter.CheckpointPolicy()
         // A checkpoint every few events (and on every idle wake): they land between arbitrary groups.
         policy.eventsMax = Int(seed) * 3 + 1
         policy.intervalMicroseconds = seed % 2 == 0 ? 1_000 : 3_600_000_000
-        let writer = try LedgerWriter(store: store, logger: Logger(label: "test"), checkpointPolicy: policy)
-        writer.start()
+        let ledger = try TestLedger(policy: policy)
+        defer { ledger.close() }
+        let store = ledger.store, writer = ledger.writer
         var stream = Stream(random: SeededGenerator(seed: seed))
         var index = 0
         while index < 300 {
@@ -93,7 +79,7 @@ import Testing
                 else { works.append(.single(stream.next())) }
             }
             index += size
-            _ = submit(writer, works)
+            _ = ledger.submit(works)
         }
         let replayed = try fullReplay(store)
         #expect(replayed.lastSeq > 50, "the stream should have written events")
@@ -125,21 +111,18 @@ import Testing
 
     @Test("a checkpoint moves the stored projections, index and keys to the live state's seq, then memory lets go")
     func checkpointWritesWhatChanged() throws {
-        let directory = NSTemporaryDirectory() + "stockd-checkpoint-\(getpid())"
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let store = try LedgerStore(directory: directory, mapSizeBytes: 32 << 20)
-        defer { store.close() }
         var policy = LedgerWriter.CheckpointPolicy()
         policy.intervalMicroseconds = 3_600_000_000
         policy.eventsMax = 1_000_000
-        let writer = try LedgerWriter(store: store, logger: Logger(label: "test"), checkpointPolicy: policy)
-        writer.start()
+        let ledger = try TestLedger(policy: policy)
+        defer { ledger.close() }
+        let store = ledger.store, writer = ledger.writer
         let requests: [WriteRequest] = [
             WriteRequest(command: .receive(sku: "A", wh: "PAR", quantity: 10, purchaseOrder: nil)),
             WriteRequest(command: .reserve(sku: "A", wh: "PAR", quantity: 2, reservation: "r", ttlSeconds: 600)),
             WriteRequest(command: .sellReserved(reservation: "r", quantity: nil), idempotencyKey: "k"),
         ]
-        for request in requests { _ = submit(writer, [.single(request)]) }
+        for request in requests { _ = ledger.submit([.single(request)]) }
         try store.read { reader in
             #expect(reader.checkpointSeq == 0)
             #expect(reader.lastLogSeq == 3)
@@ -167,21 +150,16 @@ import Testing
 extension LiveLedgerTests {
     @Test("reads of the log stop at the last published seq: a committed group waiting for its sync is not shown")
     func logReadsStopAtPublished() throws {
-        let directory = NSTemporaryDirectory() + "stockd-published-\(getpid())"
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let store = try LedgerStore(directory: directory, mapSizeBytes: 32 << 20)
-        defer { store.close() }
-        let writer = try LedgerWriter(store: store, logger: Logger(label: "test"))
-        writer.start()
-        _ = submit(writer, [.single(WriteRequest(command: .receive(sku: "A", wh: "W", quantity: 5, purchaseOrder: nil)))])
+        let ledger = try TestLedger()
+        defer { ledger.close() }
+        let store = ledger.store
+        _ = ledger.submit([.single(WriteRequest(command: .receive(sku: "A", wh: "W", quantity: 5, purchaseOrder: nil)))])
         // An event in the log that the writer has not published (as between a commit and its sync).
         try store.write { writer in
             try writer.appendToLog(Event(seq: 2, recordedAt: Timestamp(microseconds: Int64.max / 2), actor: 0,
                                          body: .sold(sku: "A", wh: "W", quantity: 5, reservation: nil)))
         }
-        let reads = ReadService(store: store, view: writer.view, version: "test", startedAt: Timestamp(microseconds: 0),
-                                clock: LedgerWriter.systemClock, connectionCount: { 0 },
-                                writerStatistics: { writer.currentStatistics() })
+        let reads = ledger.reads()
         let events = reads.answer(.events(from: 1, limit: 10))
         #expect(events.count == 2 && events.last == "OK rows=1 seq=1", "\(events)")
         let past = reads.answer(.stock(sku: "A", wh: nil, at: .seq(2)))
@@ -190,25 +168,21 @@ extension LiveLedgerTests {
         #expect(later.last == "OK rows=2 seq=1", "\(later)")
         #expect(try reads.events(after: 0, limit: 10).map(\.seq) == [1])
         #expect(reads.answer(.history(sku: "A", wh: nil, from: 1, limit: 10)).count == 2)
-        writer.shutdown()
     }
 }
 
 extension LiveLedgerTests {
     @Test("the expiry schedule stays within twice the open reservations when most close before they are due")
     func expiryScheduleIsCompacted() throws {
-        let directory = NSTemporaryDirectory() + "stockd-expiries-\(getpid())"
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let store = try LedgerStore(directory: directory, mapSizeBytes: 64 << 20)
-        defer { store.close() }
         var policy = LedgerWriter.CheckpointPolicy()
         policy.eventsMax = 500
-        let writer = try LedgerWriter(store: store, logger: Logger(label: "test"), checkpointPolicy: policy)
-        writer.start()
-        _ = submit(writer, [.single(WriteRequest(command: .receive(sku: "A", wh: "W", quantity: 1_000_000, purchaseOrder: nil)))])
+        let ledger = try TestLedger(policy: policy)
+        defer { ledger.close() }
+        let writer = ledger.writer
+        _ = ledger.submit([.single(WriteRequest(command: .receive(sku: "A", wh: "W", quantity: 1_000_000, purchaseOrder: nil)))])
         for index in 0..<3_000 {
             let id = "r\(index)"
-            _ = submit(writer, [
+            _ = ledger.submit([
                 .single(WriteRequest(command: .reserve(sku: "A", wh: "W", quantity: 1, reservation: id, ttlSeconds: 3_600))),
                 .single(WriteRequest(command: index % 10 == 0 ? .sellReserved(reservation: id, quantity: nil)
                                                               : .release(reservation: id, quantity: nil))),
@@ -219,12 +193,6 @@ extension LiveLedgerTests {
                 "\(writer.live.scheduledExpiries) entries for \(writer.live.state.reservations.count) reservations in memory")
         #expect(writer.live.state.reservations.isEmpty, "all closed and checkpointed")
     }
-}
-
-final class ReplyBox: @unchecked Sendable {
-    // Written by the writer thread before it signals the semaphore the test thread waits on.
-    var value: [[String]] = []
-    func set(_ lines: [[String]]) { value = lines }
 }
 
 /// A seeded generator (SplitMix64), so each argument replays the same stream.

@@ -37,6 +37,8 @@ struct StopRule: Sendable {
 /// (closed loop) or from its scheduled time (open loop, so a stall of the server is not hidden:
 /// no coordinated omission). A reply ends at a line that starts with `OK` or `ERR`; other lines
 /// are rows and are skipped without being decoded.
+// @unchecked Sendable: every mutable property is touched only on this connection's event loop (the
+// handler is created, added and called there).
 final class LoadConnection: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer

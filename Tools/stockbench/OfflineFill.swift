@@ -56,7 +56,8 @@ struct OfflineFill {
             let clock = monotonicNow()
             if clock - lastReport >= 1 {
                 lastReport = clock
-                fputs("  \(written)/\(events) events, \(Int(Double(written) / (clock - start))) events/s\n", stderr)
+                let progress = Array("  \(written)/\(events) events, \(Int(Double(written) / (clock - start))) events/s\n".utf8)
+                _ = progress.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
             }
         }
         try store.syncToDisk()
