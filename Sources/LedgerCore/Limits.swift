@@ -24,4 +24,39 @@ public enum Limits {
     public static let eventsLimitMax = 100_000
     /// EVENTS and HISTORY answer this many rows when the request gives no `limit=`.
     public static let eventsLimitDefault = 1_000
+
+    // MARK: connections: what one peer, and all of them, may make the daemon hold.
+
+    /// Connections served at once; more are refused with `ERR LIMIT`. Each costs a file descriptor
+    /// and at most `connectionBytesMax` of buffers.
+    public static let connectionsMax = 4_096
+    /// Connections one uid may hold (`--connections-per-uid` changes it): one local peer cannot take
+    /// every slot. Root is not counted against it.
+    public static let connectionsPerUidDefault = 1_024
+    /// Slots only root may take once `connectionsMax` is reached, so an operator can always get in.
+    public static let connectionsReservedForRoot = 64
+    /// A connection with nothing in flight, no open WATCH and no byte received for this long is
+    /// closed (`--idle-timeout` changes it; 0 keeps idle connections forever). So is one whose
+    /// client has not read a byte of its replies for this long.
+    public static let idleTimeoutSecondsDefault: Int64 = 300
+    /// Requests a connection may have unanswered: parsing stops at this many, in the middle of what
+    /// one read brought in, and reading from the socket stops with it.
+    public static let pendingRequestsMax = 1_024
+    /// Bytes one read burst takes from a socket: `socketReadsPerBurst` reads of at most
+    /// `socketReadBytesMax`. Unparsed input of a connection never exceeds this plus one line.
+    public static let socketReadBytesMax = 16_384
+    public static let socketReadsPerBurst = 4
+    /// Replies a connection has written that its client has not read yet: past this, the
+    /// connection parses nothing and starts no read until the client takes some (NIO's high water
+    /// mark; it resumes below half of it).
+    public static let unsentReplyBytesMax = 256 * 1_024
+    /// Rows of EVENTS and HISTORY read and written at a time: a long answer goes out page by page,
+    /// each page only once the client has taken enough of the one before.
+    public static let logPageRows = 1_000
+    /// A watcher further behind than this many bytes of pushed lines its client has not taken is
+    /// cut off with `ERR LIMIT watcher too slow`.
+    public static let watcherBacklogBytesMax = 4 << 20
+    /// Reply bytes of list and log reads written and not yet taken by their clients, across all
+    /// connections: past this, no connection starts such a read until some are taken.
+    public static let readReplyBytesInFlightMax = 256 * 1_024 * 1_024
 }

@@ -3,34 +3,54 @@ import LedgerProtocol
 import Logging
 import NIOCore
 
-/// One client connection: parses each line, sends writes to the writer, answers reads, and replies
-/// strictly in request order however the answers arrive (`ReplyQueue`). A WATCH turns the
-/// connection into a `WatchStream`.
+/// One client connection: splits what it receives into lines, parses each, sends writes to the
+/// writer, answers reads, and replies strictly in request order however the answers arrive
+/// (`ReplyQueue`). A WATCH turns the connection into a `WatchStream`.
 ///
 /// Reads of the present are answered on the event loop from memory. Reads that fold or scan the
 /// log (`at=`, HISTORY, BREACHES history, EVENTS) run on the server's read pool instead, so one slow
 /// read never freezes the other connections of this event loop.
+///
+/// What a client can make it hold is bounded (docs/operating.md, "Memory"): it parses only while
+/// fewer than `Limits.pendingRequestsMax` requests are unanswered and the client is taking its
+/// replies (the channel is writable), stopping in the middle of a read burst if need be, and it
+/// stops reading from the socket meanwhile. A read runs only when the client is taking its
+/// replies; EVENTS and HISTORY go out page by page, each page when the client has taken the last.
 final class ConnectionHandler: ChannelDuplexHandler {
-    typealias InboundIn = LineFrame
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    /// Requests a connection may have unanswered before we stop reading from it: pipelining is
-    /// welcome, an unbounded queue per client is not.
-    static let pendingRepliesMax = 1_024
+    /// Read answers at least this large are counted against the server's budget of read bytes in
+    /// flight (`ReplyBudget`); smaller ones are bounded by the count of unanswered requests.
+    static let budgetedReplyBytesMin = 4_096
+    /// How soon a read held back by a full server budget looks again.
+    static let budgetRetry = TimeAmount.milliseconds(10)
 
     private let shared: ServerShared
     private let peer: PeerCredentials
     private let role: AccessPolicy.Role
     private var replies = ReplyQueue()
     private var batch: [WriteRequest]?
+    /// Bytes received and not parsed yet: at most one read burst and one partial line.
+    private var inbound: ByteBuffer?
+    private var framer = LineFramer()
+    /// The client shut its writing side: once `inbound` is parsed, answer and close.
+    private var inputClosed = false
     private var readHeld = false
+    private var budgetRetryScheduled = false
     /// Writes parsed in this read burst, sent to the writer together at the end of the burst.
     private var unsentWrites: [LedgerWriter.Work] = []
     private var unsentSlotIDs: [UInt64] = []
     private var closeAfterReplies = false
     private var context: ChannelHandlerContext?
     private var watch: WatchStream?
+    /// WATCH was parsed; its stream starts when its reply reaches the head. From the moment it is
+    /// parsed, only PING, UNWATCH and QUIT are accepted.
+    private var watchRequested = false
+    /// Queued WATCHes cancelled (UNWATCH or QUIT) before their stream started: they answer
+    /// `OK watching=` and start nothing.
+    private var watchesCancelled = 0
     /// `HELLO format=json` switches the replies of every later request of this connection to JSON.
     private var json = false
 
@@ -46,33 +66,83 @@ final class ConnectionHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         // A client that vanishes mid-batch leaves nothing applied: the batch was never submitted.
         batch = nil
+        inbound = nil
         stopWatching()
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closeAfterReplies else { return }
-        switch unwrapInboundIn(data) {
-        case .tooLong:
-            reply([ProtocolError(.limit, "line longer than \(Limits.lineBytesMax) bytes").line()])
-        case .line(let buffer):
-            do {
-                guard let request = try RequestParser.parse(buffer.readableBytesView) else { return }
-                handle(request)
-            } catch {
-                reply([error.line()])
+        var bytes = unwrapInboundIn(data)
+        if inbound == nil || inbound!.readableBytes == 0 {
+            inbound = bytes
+        } else {
+            inbound!.discardReadBytes()
+            inbound!.writeBuffer(&bytes)
+        }
+        parseInbound()
+    }
+
+    /// Whether the connection takes another request now.
+    private var acceptsRequests: Bool {
+        !closeAfterReplies && replies.count < Limits.pendingRequestsMax && context?.channel.isWritable == true
+    }
+
+    /// Parses and handles received lines while the connection has room for more requests; what is
+    /// left waits in `inbound` (and reading from the socket waits with it).
+    private func parseInbound() {
+        guard var buffer = inbound else { return }
+        inbound = nil
+        while acceptsRequests, let frame = framer.next(&buffer) {
+            switch frame {
+            case .tooLong:
+                reply([ProtocolError(.limit, "line longer than \(Limits.lineBytesMax) bytes").line()])
+            case .line(let line):
+                do {
+                    if let request = try RequestParser.parse(line.readableBytesView) { handle(request) }
+                } catch {
+                    reply([error.line()])
+                }
             }
+        }
+        if closeAfterReplies { return }
+        inbound = buffer
+        if inputClosed && acceptsRequests {
+            // Every complete line is parsed; a last line without its newline is not a request.
+            inbound = nil
+            // The client finished sending: answer what it sent, then close. An open batch is dropped.
+            batch = nil
+            closeAfterReplies = true
         }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case .some(ChannelEvent.inputClosed) = event as? ChannelEvent {
-            // The client finished sending: answer what it sent, then close. An open batch is dropped.
-            batch = nil
-            closeAfterReplies = true
+            inputClosed = true
+            parseInbound()
             drain()
+        } else if event is IdleStateHandler.IdleStateEvent {
+            closeIfIdle(context: context)
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    /// Nothing received or sent for the idle timeout: a connection with nothing in flight, or whose
+    /// client has stopped taking its replies, is closed. Watchers and connections waiting for the
+    /// writer are kept.
+    private func closeIfIdle(context: ChannelHandlerContext) {
+        guard watch == nil, !watchRequested else { return }
+        if replies.isEmpty {
+            shared.logger.debug("closing an idle connection", metadata: ["pid": "\(peer.pid)", "uid": "\(peer.uid)"])
+            var buffer = context.channel.allocator.buffer(capacity: 64)
+            buffer.writeString(ProtocolError(.limit, "idle for \(shared.configuration.idleTimeoutSeconds) s, closing").line() + "\n")
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+        } else if !context.channel.isWritable {
+            shared.logger.notice("closing a connection whose client stopped reading its replies",
+                                 metadata: ["pid": "\(peer.pid)", "uid": "\(peer.uid)"])
+            context.close(promise: nil)
+        }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -81,16 +151,19 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if replies.count >= ConnectionHandler.pendingRepliesMax || !context.channel.isWritable {
-            readHeld = true
-        } else {
+        if acceptsRequests && (inbound?.readableBytes ?? 0) < Limits.lineBytesMax {
             context.read()
+        } else {
+            readHeld = true
         }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        watch?.writabilityChanged()
-        resumeReadingIfRoom()
+        if let watch {
+            watch.writabilityChanged()
+        } else if context.channel.isWritable {
+            drain()
+        }
         context.fireChannelWritabilityChanged()
     }
 
@@ -103,16 +176,17 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     private func handle(_ request: Request) {
         if batch != nil { return handleInBatch(request) }
-        if watch != nil { return handleWhileWatching(request) }
+        if watch != nil || watchRequested { return handleWhileWatching(request) }
         switch request {
         case .write(let write):
             guard role == .writer else { return refuseWrite() }
             submit(.single(write))
         case .read(let read):
-            if replies.isEmpty && !ConnectionHandler.runsOffLoop(read) {
-                replies.append(.ready(shared.reads.answer(read, json: json, allocator: allocator)), json: json)
+            if replies.isEmpty && !ConnectionHandler.runsOffLoop(read) && shared.replyBudget.hasRoom {
+                let answer = shared.reads.answer(read, json: json, allocator: allocator)
+                replies.append(.ready(answer), json: json)
             } else {
-                replies.append(.deferredRead(read), json: json)
+                replies.append(.deferredRead(.request(read)), json: json)
             }
         case .begin:
             guard role == .writer else { return refuseWrite() }
@@ -130,6 +204,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             reply(["OK bye"])
             closeAfterReplies = true
         case .watch(let topic):
+            watchRequested = true
             replies.append(.startWatch(topic), json: json)
         case .unwatch:
             reply([ProtocolError(.state, "not watching").line()])
@@ -176,6 +251,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             reply(["OK bye"])
             closeAfterReplies = true
         default:
+            // Never run: a write or read sent after WATCH would be answered between pushed lines.
             reply([ProtocolError(.state, "watching: only PING, UNWATCH and QUIT").line()])
         }
     }
@@ -200,7 +276,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Ends the stream, or cancels the WATCH still queued.
     private func stopWatching() {
+        if watchRequested && watch == nil { watchesCancelled += 1 }
+        watchRequested = false
         watch?.stop()
         watch = nil
     }
@@ -238,14 +317,43 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     // MARK: sending
 
-    /// Writes every answered reply at the head, in order, running deferred reads as they come up,
-    /// then flushes once. Consecutive replies go out as one buffer: one write for a pipelined burst.
+    /// Writes every answered reply at the head, in order, running deferred reads as they come up
+    /// while the client takes its replies, then flushes once. Consecutive replies go out as one
+    /// buffer: one write for a pipelined burst. Then parses what waits, while there is room.
     private func drain() {
         guard let context else { return }
+        repeat {
+            sendAnswered(context)
+            for (id, work) in replies.releaseWrites() {
+                unsentWrites.append(work)
+                unsentSlotIDs.append(id)
+            }
+            flushWrites()
+            if closeAfterReplies && replies.isEmpty {
+                context.close(promise: nil)
+                return
+            }
+            guard acceptsRequests, let waiting = inbound, waiting.readableBytes > 0 else { break }
+            let before = waiting.readableBytes
+            parseInbound()
+            // Only a partial line left: wait for the rest of it.
+            if (inbound?.readableBytes ?? 0) == before { break }
+        } while true
+        resumeReadingIfRoom()
+    }
+
+    private func sendAnswered(_ context: ChannelHandlerContext) {
         var wrote = false
         var pending: ByteBuffer?
         func send(_ buffer: ByteBuffer) {
-            if pending == nil { pending = buffer } else { pending!.writeImmutableBuffer(buffer) }
+            if buffer.readableBytes >= ConnectionHandler.budgetedReplyBytesMin {
+                sendPending()
+                sendBudgeted(buffer, context: context)
+            } else if pending == nil {
+                pending = buffer
+            } else {
+                pending!.writeImmutableBuffer(buffer)
+            }
             wrote = true
         }
         func sendPending() {
@@ -253,7 +361,18 @@ final class ConnectionHandler: ChannelDuplexHandler {
             pending = nil
         }
         while true {
-            if let read = replies.headRead, ConnectionHandler.runsOffLoop(read) {
+            if let read = replies.headRead {
+                // A read runs only while the client takes its replies and the server has room.
+                guard context.channel.isWritable else { break }
+                guard shared.replyBudget.hasRoom else {
+                    retryWhenBudgetFrees(context)
+                    break
+                }
+                if case .request(let request) = read, !ConnectionHandler.runsOffLoop(request) {
+                    let entry = replies.popHead()!
+                    send(shared.reads.answer(request, json: entry.json, allocator: allocator))
+                    continue
+                }
                 runOffLoop(read, slotID: replies.headID, json: replies.json(replies.headID) ?? json)
                 break
             }
@@ -261,8 +380,6 @@ final class ConnectionHandler: ChannelDuplexHandler {
             switch entry.slot {
             case .ready(let buffer):
                 send(buffer)
-            case .deferredRead(let read):
-                send(shared.reads.answer(read, json: entry.json, allocator: allocator))
             case .startWatch(let topic):
                 let name: String
                 switch topic {
@@ -270,6 +387,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 case .events: name = "events"
                 }
                 send(ReplyBytes.render(["OK watching=\(name)"], json: entry.json, allocator: allocator))
+                if watchesCancelled > 0 {
+                    watchesCancelled -= 1
+                    continue
+                }
                 sendPending()
                 context.flush()
                 let stream = WatchStream(topic: topic, shared: shared, context: context, json: entry.json,
@@ -277,49 +398,82 @@ final class ConnectionHandler: ChannelDuplexHandler {
                     self?.watch = nil
                     self?.closeAfterReplies = true
                 }
+                watchRequested = false
                 watch = stream
                 stream.start()
-            case .waiting, .runningRead, .deferredWrite:
+            case .waiting, .runningRead, .deferredWrite, .deferredRead:
                 preconditionFailure("popHead returned a slot that is not ready")
             }
         }
         sendPending()
         if wrote { context.flush() }
-        for (id, work) in replies.releaseWrites() {
-            unsentWrites.append(work)
-            unsentSlotIDs.append(id)
-        }
-        flushWrites()
-        if closeAfterReplies && replies.isEmpty {
-            context.close(promise: nil)
-            return
-        }
-        resumeReadingIfRoom()
     }
 
-    /// Runs a heavy read on the read pool; its slot fills when it is done.
-    private func runOffLoop(_ read: ReadRequest, slotID: UInt64, json: Bool) {
-        guard let loop = context?.eventLoop else { return }
-        replies.markHeadRunning()
-        let reads = shared.reads, allocator = self.allocator
-        let handler = NIOLoopBound(self, eventLoop: loop)
-        shared.readPool.runIfActive(eventLoop: loop) {
-            reads.answer(read, json: json, allocator: allocator)
-        }.whenComplete { result in
-            let buffer: ByteBuffer
-            switch result {
-            case .success(let answer): buffer = answer
-            case .failure(let error):
-                buffer = ReplyBytes.render([ProtocolError(.unavailable, "read failed: \(error)").line()], json: json,
-                                           allocator: allocator)
-            }
-            handler.value.replies.fill(slotID, buffer)
+    /// Writes a large read answer, counted against the server's budget until the client has taken it.
+    private func sendBudgeted(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
+        let budget = shared.replyBudget, size = buffer.readableBytes
+        budget.add(size)
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenComplete { _ in budget.remove(size) }
+        context.write(wrapOutboundOut(buffer), promise: promise)
+    }
+
+    private func retryWhenBudgetFrees(_ context: ChannelHandlerContext) {
+        guard !budgetRetryScheduled else { return }
+        budgetRetryScheduled = true
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: ConnectionHandler.budgetRetry) {
+            handler.value.budgetRetryScheduled = false
             handler.value.drain()
         }
     }
 
+    /// Runs a read on the read pool: a whole answer, or the next page of a log read. A page that is
+    /// not the last is written at once (its read is at the head) and the read waits for its next turn.
+    private func runOffLoop(_ read: PendingRead, slotID: UInt64, json: Bool) {
+        guard let loop = context?.eventLoop else { return }
+        replies.markHeadRunning()
+        let reads = shared.reads, allocator = self.allocator
+        let handler = NIOLoopBound(self, eventLoop: loop)
+        shared.readPool.runIfActive(eventLoop: loop) { () -> (ByteBuffer, ReadService.LogCursor?) in
+            var cursor: ReadService.LogCursor
+            switch read {
+            case .log(let started): cursor = started
+            case .request(let request):
+                guard let started = reads.logCursor(request) else {
+                    return (reads.answer(request, json: json, allocator: allocator), nil)
+                }
+                cursor = started
+            }
+            let lines: [String]
+            do {
+                lines = try reads.page(&cursor, rowsMax: Limits.logPageRows)
+            } catch {
+                lines = [ProtocolError(.unavailable, "read failed: \(error)").line()]
+                cursor.finished = true
+            }
+            return (ReplyBytes.render(lines, json: json, allocator: allocator), cursor.finished ? nil : cursor)
+        }.whenComplete { result in
+            let handler = handler.value
+            switch result {
+            case .success((let buffer, let cursor?)):
+                guard handler.replies.headID == slotID, let context = handler.context else { return }
+                handler.sendBudgeted(buffer, context: context)
+                context.flush()
+                handler.replies.continueHead(.log(cursor))
+            case .success((let buffer, nil)):
+                handler.replies.fill(slotID, buffer)
+            case .failure(let error):
+                handler.replies.fill(slotID, ReplyBytes.render([ProtocolError(.unavailable, "read failed: \(error)").line()],
+                                                               json: json, allocator: allocator))
+            }
+            handler.drain()
+        }
+    }
+
     private func resumeReadingIfRoom() {
-        guard readHeld, let context, replies.count < ConnectionHandler.pendingRepliesMax / 2, context.channel.isWritable
+        guard readHeld, let context, replies.count < Limits.pendingRequestsMax / 2, context.channel.isWritable,
+              (inbound?.readableBytes ?? 0) < Limits.lineBytesMax
         else { return }
         readHeld = false
         context.read()

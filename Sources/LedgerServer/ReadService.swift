@@ -43,6 +43,76 @@ public struct ReadService: Sendable {
         return events
     }
 
+    /// Where a log read (EVENTS, HISTORY) has got to. Its answer goes out page by page, each page
+    /// read when the client has taken the one before, so a long answer never sits whole in memory.
+    /// The end of the log it reads is fixed when it starts: every page answers as of the same seq.
+    struct LogCursor: Sendable {
+        enum Scan: Sendable {
+            case all
+            case sku(String, wh: String?, tail: UnindexedTail)
+        }
+        let scan: Scan
+        /// The answer's seq, and the last event the read may return.
+        let seq: UInt64
+        var next: UInt64
+        var remaining: Int
+        var rows = 0
+        var finished = false
+    }
+
+    /// A cursor for a read that answers page by page, nil for any other read.
+    func logCursor(_ request: ReadRequest) -> LogCursor? {
+        switch request {
+        case let .events(from, limit):
+            return LogCursor(scan: .all, seq: view.lastSeq, next: from, remaining: limit)
+        case let .history(sku, wh, from, limit):
+            let tail = view.withContents { $0.tail.only(sku) }
+            return LogCursor(scan: .sku(sku, wh: wh, tail: tail), seq: tail.lastSeq, next: from, remaining: limit)
+        default:
+            return nil
+        }
+    }
+
+    /// The next rows of a log read, at most `rowsMax`; the last page ends with the `OK` line.
+    func page(_ cursor: inout LogCursor, rowsMax: Int) throws -> [String] {
+        var rows: [String] = []
+        let wanted = min(rowsMax, cursor.remaining)
+        var last: UInt64?
+        let seq = cursor.seq
+        var exhausted = true
+        try store.read { reader in
+            func visit(_ event: Event) -> Bool {
+                guard event.seq <= seq else { return false }
+                last = event.seq
+                if rows.count == wanted {
+                    exhausted = false
+                    return false
+                }
+                rows.append(Rows.event(event))
+                return true
+            }
+            switch cursor.scan {
+            case .all:
+                try reader.forEachEvent(from: cursor.next) { visit($0) }
+            case let .sku(sku, wh, tail):
+                try reader.forEachEvent(sku: sku, from: cursor.next, tail: tail) { event in
+                    guard wh == nil || event.seq > seq || PointInTime.touches(event.body, wh: wh!) else { return true }
+                    return visit(event)
+                }
+            }
+        }
+        cursor.rows += rows.count
+        cursor.remaining -= rows.count
+        if exhausted || cursor.remaining == 0 {
+            cursor.finished = true
+            rows.append("OK rows=\(cursor.rows) seq=\(seq)")
+        } else if let last {
+            // `last` is the event that did not fit: the next page starts there.
+            cursor.next = last
+        }
+        return rows
+    }
+
     /// The reply lines of one read; the last is the `OK` (or `ERR`) line.
     public func answer(_ request: ReadRequest) -> [String] {
         do {
@@ -168,28 +238,11 @@ public struct ReadService: Sendable {
             }
             return ok(found.sorted { $0.id.utf8.lexicographicallyPrecedes($1.id.utf8) }.map(Rows.transfer), seq)
 
-        case let .history(sku, wh, from, limit):
-            let tail = view.withContents { $0.tail.only(sku) }
-            return try store.read { reader in
-                var rows: [String] = []
-                try reader.forEachEvent(sku: sku, from: from, tail: tail) { event in
-                    if wh == nil || PointInTime.touches(event.body, wh: wh!) { rows.append(Rows.event(event)) }
-                    return rows.count < limit
-                }
-                return ok(rows, tail.lastSeq)
-            }
-
-        case let .events(from, limit):
-            let published = view.lastSeq
-            return try store.read { reader in
-                var rows: [String] = []
-                try reader.forEachEvent(from: from) { event in
-                    guard event.seq <= published else { return false }
-                    rows.append(Rows.event(event))
-                    return rows.count < limit
-                }
-                return ok(rows, published)
-            }
+        case .history, .events:
+            var cursor = logCursor(request)!
+            var lines: [String] = []
+            while !cursor.finished { lines += try page(&cursor, rowsMax: Int.max) }
+            return lines
 
         case .info:
             let statistics = writerStatistics()

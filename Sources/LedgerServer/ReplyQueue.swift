@@ -17,8 +17,8 @@ struct ReplyQueue {
         /// Waiting for the writer, or for a read running off the event loop.
         case waiting
         case ready(ByteBuffer)
-        /// A read that runs when it reaches the head.
-        case deferredRead(ReadRequest)
+        /// A read that runs when it reaches the head (again, for a log read answered page by page).
+        case deferredRead(PendingRead)
         /// A read running off the event loop: later writes wait for it as for a deferred read.
         case runningRead
         /// A write sent after a read that has not run yet.
@@ -74,6 +74,13 @@ struct ReplyQueue {
         entries[entries.startIndex].slot = .runningRead
     }
 
+    /// A running read at the head that has sent part of its answer waits for its next turn; it
+    /// still counts as unrun, so writes sent after it stay held.
+    mutating func continueHead(_ read: PendingRead) {
+        guard let first = entries.first, case .runningRead = first.slot else { return }
+        entries[entries.startIndex].slot = .deferredRead(read)
+    }
+
     /// The head, when it can be taken now: a ready reply, a deferred read to run or a watch to
     /// start (those two are removed and counted as run). Nil while the head waits.
     mutating func popHead() -> Entry? {
@@ -89,7 +96,7 @@ struct ReplyQueue {
 
     /// The head's deferred read, left in place (the caller either answers it at once, popping it,
     /// or runs it elsewhere after `markHeadRunning`).
-    var headRead: ReadRequest? {
+    var headRead: PendingRead? {
         guard let first = entries.first, case .deferredRead(let read) = first.slot else { return nil }
         return read
     }
@@ -120,6 +127,12 @@ struct ReplyQueue {
         guard id >= headID, id - headID < UInt64(entries.count) else { return nil }
         return entries.index(entries.startIndex, offsetBy: Int(id - headID))
     }
+}
+
+/// A read waiting for its turn: a request not started yet, or a log read part-way through its pages.
+enum PendingRead: Sendable {
+    case request(ReadRequest)
+    case log(ReadService.LogCursor)
 }
 
 /// Reply lines as the bytes a connection sends, in the format fixed when the request arrived.

@@ -23,6 +23,10 @@ public struct ServerConfiguration: Sendable {
     public var eventLoopThreads = System.coreCount
     /// How often the writer checkpoints what changed since the last checkpoint.
     public var checkpointPolicy = LedgerWriter.CheckpointPolicy()
+    /// Connections one uid may hold at once (root is not counted).
+    public var connectionsPerUid = Limits.connectionsPerUidDefault
+    /// Idle connections are closed after this many seconds; 0 keeps them.
+    public var idleTimeoutSeconds = Limits.idleTimeoutSecondsDefault
 
     public init(dataDirectory: String, socketPath: String) {
         self.dataDirectory = dataDirectory
@@ -39,38 +43,18 @@ final class ServerShared: Sendable {
     let readPool: NIOThreadPool
     let logger: Logger
     let connections: ConnectionRegistry
+    let replyBudget: ReplyBudget
 
     init(configuration: ServerConfiguration, writer: LedgerWriter, reads: ReadService, readPool: NIOThreadPool,
-         logger: Logger, connections: ConnectionRegistry) {
+         logger: Logger, connections: ConnectionRegistry, replyBudget: ReplyBudget = ReplyBudget()) {
         self.configuration = configuration
         self.writer = writer
         self.reads = reads
         self.readPool = readPool
         self.logger = logger
         self.connections = connections
+        self.replyBudget = replyBudget
     }
-}
-
-/// Tracks open client channels, for INFO and for closing them at shutdown.
-// @unchecked Sendable: `channels` is touched only with `lock` held.
-final class ConnectionRegistry: @unchecked Sendable {
-    /// More connections than this are refused with `ERR LIMIT`: each costs buffers and a file descriptor.
-    static let connectionsMax = 4_096
-    private let lock = NIOLock()
-    private var channels: [ObjectIdentifier: Channel] = [:]
-
-    var count: Int { lock.withLock { channels.count } }
-
-    func add(_ channel: Channel) -> Bool {
-        lock.withLock {
-            guard channels.count < ConnectionRegistry.connectionsMax else { return false }
-            channels[ObjectIdentifier(channel)] = channel
-            return true
-        }
-    }
-
-    func remove(_ channel: Channel) { lock.withLock { _ = channels.removeValue(forKey: ObjectIdentifier(channel)) } }
-    func all() -> [Channel] { lock.withLock { Array(channels.values) } }
 }
 
 /// stockd as a swift-service-lifecycle `Service`: it opens the store, starts the writer, serves the
@@ -100,11 +84,19 @@ public final class StockServer: Service, Sendable {
         let startedAt = LedgerWriter.systemClock()
         let startup = StartupExtender(notifier: notifier, extensionMicroseconds: StockServer.startupExtensionMicroseconds)
         defer { startup.finish() }
+        // Before anything in the folder is touched: a second daemon on it stops here.
+        let lock = try DataFolderLock(folder: configuration.dataDirectory)
+        defer { lock.release() }
         let store = try LedgerStore(directory: configuration.dataDirectory, deferredMetaSync: true,
                                     mapSizeBytes: configuration.mapSizeBytes)
         let writer = try LedgerWriter(store: store, logger: logger, checkpointPolicy: configuration.checkpointPolicy)
         writer.start()
-        let connections = ConnectionRegistry()
+        let (connectionsMax, descriptorLimit) = DescriptorLimit.fit(connections: Limits.connectionsMax)
+        if connectionsMax < Limits.connectionsMax {
+            logger.warning("the file descriptor limit is too low for \(Limits.connectionsMax) connections; serving at most \(connectionsMax)",
+                           metadata: ["nofile": "\(descriptorLimit)"])
+        }
+        let connections = ConnectionRegistry(connectionsMax: connectionsMax, perUidMax: configuration.connectionsPerUid)
         let reads = ReadService(store: store, view: writer.view, version: configuration.version, startedAt: startedAt,
                                 clock: LedgerWriter.systemClock, connectionCount: { connections.count },
                                 writerStatistics: { writer.currentStatistics() })
@@ -169,9 +161,25 @@ public final class StockServer: Service, Sendable {
     }
 
     private func bind(shared: ServerShared, group: EventLoopGroup) async throws -> Channel {
+        let logger = self.logger
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
-            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .serverChannelInitializer { channel in
+                // Out of file descriptors, accept fails at once however often it is retried: pause
+                // accepting for a second, and say so, instead of spinning.
+                let backoff = AcceptBackoffHandler(backoffProvider: { error in
+                    logger.error("cannot accept a connection; pausing accept for 1 s",
+                                 metadata: ["error": "\(error)", "connections": "\(shared.connections.count)"])
+                    return .seconds(1)
+                })
+                return channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(backoff) }
+            }
+            // What one read burst takes from a socket: the bound on a connection's unparsed input.
+            .childChannelOption(.maxMessagesPerRead, value: UInt(Limits.socketReadsPerBurst))
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(
+                minimum: 64, initial: 2_048, maximum: Limits.socketReadBytesMax))
+            .childChannelOption(.writeBufferWaterMark, value: .init(
+                low: Limits.unsentReplyBytesMax / 2, high: Limits.unsentReplyBytesMax))
             // A client may send its requests and shut down its writing side; it still gets every reply.
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
@@ -181,10 +189,10 @@ public final class StockServer: Service, Sendable {
             logger.info("using the socket passed by systemd", metadata: ["fd": "\(descriptor)"])
             return try await bootstrap.withBoundSocket(descriptor).get()
         }
-        let channel = try await bootstrap.bind(unixDomainSocketPath: configuration.socketPath,
-                                               cleanupExistingSocketFile: true).get()
-        chmod(configuration.socketPath, configuration.socketMode)
-        return channel
+        let path = configuration.socketPath
+        try SocketFile.clear(path)
+        let descriptor = try SocketFile.listen(path, mode: configuration.socketMode, backlog: 1024)
+        return try await bootstrap.withBoundSocket(descriptor).get()
     }
 
     static func initialize(_ channel: Channel, shared: ServerShared) -> EventLoopFuture<Void> {
@@ -195,18 +203,24 @@ public final class StockServer: Service, Sendable {
             level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
         return credentials.flatMapThrowing { credentials in
             let peer = PeerCredentials(pid: credentials.pid, uid: credentials.uid, gid: credentials.gid)
-            guard shared.connections.add(channel) else {
+            if let refusal = shared.connections.add(channel, uid: peer.uid) {
                 var buffer = channel.allocator.buffer(capacity: 64)
-                buffer.writeString("ERR LIMIT too many connections\n")
+                buffer.writeString(refusal.line + "\n")
                 channel.writeAndFlush(buffer).whenComplete { _ in channel.close(promise: nil) }
                 return
             }
-            channel.closeFuture.whenComplete { _ in shared.connections.remove(channel) }
-            try channel.pipeline.syncOperations.addHandlers([
-                ByteToMessageHandler(LineFrameDecoder()),
-                ConnectionHandler(shared: shared, peer: peer),
-            ])
+            channel.closeFuture.whenComplete { _ in shared.connections.remove(channel, uid: peer.uid) }
+            try addHandlers(to: channel, shared: shared, peer: peer)
         }
+    }
+
+    /// The pipeline of a client connection.
+    static func addHandlers(to channel: Channel, shared: ServerShared, peer: PeerCredentials) throws {
+        let idle = shared.configuration.idleTimeoutSeconds
+        if idle > 0 {
+            try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: .seconds(idle)))
+        }
+        try channel.pipeline.syncOperations.addHandler(ConnectionHandler(shared: shared, peer: peer))
     }
 }
 

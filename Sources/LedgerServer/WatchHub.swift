@@ -45,10 +45,6 @@ public struct CommittedChanges: Sendable {
 /// watcher's event loop (it never formats, filters or waits), so watchers cannot slow writers down.
 // @unchecked Sendable: `subscribers` and `count` are touched only with `lock` held.
 final class WatchHub: @unchecked Sendable {
-    /// A watcher further behind than this many bytes of unsent lines is cut off with
-    /// `ERR LIMIT watcher too slow`: the server will not buffer without bound for a client that
-    /// does not read.
-    static let watcherBacklogBytesMax = 4 << 20
 
     struct Subscriber {
         let loop: EventLoop

@@ -7,12 +7,11 @@ import NIOCore
 ///
 /// Guarantees: each event is pushed at most once and in log order (`deliveredSeq` drops repeats);
 /// a watcher that falls too far behind is told `ERR LIMIT watcher too slow` and closed, so writers
-/// never wait for it and the server never buffers without bound for it.
+/// never wait for it and the server never buffers without bound for it. A catching-up watcher holds
+/// no live changes: it reads them from the log like the rest of its history.
 final class WatchStream {
     /// Events one catch-up step reads and writes before yielding the event loop.
     static let catchUpEventsPerStep = 1_000
-    /// Live changes a catching-up watcher may hold back before it counts as too slow.
-    static let catchUpPendingMax = 10_000
     /// How long a cut-off watcher has to read what was queued before the connection is dropped.
     static let cutOffGrace = TimeAmount.seconds(10)
 
@@ -28,7 +27,6 @@ final class WatchStream {
     private var deliveredSeq: UInt64
     private var catchingUp: Bool
     private var catchUpPaused = false
-    private var pending: [CommittedChanges] = []
     /// Bytes written while the channel was not writable: the measure of how far behind it is.
     private var backlogBytes = 0
     private var ended = false
@@ -90,10 +88,9 @@ final class WatchStream {
             deliveredSeq = events[events.count - 1].seq
         }
         if events.count < WatchStream.catchUpEventsPerStep {
+            // Caught up with what is published: every change delivered from now on is live. One
+            // delivered while catching up was published before it arrived, so it was in the log read.
             catchingUp = false
-            let held = pending
-            pending = []
-            for changes in held { deliver(changes) }
             return
         }
         if context.channel.isWritable {
@@ -105,12 +102,8 @@ final class WatchStream {
     }
 
     private func deliver(_ changes: CommittedChanges) {
-        guard !ended else { return }
-        if catchingUp {
-            pending.append(changes)
-            if pending.count > WatchStream.catchUpPendingMax { end(.watcherTooSlow) }
-            return
-        }
+        // While catching up, the log holds these changes: the catch-up reads them.
+        guard !ended, !catchingUp else { return }
         var lines: [String] = []
         switch topic {
         case .events:
@@ -127,11 +120,16 @@ final class WatchStream {
 
     private func push(_ lines: [String]) {
         let buffer = ReplyBytes.render(lines, json: json, pushed: true, allocator: context.channel.allocator)
-        if !context.channel.isWritable {
-            backlogBytes += buffer.readableBytes
-            if backlogBytes > WatchHub.watcherBacklogBytesMax { return end(.watcherTooSlow) }
-        }
-        context.writeAndFlush(NIOAny(buffer), promise: nil)
+        guard !context.channel.isWritable else { return context.writeAndFlush(NIOAny(buffer), promise: nil) }
+        // The client is behind: what it has not taken counts against its own backlog and the
+        // server's budget; past either, it is cut off.
+        let budget = shared.replyBudget, size = buffer.readableBytes
+        backlogBytes += size
+        if backlogBytes > Limits.watcherBacklogBytesMax || !budget.hasRoom { return end(.watcherTooSlow) }
+        budget.add(size)
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenComplete { _ in budget.remove(size) }
+        context.writeAndFlush(NIOAny(buffer), promise: promise)
     }
 
     /// Ends the stream with an `ERR` line after what is already queued, then closes: once the line

@@ -51,6 +51,14 @@ struct StockDaemon: AsyncParsableCommand {
             help: "Checkpoint as soon as this many events are not checkpointed (default 100000).")
     var checkpointEvents: Int?
 
+    @Option(name: .customLong("connections-per-uid"),
+            help: "Connections one uid may hold at once; root is not counted (default 1024).")
+    var connectionsPerUid: Int?
+
+    @Option(name: .customLong("idle-timeout"),
+            help: "Close a connection idle (or not reading its replies) for this many seconds; 0 never (default 300).")
+    var idleTimeout: Int64?
+
     func validate() throws {
         guard mode_t(socketMode, radix: 8) != nil else { throw ValidationError("--socket-mode must be octal, like 0660") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
@@ -72,6 +80,8 @@ struct StockDaemon: AsyncParsableCommand {
         }
         if let eventLoops { configuration.eventLoopThreads = max(1, eventLoops) }
         if let checkpointEvents { configuration.checkpointPolicy.eventsMax = max(1, checkpointEvents) }
+        if let connectionsPerUid { configuration.connectionsPerUid = max(1, connectionsPerUid) }
+        if let idleTimeout { configuration.idleTimeoutSeconds = max(0, idleTimeout) }
         do {
             if let text = try AccessConfiguration.readFile(access) {
                 try AccessConfiguration.apply(fileText: text, origin: access, to: &configuration.accessPolicy)
