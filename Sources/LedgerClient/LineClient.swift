@@ -144,6 +144,24 @@ public final class LineClient {
     }
 
     /// Closes the sending side; the server still answers what it got.
+    /// Sends as much of `bytes` as the socket takes without waiting; returns how many it took
+    /// (fewer than all once the peer stops reading and the buffers are full).
+    public func sendWithoutWaiting(_ bytes: ArraySlice<UInt8>) throws -> Int {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { raw in
+                Glibc.send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+            }
+            if written < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN || errno == EWOULDBLOCK { return offset }
+                throw ClientError(operation: "send", errno: errno)
+            }
+            offset += written
+        }
+        return offset
+    }
+
     public func shutdownWrite() { Glibc.shutdown(fd, Int32(SHUT_WR)) }
 
     /// Sets a receive timeout, so a test fails instead of hanging when a reply never comes.

@@ -43,9 +43,11 @@ public enum Limits {
     /// one read brought in, and reading from the socket stops with it.
     public static let pendingRequestsMax = 1_024
     /// Bytes one read burst takes from a socket: `socketReadsPerBurst` reads of at most
-    /// `socketReadBytesMax`. Unparsed input of a connection never exceeds this plus one line.
+    /// `socketReadBytesMax`. Unparsed input of a connection never exceeds this plus one line, and a
+    /// pipelining client gets no more than this handled before the other connections of its event
+    /// loop get their turn (Redis reads 16 KiB per client per turn too).
     public static let socketReadBytesMax = 16_384
-    public static let socketReadsPerBurst = 4
+    public static let socketReadsPerBurst = 1
     /// Replies a connection has written that its client has not read yet: past this, the
     /// connection parses nothing and starts no read until the client takes some (NIO's high water
     /// mark; it resumes below half of it).

@@ -21,14 +21,20 @@ final class ConnectionRegistry: @unchecked Sendable {
         }
     }
 
-    let connectionsMax: Int
+    /// How many connections may be open: of any uid but root, and in all (root may take the rest).
+    struct Slots: Sendable, Equatable {
+        var forOthers = Limits.connectionsMax
+        var forRoot = Limits.connectionsMax + Limits.connectionsReservedForRoot
+    }
+
+    let slots: Slots
     let perUidMax: Int
     private let lock = NIOLock()
     private var channels: [ObjectIdentifier: Channel] = [:]
     private var perUid: [UInt32: Int] = [:]
 
-    init(connectionsMax: Int = Limits.connectionsMax, perUidMax: Int = Limits.connectionsPerUidDefault) {
-        self.connectionsMax = connectionsMax
+    init(slots: Slots = Slots(), perUidMax: Int = Limits.connectionsPerUidDefault) {
+        self.slots = slots
         self.perUidMax = perUidMax
     }
 
@@ -38,11 +44,9 @@ final class ConnectionRegistry: @unchecked Sendable {
     func add(_ channel: Channel, uid: UInt32) -> Refusal? {
         lock.withLock {
             if uid == 0 {
-                guard channels.count < connectionsMax + Limits.connectionsReservedForRoot else {
-                    return .serverFull(connectionsMax + Limits.connectionsReservedForRoot)
-                }
+                guard channels.count < slots.forRoot else { return .serverFull(slots.forRoot) }
             } else {
-                guard channels.count < connectionsMax else { return .serverFull(connectionsMax) }
+                guard channels.count < slots.forOthers else { return .serverFull(slots.forOthers) }
                 guard perUid[uid, default: 0] < perUidMax else { return .uidFull(uid: uid, perUidMax) }
             }
             channels[ObjectIdentifier(channel)] = channel

@@ -91,12 +91,13 @@ public final class StockServer: Service, Sendable {
                                     mapSizeBytes: configuration.mapSizeBytes)
         let writer = try LedgerWriter(store: store, logger: logger, checkpointPolicy: configuration.checkpointPolicy)
         writer.start()
-        let (connectionsMax, descriptorLimit) = DescriptorLimit.fit(connections: Limits.connectionsMax)
-        if connectionsMax < Limits.connectionsMax {
-            logger.warning("the file descriptor limit is too low for \(Limits.connectionsMax) connections; serving at most \(connectionsMax)",
-                           metadata: ["nofile": "\(descriptorLimit)"])
+        let (slots, descriptorLimit) = DescriptorLimit.fit()
+        if slots != ConnectionRegistry.Slots() {
+            logger.warning("the file descriptor limit is too low for \(Limits.connectionsMax) connections",
+                           metadata: ["nofile": "\(descriptorLimit)", "connections": "\(slots.forOthers)",
+                                      "with_root": "\(slots.forRoot)"])
         }
-        let connections = ConnectionRegistry(connectionsMax: connectionsMax, perUidMax: configuration.connectionsPerUid)
+        let connections = ConnectionRegistry(slots: slots, perUidMax: configuration.connectionsPerUid)
         let reads = ReadService(store: store, view: writer.view, version: configuration.version, startedAt: startedAt,
                                 clock: LedgerWriter.systemClock, connectionCount: { connections.count },
                                 writerStatistics: { writer.currentStatistics() })

@@ -176,23 +176,28 @@ enum SocketFile {
 }
 
 /// File descriptors: the daemon raises its soft limit to what the connection limits need, and
-/// when the hard limit is lower, serves fewer connections rather than run out of descriptors.
+/// when the hard limit is lower, serves fewer connections rather than run out of descriptors
+/// (out of descriptors, a client would hang unanswered instead of reading `ERR LIMIT`).
 enum DescriptorLimit {
-    /// Descriptors kept for LMDB, the log, the listening socket, the read pool and the journal.
-    static let reserved = 64
+    /// Descriptors kept for LMDB, the lock file, the listening socket, the event loops and the journal.
+    static let reserved = 32
 
-    /// The connections the daemon can serve: `wanted` when the limit allows it (raising the soft
-    /// limit up to the hard one), fewer otherwise. Returns the soft limit in force.
-    static func fit(connections wanted: Int) -> (connections: Int, softLimit: UInt64) {
+    /// The connection slots the daemon can serve: what `Limits` asks for when the limit allows it
+    /// (raising the soft limit up to the hard one), fewer otherwise; and the soft limit in force.
+    static func fit() -> (slots: ConnectionRegistry.Slots, softLimit: UInt64) {
+        let wanted = ConnectionRegistry.Slots()
         var limit = rlimit()
-        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return (wanted, 0) }
-        let needed = rlim_t(wanted + Limits.connectionsReservedForRoot + reserved)
+        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        guard getrlimit(resource, &limit) == 0 else { return (wanted, 0) }
+        let needed = rlim_t(wanted.forRoot + reserved)
         if limit.rlim_cur < needed {
             var raised = limit
             raised.rlim_cur = min(needed, limit.rlim_max)
-            if setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+            if setrlimit(resource, &raised) == 0 { limit = raised }
         }
-        let fits = Int(limit.rlim_cur) - Limits.connectionsReservedForRoot - reserved
-        return (max(1, min(wanted, fits)), UInt64(limit.rlim_cur))
+        let total = max(2, Int(limit.rlim_cur) - reserved)
+        guard total < wanted.forRoot else { return (wanted, UInt64(limit.rlim_cur)) }
+        let rootOnly = min(Limits.connectionsReservedForRoot, total / 4)
+        return (ConnectionRegistry.Slots(forOthers: total - rootOnly, forRoot: total), UInt64(limit.rlim_cur))
     }
 }

@@ -10,6 +10,8 @@ final class StockdProcess {
     var logPath: String { directory + "/stockd.log" }
     private(set) var process: Process?
     var extraArguments: [String] = []
+    /// A command the daemon is started through (`prlimit …`, `sh -c 'umask 000; exec "$@"' sh`).
+    var launcher: [String] = []
     var environment: [String: String] = [:]
 
     /// The folder holding the built `stockd` and `stockctl` (`make test` sets STOCKD_BIN; otherwise
@@ -41,7 +43,14 @@ final class StockdProcess {
     /// Starts stockd and waits until its socket answers PING.
     @discardableResult
     func start(timeoutSeconds: Double = 20) throws -> StockdProcess {
-        let process = try launch()
+        try launch()
+        return try waitUntilServing(timeoutSeconds: timeoutSeconds)
+    }
+
+    /// Waits until the launched daemon's socket answers PING.
+    @discardableResult
+    func waitUntilServing(timeoutSeconds: Double = 20) throws -> StockdProcess {
+        guard let process else { throw StockdError.didNotStart(log: "not launched") }
         let deadline = Date().addingTimeInterval(timeoutSeconds)
         while Date() < deadline {
             if let client = try? LineClient(path: socketPath), (try? client.request("PING")) == ["OK pong"] { return self }
@@ -55,13 +64,20 @@ final class StockdProcess {
     @discardableResult
     func launch() throws -> Process {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: StockdProcess.binDirectory + "/stockd")
-        process.arguments = ["--data", dataDirectory, "--socket", socketPath] + extraArguments
+        let stockd = StockdProcess.binDirectory + "/stockd"
+        let arguments = ["--data", dataDirectory, "--socket", socketPath] + extraArguments
+        if let command = launcher.first {
+            process.executableURL = URL(fileURLWithPath: command)
+            process.arguments = Array(launcher.dropFirst()) + [stockd] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: stockd)
+            process.arguments = arguments
+        }
         var env = ProcessInfo.processInfo.environment
         env["NOTIFY_SOCKET"] = nil
         for (key, value) in environment { env[key] = value }
         process.environment = env
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         log.seekToEndOfFile()
         process.standardError = log
