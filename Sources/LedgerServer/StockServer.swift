@@ -23,6 +23,9 @@ public struct ServerConfiguration: Sendable {
     public var eventLoopThreads = System.coreCount
     /// How often the writer checkpoints what changed since the last checkpoint.
     public var checkpointPolicy = LedgerWriter.CheckpointPolicy()
+    /// The wall clock: event times, deadlines, `at=`. Only tests replace it (stockd's hidden
+    /// `--test-clock-offset-seconds`).
+    public var clock: @Sendable () -> Timestamp = LedgerWriter.systemClock
 
     public init(dataDirectory: String, socketPath: String) {
         self.dataDirectory = dataDirectory
@@ -97,16 +100,17 @@ public final class StockServer: Service, Sendable {
 
     public func run() async throws {
         let configuration = self.configuration
-        let startedAt = LedgerWriter.systemClock()
+        let startedAt = configuration.clock()
         let startup = StartupExtender(notifier: notifier, extensionMicroseconds: StockServer.startupExtensionMicroseconds)
         defer { startup.finish() }
         let store = try LedgerStore(directory: configuration.dataDirectory, deferredMetaSync: true,
                                     mapSizeBytes: configuration.mapSizeBytes)
-        let writer = try LedgerWriter(store: store, logger: logger, checkpointPolicy: configuration.checkpointPolicy)
+        let writer = try LedgerWriter(store: store, logger: logger, checkpointPolicy: configuration.checkpointPolicy,
+                                      clock: configuration.clock)
         writer.start()
         let connections = ConnectionRegistry()
         let reads = ReadService(store: store, view: writer.view, version: configuration.version, startedAt: startedAt,
-                                clock: LedgerWriter.systemClock, connectionCount: { connections.count },
+                                clock: configuration.clock, connectionCount: { connections.count },
                                 writerStatistics: { writer.currentStatistics() })
         // One thread: heavy reads queue behind each other rather than take both cores from the
         // event loops and the writer.

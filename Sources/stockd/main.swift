@@ -51,6 +51,11 @@ struct StockDaemon: AsyncParsableCommand {
             help: "Checkpoint as soon as this many events are not checkpointed (default 100000).")
     var checkpointEvents: Int?
 
+    /// For tests only (hidden from --help): runs the daemon as if the wall clock were this many
+    /// seconds ahead (negative: behind), to test a clock that is set back.
+    @Option(name: .customLong("test-clock-offset-seconds"), help: .hidden)
+    var testClockOffsetSeconds: Int64?
+
     func validate() throws {
         guard mode_t(socketMode, radix: 8) != nil else { throw ValidationError("--socket-mode must be octal, like 0660") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
@@ -72,6 +77,10 @@ struct StockDaemon: AsyncParsableCommand {
         }
         if let eventLoops { configuration.eventLoopThreads = max(1, eventLoops) }
         if let checkpointEvents { configuration.checkpointPolicy.eventsMax = max(1, checkpointEvents) }
+        if let offset = testClockOffsetSeconds {
+            logger.warning("test clock: running as if the clock were shifted", metadata: ["offset_s": "\(offset)"])
+            configuration.clock = { LedgerWriter.systemClock().adding(seconds: offset) }
+        }
         do {
             if let text = try AccessConfiguration.readFile(access) {
                 try AccessConfiguration.apply(fileText: text, origin: access, to: &configuration.accessPolicy)
