@@ -12,8 +12,8 @@ import Glibc
 /// group commit.
 ///
 /// Writes from every connection queue here. The writer takes everything queued (up to
-/// `Limits.groupWritesMax` writes), validates and folds the writes in order against the live state in memory,
-/// appends their events to the log in one transaction and commits it. That commit writes only the
+/// `Limits.groupWritesMax` writes), validates and folds the writes in order against the live state
+/// in memory, appends their events to the log in one transaction and commits it. That commit writes only the
 /// log's tail pages, syncs them, and writes LMDB's meta page without a second sync
 /// (MDB_NOMETASYNC): the group becomes durable with the next sync, which is the next group's commit
 /// when writes keep coming, or an explicit sync as soon as the queue is empty. Only then does the
@@ -227,7 +227,8 @@ public final class LedgerWriter: @unchecked Sendable {
     }
 
     /// When the writer loop last came round (monotonic microseconds): the watchdog's evidence that
-    /// writes are still making progress. The loop wakes at least every `Limits.writerIdleWakeMicroseconds`.
+    /// writes are still making progress. The loop wakes at least every
+    /// `Limits.writerIdleWakeMicroseconds`.
     public var lastHeartbeatMicroseconds: UInt64 { locked { heartbeat } }
     private var heartbeat = LedgerWriter.monotonicMicroseconds()
 
@@ -322,7 +323,7 @@ public final class LedgerWriter: @unchecked Sendable {
     }
 
     /// The time of the next events: times only move forward in the log, so seq order is time order
-    /// and `at=<time>` is exact.
+    /// and `at=<time>` can search the log by time.
     private func nextTime(clock now: Timestamp) -> Timestamp {
         noteClock(now)
         lastTime = max(lastTime, now)
