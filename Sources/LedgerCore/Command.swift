@@ -64,8 +64,19 @@ public enum Refusal: Error, Equatable, Sendable {
 
 /// What the writer knows when it checks a command: the time and the seq the event would get.
 public struct DecisionContext: Sendable {
+    /// The event's time. Event times never go backwards in the log, so when the wall clock is behind
+    /// the last event's time (it was set back), this is held at that time until the clock catches up.
     public var now: Timestamp
+    /// The wall clock as read, which deadlines count from: a reservation's `ttl` runs in real time
+    /// even while `now` is held.
+    public var clock: Timestamp
     public var seq: UInt64
     public var actor: UInt32
-    public init(now: Timestamp, seq: UInt64, actor: UInt32) { self.now = now; self.seq = seq; self.actor = actor }
+    /// Without `clock`, the event's time is the clock (a store built offline, a test).
+    public init(now: Timestamp, seq: UInt64, actor: UInt32, clock: Timestamp? = nil) {
+        self.now = now
+        self.clock = clock ?? now
+        self.seq = seq
+        self.actor = actor
+    }
 }

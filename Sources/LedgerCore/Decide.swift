@@ -36,7 +36,7 @@ extension Ledger {
             let id = try newIdentifier(reservationID, prefix: "r", seq: context.seq) { state.reservation($0) != nil }
             try ensureAvailable(PairKey(sku: sku, wh: wh), quantity, state)
             let ttl = ttlSeconds ?? Limits.reservationTTLDefaultSeconds
-            return .reserved(reservation: id, sku: sku, wh: wh, quantity: quantity, expiresAt: context.now.adding(seconds: ttl))
+            return .reserved(reservation: id, sku: sku, wh: wh, quantity: quantity, expiresAt: context.clock.adding(seconds: ttl))
 
         case let .release(reservationID, quantity):
             let reservation = try openReservation(reservationID, state)

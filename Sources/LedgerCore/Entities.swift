@@ -120,7 +120,8 @@ public struct BreachInterval: Equatable, Sendable {
         self.pair = pair; self.start = start; self.end = end; self.lowest = lowest; self.now = now
     }
 
-    public var seconds: Int64 { ((end ?? now ?? start).microseconds - start.microseconds) / 1_000_000 }
+    /// Never negative: an open breach started at a held event time may be later than the clock.
+    public var seconds: Int64 { max(0, ((end ?? now ?? start).microseconds - start.microseconds) / 1_000_000) }
 }
 
 /// A point in the log: a time (the state as of then) or a seq (the state right after that event).

@@ -15,6 +15,23 @@ public enum Limits {
     public static let bucketQuantityMax: Int64 = 1_000_000_000_000_000
     /// A batch is applied in one LMDB transaction; 1,000 writes keeps that transaction short.
     public static let batchWritesMax = 1_000
+
+    // MARK: The writer (group commit and expiry)
+
+    /// Writes in one group commit, counted in writes (a batch counts all of its writes): a group is
+    /// one LMDB transaction, and 4,096 writes keeps it well under LMDB's dirty-page limit and bounds
+    /// the latency a group adds to the writes queued behind it. A batch is never split: one that
+    /// does not fit opens the next group. With its expiries, a group holds at most
+    /// `groupWritesMax + expiriesPerGroupMax` events.
+    public static let groupWritesMax = 4_096
+    /// Expiries written per group, so a backlog after a long downtime does not make one huge group.
+    public static let expiriesPerGroupMax = 1_000
+    /// The writer wakes at least this often to look for due reservations (about a second late at worst).
+    public static let writerIdleWakeMicroseconds: Int64 = 250_000
+    /// While the clock is behind the newest event time, the writer notes the log's seq once a
+    /// second for `at=` (16 bytes each): 100,000 marks (1.6 MB) cover 27 hours at one a second,
+    /// and a longer hold halves their resolution instead of growing.
+    public static let clockMarksMax = 100_000
     /// A reservation without `ttl=` still expires: reservations that never expire are the bug
     /// this ledger exists to avoid. Fifteen minutes matches a typical checkout.
     public static let reservationTTLDefaultSeconds: Int64 = 15 * 60

@@ -136,28 +136,48 @@ public enum RequestParser {
 }
 
 /// The arguments of one line, taken one by one; `finish()` refuses whatever is left over.
+///
+/// Every step is linear in the line's length: a line of 8 KiB may carry over a thousand keys, and
+/// a peer must not be able to make one line cost more than reading it.
 struct Arguments {
-    /// A request has a handful of arguments: a linear search of a small array beats hashing.
+    /// A request has a handful of arguments: a linear search of a small array beats hashing. A verb
+    /// takes at most a dozen keys, each once, so the searches stay linear in the line.
     private var values: [(key: String, value: String)]
     private var flags: [String]
 
     init(_ tokens: TokenizedLine) throws(ProtocolError) {
         flags = tokens.flags
         values = tokens.arguments
-        for (index, argument) in values.enumerated() {
+        for argument in values {
             let key = argument.key
             guard !key.isEmpty, key.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5f })
             else { throw ProtocolError(.argument, "bad key: \(key.isEmpty ? "(empty)" : key) (keys are lowercase letters, digits, _)") }
-            for earlier in values[..<index] where earlier.key == key {
-                throw ProtocolError(.argument, "repeated key: \(key)")
-            }
+        }
+        if let key = Arguments.firstRepeated(values.lazy.map(\.key)) {
+            throw ProtocolError(.argument, "repeated key: \(key)")
         }
     }
+
+    /// The first key seen a second time, in line order. Comparing each key with every earlier one
+    /// is quadratic (3.3 ms for the 1,160 keys that fit in 8 KiB); beyond a few keys a set keeps
+    /// it linear. Generic so that a test can count the comparisons.
+    static func firstRepeated<Key: Hashable>(_ keys: some Collection<Key>) -> Key? {
+        if keys.count <= Arguments.pairwiseKeysMax {
+            for (index, key) in keys.enumerated() where keys.prefix(index).contains(key) { return key }
+            return nil
+        }
+        var seen = Set<Key>(minimumCapacity: keys.count)
+        for key in keys where !seen.insert(key).inserted { return key }
+        return nil
+    }
+
+    /// Up to this many keys (at most 28 comparisons), comparing pairs costs less than hashing.
+    static let pairwiseKeysMax = 8
 
     mutating func takeFlag() -> String? { flags.isEmpty ? nil : flags.removeFirst() }
 
     func finish() throws(ProtocolError) {
-        if let key = values.map(\.key).sorted().first { throw ProtocolError(.argument, "unknown key: \(key)") }
+        if let key = values.lazy.map(\.key).min() { throw ProtocolError(.argument, "unknown key: \(key)") }
         if let flag = flags.first { throw ProtocolError(.argument, "unexpected word: \(flag)") }
     }
 

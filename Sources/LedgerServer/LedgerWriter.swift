@@ -12,8 +12,8 @@ import Glibc
 /// group commit.
 ///
 /// Writes from every connection queue here. The writer takes everything queued (up to
-/// `groupWritesMax`), validates and folds the writes in order against the live state in memory,
-/// appends their events to the log in one transaction and commits it. That commit writes only the
+/// `Limits.groupWritesMax` writes), validates and folds the writes in order against the live state
+/// in memory, appends their events to the log in one transaction and commits it. That commit writes only the
 /// log's tail pages, syncs them, and writes LMDB's meta page without a second sync
 /// (MDB_NOMETASYNC): the group becomes durable with the next sync, which is the next group's commit
 /// when writes keep coming, or an explicit sync as soon as the queue is empty. Only then does the
@@ -28,18 +28,15 @@ import Glibc
 ///
 /// It also expires reservations: when the earliest due reservation's time comes, it writes an
 /// `expired` event through the same path, so replay gives the same answer.
+///
+/// Two times: an event's time never goes backwards in the log (so seq order is time order), while
+/// deadlines (a reservation's expiry) follow the wall clock. When the clock reads earlier than the
+/// newest event (it was set back, or the log was written under a clock ahead), events keep the
+/// newest event's time until the clock catches up, and the writer logs it once, loudly.
 // @unchecked Sendable: the queue, the flags and `statistics` are touched only with `mutex` held; the
 // live ledger, `unsynced`, `lastTime` and the rest are touched only by the writer thread (and by
 // `init` before it starts); readers reach the ledger only through `view`, which has its own lock.
 public final class LedgerWriter: @unchecked Sendable {
-    /// A group is one LMDB transaction; 4,096 writes keeps it well under LMDB's dirty-page limit
-    /// and bounds the latency a group adds to the writes queued behind it.
-    static let groupWritesMax = 4_096
-    /// Expiries written per group, so a backlog after a long downtime does not make one huge group.
-    static let expiriesPerGroupMax = 1_000
-    /// The writer wakes at least this often to look for due reservations (about a second late at worst).
-    static let idleWakeMicroseconds: Int64 = 250_000
-
     /// When to checkpoint: after this long with anything new, or as soon as this many events wait.
     /// A checkpoint holds up the next group for as long as it takes to write, so frequent small ones
     /// keep that delay short; the event bound keeps a start's tail fold short (100,000 events fold
@@ -69,12 +66,25 @@ public final class LedgerWriter: @unchecked Sendable {
 
     /// The writes one connection sent in one read burst: they queue, commit and are answered together,
     /// so a pipelining client costs one hand-off each way, not one per write.
+    ///
+    /// One with more writes than a group holds is split between works into parts taken by
+    /// consecutive groups; the replies of the earlier parts wait in `earlierParts` and the client
+    /// is answered once, when the last part is durable.
     struct Submission {
-        let works: [Work]
+        var works: [Work]
         let actor: UInt32
         let loop: (any EventLoop)?
         let completion: Completion
+        /// Shared by the parts of a split submission; nil for one taken whole.
+        var earlierParts: EarlierReplies?
+        var isLastPart = true
         var writeCount: Int { works.reduce(0) { $0 + $1.writeCount } }
+    }
+
+    /// The replies of a split submission's parts answered so far. Touched only by the writer
+    /// thread (it splits submissions and answers them).
+    final class EarlierReplies {
+        var replies: [[String]] = []
     }
 
     /// Counters for INFO and the closing figures: how many groups committed and how many writes
@@ -117,7 +127,6 @@ public final class LedgerWriter: @unchecked Sendable {
     private var mutex = pthread_mutex_t()
     private var condition = pthread_cond_t()
     private var queue: [Submission] = []
-    private var queuedWrites = 0
     /// True while the writer sleeps on the condition: only then does a submitter need to signal it.
     private var writerWaiting = false
     private var stopping = false
@@ -132,6 +141,11 @@ public final class LedgerWriter: @unchecked Sendable {
     private var io: ThreadWriteCounter?
     /// Committed groups waiting for a sync to make them durable, oldest first.
     private var unsynced: [CommittedGroup] = []
+    /// True once the clock behind the log is logged, until it catches up: one line per episode.
+    private var clockBehindLogged = false
+    /// A clock behind the newest event by this much is logged: less is a small step of time
+    /// synchronisation, and events held for under a second are of no consequence.
+    static let clockBehindLoggedMicroseconds: Int64 = 1_000_000
 
     public init(store: LedgerStore, logger: Logger, checkpointPolicy: CheckpointPolicy = CheckpointPolicy(),
                 clock: @escaping @Sendable () -> Timestamp = LedgerWriter.systemClock) throws {
@@ -145,6 +159,10 @@ public final class LedgerWriter: @unchecked Sendable {
         }
         view = LiveView(live.viewContents())
         statistics.checkpointSeq = live.tail.indexedThrough
+        let now = clock()
+        noteClock(now)
+        // Everything in the log was written before this start, whatever times it carries.
+        if lastTime > now { view.update { [seq = live.lastSeq] in $0.clockMarks.record(clock: now, seq: seq) } }
         pthread_mutex_init(&mutex, nil)
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
@@ -195,7 +213,6 @@ public final class LedgerWriter: @unchecked Sendable {
             return
         }
         queue.append(Submission(works: works, actor: actor, loop: loop, completion: completion))
-        queuedWrites += works.count
         if writerWaiting { pthread_cond_signal(&condition) }
         pthread_mutex_unlock(&mutex)
     }
@@ -210,7 +227,8 @@ public final class LedgerWriter: @unchecked Sendable {
     }
 
     /// When the writer loop last came round (monotonic microseconds): the watchdog's evidence that
-    /// writes are still making progress. The loop wakes at least every `idleWakeMicroseconds`.
+    /// writes are still making progress. The loop wakes at least every
+    /// `Limits.writerIdleWakeMicroseconds`.
     public var lastHeartbeatMicroseconds: UInt64 { locked { heartbeat } }
     private var heartbeat = LedgerWriter.monotonicMicroseconds()
 
@@ -221,7 +239,7 @@ public final class LedgerWriter: @unchecked Sendable {
             while queue.isEmpty && !stopping && !expiryDue() && !checkpointDue() {
                 var deadline = timespec()
                 clock_gettime(CLOCK_MONOTONIC, &deadline)
-                let waitMicros = min(LedgerWriter.idleWakeMicroseconds, max(1_000, microsUntilTimedWork()))
+                let waitMicros = min(Limits.writerIdleWakeMicroseconds, max(1_000, microsUntilTimedWork()))
                 let total = Int64(deadline.tv_nsec) + waitMicros * 1_000
                 deadline.tv_sec += Int(total / 1_000_000_000)
                 deadline.tv_nsec = Int(total % 1_000_000_000)
@@ -230,15 +248,7 @@ public final class LedgerWriter: @unchecked Sendable {
                 writerWaiting = false
                 heartbeat = LedgerWriter.monotonicMicroseconds()
             }
-            // Take whole submissions until the group holds `groupWritesMax` works (at least one).
-            var take = 0, works = 0
-            while take < queue.count, take == 0 || works + queue[take].works.count <= LedgerWriter.groupWritesMax {
-                works += queue[take].works.count
-                take += 1
-            }
-            let group = Array(queue.prefix(take))
-            queue.removeFirst(take)
-            queuedWrites -= works
+            let group = takeGroup()
             let finished = stopping && queue.isEmpty
             pthread_mutex_unlock(&mutex)
 
@@ -260,14 +270,47 @@ public final class LedgerWriter: @unchecked Sendable {
         }
     }
 
-    private func expiryDue() -> Bool {
+    /// Takes works from the head of the queue, in order, while their writes fit in
+    /// `Limits.groupWritesMax` (at least one work, however large). Called with `mutex` held.
+    private func takeGroup() -> [Submission] {
+        var group: [Submission] = []
+        var writes = 0, taken = 0
+        while taken < queue.count {
+            let works = queue[taken].works
+            var fitting = 0
+            while fitting < works.count, writes == 0 || writes + works[fitting].writeCount <= Limits.groupWritesMax {
+                writes += works[fitting].writeCount
+                fitting += 1
+            }
+            if fitting == works.count {
+                group.append(queue[taken])
+                taken += 1
+                continue
+            }
+            if fitting > 0 {
+                // The rest stays at the head of the queue for the next group.
+                var part = queue[taken]
+                part.works = Array(works[..<fitting])
+                part.earlierParts = part.earlierParts ?? EarlierReplies()
+                part.isLastPart = false
+                group.append(part)
+                queue[taken].works = Array(works[fitting...])
+                queue[taken].earlierParts = part.earlierParts
+            }
+            break
+        }
+        queue.removeFirst(taken)
+        return group
+    }
+
+    private func expiryDue(clock now: Timestamp? = nil) -> Bool {
         guard let nextExpiry = live.nextExpiry else { return false }
-        return nextExpiry <= clock()
+        return nextExpiry <= now ?? clock()
     }
 
     /// Until the next due reservation or checkpoint, whichever comes first.
     private func microsUntilTimedWork() -> Int64 {
-        let untilCheckpoint = live.pendingEvents == 0 ? LedgerWriter.idleWakeMicroseconds
+        let untilCheckpoint = live.pendingEvents == 0 ? Limits.writerIdleWakeMicroseconds
             : Int64(lastCheckpointMicroseconds + checkpointPolicy.intervalMicroseconds) - Int64(LedgerWriter.monotonicMicroseconds())
         guard let nextExpiry = live.nextExpiry else { return untilCheckpoint }
         return min(untilCheckpoint, nextExpiry.microseconds - clock().microseconds)
@@ -279,18 +322,35 @@ public final class LedgerWriter: @unchecked Sendable {
             || (pending > 0 && LedgerWriter.monotonicMicroseconds() >= lastCheckpointMicroseconds + checkpointPolicy.intervalMicroseconds)
     }
 
-    /// Times only move forward in the log, so seq order is time order and `at=<time>` is exact.
-    private func nextTime() -> Timestamp {
-        lastTime = max(lastTime, clock())
+    /// The time of the next events: times only move forward in the log, so seq order is time order
+    /// and `at=<time>` can search the log by time.
+    private func nextTime(clock now: Timestamp) -> Timestamp {
+        noteClock(now)
+        lastTime = max(lastTime, now)
         return lastTime
     }
 
+    /// Logs a clock that reads well before the newest event, once until it catches up.
+    private func noteClock(_ now: Timestamp) {
+        let behind = lastTime.microseconds - now.microseconds
+        guard behind >= LedgerWriter.clockBehindLoggedMicroseconds else {
+            if behind <= 0 { clockBehindLogged = false }
+            return
+        }
+        guard !clockBehindLogged else { return }
+        clockBehindLogged = true
+        logger.error("the clock is behind the newest event: new events keep its time until the clock catches up; reservations still expire by the clock; check the time synchronisation",
+                     metadata: ["behind_s": "\(behind / 1_000_000)", "newest_event_at": "\(lastTime)", "clock": "\(now)"])
+    }
+
     private func process(_ group: [Submission]) {
-        let now = nextTime()
-        let due = expiryDue() ? live.takeDue(atOrBefore: now, limit: LedgerWriter.expiriesPerGroupMax) : []
+        let clockNow = clock()
+        let now = nextTime(clock: clockNow)
+        // Deadlines are wall-clock times: compare them with the clock, not with the held event time.
+        let due = expiryDue(clock: clockNow) ? live.takeDue(atOrBefore: clockNow, limit: Limits.expiriesPerGroupMax) : []
         let started = LedgerWriter.monotonicMicroseconds()
         let bytesBefore = io?.bytesWritten() ?? 0
-        var scratch = GroupScratch(live: live, now: now, tracksTransitions: watchers.hasWatchers)
+        var scratch = GroupScratch(live: live, now: now, clock: clockNow, tracksTransitions: watchers.hasWatchers)
         for entry in due {
             _ = scratch.apply(WriteRequest(command: .expire(reservation: entry.reservationID)), actor: daemonActor)
         }
@@ -363,7 +423,16 @@ public final class LedgerWriter: @unchecked Sendable {
     /// wake-up costs tens of microseconds of CPU on a small VM, far more than the answers.
     private func answer(_ answers: [(Submission, [[String]])]) {
         var byLoop: [ObjectIdentifier: (loop: any EventLoop, calls: [@Sendable () -> Void])] = [:]
-        for (submission, reply) in answers {
+        for (submission, partReply) in answers {
+            var wholeReply = partReply
+            if let earlier = submission.earlierParts {
+                guard submission.isLastPart else {
+                    earlier.replies += partReply
+                    continue
+                }
+                wholeReply = earlier.replies + partReply
+            }
+            let reply = wholeReply
             let completion = submission.completion
             guard let loop = submission.loop else {
                 completion(reply)
@@ -387,6 +456,7 @@ public final class LedgerWriter: @unchecked Sendable {
             for transfer in changed.transfers.values { contents.setTransfer(transfer) }
             for event in scratch.events { contents.tail.append(event.seq, sku: event.sku) }
             contents.lastSeq = changed.lastSeq
+            if scratch.now > scratch.clock { contents.clockMarks.record(clock: scratch.clock, seq: changed.lastSeq) }
         }
     }
 
@@ -437,11 +507,15 @@ struct GroupScratch {
     var transitions: [PairTransition] = []
     let tracksTransitions: Bool
     let live: LiveLedger
+    /// The group's event time (held at the newest event's while the clock is behind it).
     let now: Timestamp
+    /// The wall clock, which deadlines count from.
+    let clock: Timestamp
 
-    init(live: LiveLedger, now: Timestamp, tracksTransitions: Bool) {
+    init(live: LiveLedger, now: Timestamp, clock: Timestamp, tracksTransitions: Bool) {
         self.live = live
         self.now = now
+        self.clock = clock
         self.tracksTransitions = tracksTransitions
         state = LedgerState(source: live)
         state.lastSeq = live.lastSeq
@@ -478,10 +552,12 @@ struct GroupScratch {
     mutating func apply(_ request: WriteRequest, actor: UInt32) -> Result<[String], ProtocolError> {
         var fingerprint = ""
         if let key = request.idempotencyKey {
-            fingerprint = GroupScratch.fingerprint(request)
+            fingerprint = RequestFingerprint.current(request)
             if let record = idempotency[key] ?? live.idempotencyRecord(key) {
-                // An imported key (stockctl import) has no request to compare with: its retry is a duplicate.
-                guard record.fingerprint == fingerprint || record.fingerprint == IdempotencyRecord.importedFingerprint else {
+                // An imported key (stockctl import) has no request to compare with: its retry is a
+                // duplicate. A record from before the versioned fingerprint is compared in its form.
+                guard record.fingerprint == fingerprint || record.fingerprint == IdempotencyRecord.importedFingerprint
+                        || RequestFingerprint.isLegacy(record.fingerprint, of: request) else {
                     return .failure(ProtocolError(.conflict, "id \(key) was already used with other arguments"))
                 }
                 var lines = record.reply.split(separator: "\n").map(String.init)
@@ -489,7 +565,7 @@ struct GroupScratch {
                 return .success(lines)
             }
         }
-        let context = DecisionContext(now: now, seq: state.lastSeq + 1, actor: actor)
+        let context = DecisionContext(now: now, seq: state.lastSeq + 1, actor: actor, clock: clock)
         switch Ledger.decide(request, in: state, context: context) {
         case .failure(let refusal):
             return .failure(ProtocolError(refusal))
@@ -512,11 +588,6 @@ struct GroupScratch {
             }
             return .success(lines)
         }
-    }
-
-    /// The request's arguments, without its idempotency key, in one canonical string.
-    static func fingerprint(_ request: WriteRequest) -> String {
-        "\(request.command)|ref=\(request.ref ?? "")|note=\(request.note ?? "")"
     }
 }
 

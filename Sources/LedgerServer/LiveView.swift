@@ -53,6 +53,8 @@ final class LiveView: Sendable {
         var lastSeq: UInt64 = 0
         /// Seqs of committed events the stored per-sku index does not hold yet.
         var tail = UnindexedTail(indexedThrough: 0)
+        /// The log's seq by the clock while the clock is behind the newest event time, for `at=`.
+        var clockMarks = ClockMarks()
 
         func pair(_ key: PairKey) -> PairState? {
             guard let sku = skus[key.sku], let index = sku.warehouses.firstIndex(of: key.wh) else { return nil }

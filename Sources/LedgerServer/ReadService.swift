@@ -3,6 +3,10 @@ import LedgerProtocol
 import LedgerStore
 import NIOCore
 
+fileprivate extension LogPoint {
+    var time: Timestamp? { if case .time(let time) = self { time } else { nil } }
+}
+
 /// Answers the read verbs. The present (STOCK without `at=`, BREACHES, REORDER, RESERVATIONS,
 /// TRANSFERS) comes from the live view in memory; the past and the log (`at=`, HISTORY, BREACHES
 /// history, EVENTS) from a short LMDB read transaction, with the per-sku seqs not yet in the stored
@@ -158,6 +162,14 @@ public struct ReadService: Sendable {
         return ReplyBytes.render(answer(request), json: json, allocator: allocator)
     }
 
+    /// The log position an `at=<time>` stands for: the last event whose time is at or before it, or
+    /// later when the clock marks show more was published by then (events written while the clock
+    /// was behind the log carry the newest event time, later than when they were written).
+    static func resolve(_ point: LogPoint, heldSeq: UInt64?, reader: StoreReader, tail: UnindexedTail) throws -> LogPoint {
+        guard let heldSeq else { return point }
+        return .seq(max(heldSeq, try PointInTime(reader: reader, tail: tail).seq(point)))
+    }
+
     /// One sku's pairs (only `wh` when given) as they are now, sorted by warehouse, and the seq.
     private func presentStock(sku: String, wh: String?) -> ([(PairKey, PairState)], UInt64) {
         let (skuPairs, seq) = view.withContents { ($0.skus[sku], $0.lastSeq) }
@@ -197,8 +209,12 @@ public struct ReadService: Sendable {
             return ok(pairs.map { Rows.stock($0.0, $0.1) } + [Rows.total(sku: sku, pairs)], seq)
 
         case let .stock(sku, wh, at?):
-            let tail = view.withContents { $0.tail.only(sku) }
-            let (pairs, answerSeq) = try store.read { try $0.stock(sku: sku, wh: wh, at: at, tail: tail) }
+            let (tail, heldSeq) = view.withContents { contents in
+                (contents.tail.only(sku), at.time.flatMap { contents.clockMarks.seq(at: $0) })
+            }
+            let (pairs, answerSeq) = try store.read { reader in
+                try reader.stock(sku: sku, wh: wh, at: ReadService.resolve(at, heldSeq: heldSeq, reader: reader, tail: tail), tail: tail)
+            }
             return ok(pairs.map { Rows.stock($0.0, $0.1) } + [Rows.total(sku: sku, pairs)], answerSeq)
 
         case let .breaches(wh, sku):
@@ -247,14 +263,17 @@ public struct ReadService: Sendable {
         case .info:
             let statistics = writerStatistics()
             let seq = view.lastSeq
-            let events = try store.read { reader in try reader.entryCounts().first { $0.0 == "log" }?.1 ?? 0 }
+            let (events, newestEventAt) = try store.read { reader in
+                (try reader.entryCounts().first { $0.0 == "log" }?.1 ?? 0, try reader.event(seq)?.recordedAt)
+            }
+            let now = clock()
             func mean(_ total: UInt64, _ count: UInt64) -> UInt64 { count == 0 ? 0 : total / count }
             func ratio(_ total: UInt64, _ count: UInt64) -> String {
                 count == 0 ? "0" : String(Double(Int(Double(total) / Double(count) * 100)) / 100)
             }
             var line = ReplyLine("info")
             line.add("version", version)
-            line.add("uptime", (clock().microseconds - startedAt.microseconds) / 1_000_000)
+            line.add("uptime", (now.microseconds - startedAt.microseconds) / 1_000_000)
             line.add("seq", seq)
             line.add("events", events)
             line.add("data_bytes", store.dataFileBytes)
@@ -271,6 +290,7 @@ public struct ReadService: Sendable {
             line.add("checkpoints", statistics.checkpoints)
             line.add("checkpoint_us_mean", mean(statistics.checkpointMicroseconds, statistics.checkpoints))
             line.add("pages_per_checkpoint", ratio(statistics.checkpointBytesWritten / 4096, statistics.checkpoints))
+            line.add("clock_behind_s", max(0, ((newestEventAt ?? now).microseconds - now.microseconds) / 1_000_000))
             return ok([line.text], seq)
         }
     }

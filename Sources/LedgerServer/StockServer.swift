@@ -27,6 +27,9 @@ public struct ServerConfiguration: Sendable {
     public var connectionsPerUid = Limits.connectionsPerUidDefault
     /// Idle connections are closed after this many seconds; 0 keeps them.
     public var idleTimeoutSeconds = Limits.idleTimeoutSecondsDefault
+    /// The wall clock: event times, deadlines, `at=`. Only tests replace it (stockd's hidden
+    /// `--test-clock-offset-seconds`).
+    public var clock: @Sendable () -> Timestamp = LedgerWriter.systemClock
 
     public init(dataDirectory: String, socketPath: String) {
         self.dataDirectory = dataDirectory
@@ -81,7 +84,7 @@ public final class StockServer: Service, Sendable {
 
     public func run() async throws {
         let configuration = self.configuration
-        let startedAt = LedgerWriter.systemClock()
+        let startedAt = configuration.clock()
         let startup = StartupExtender(notifier: notifier, extensionMicroseconds: StockServer.startupExtensionMicroseconds)
         defer { startup.finish() }
         // Before anything in the folder is touched: a second daemon on it stops here.
@@ -89,7 +92,8 @@ public final class StockServer: Service, Sendable {
         defer { lock.release() }
         let store = try LedgerStore(directory: configuration.dataDirectory, deferredMetaSync: true,
                                     mapSizeBytes: configuration.mapSizeBytes)
-        let writer = try LedgerWriter(store: store, logger: logger, checkpointPolicy: configuration.checkpointPolicy)
+        let writer = try LedgerWriter(store: store, logger: logger, checkpointPolicy: configuration.checkpointPolicy,
+                                      clock: configuration.clock)
         writer.start()
         let (slots, descriptorLimit) = DescriptorLimit.fit()
         if slots != ConnectionRegistry.Slots() {
@@ -99,7 +103,7 @@ public final class StockServer: Service, Sendable {
         }
         let connections = ConnectionRegistry(slots: slots, perUidMax: configuration.connectionsPerUid)
         let reads = ReadService(store: store, view: writer.view, version: configuration.version, startedAt: startedAt,
-                                clock: LedgerWriter.systemClock, connectionCount: { connections.count },
+                                clock: configuration.clock, connectionCount: { connections.count },
                                 writerStatistics: { writer.currentStatistics() })
         // One thread: heavy reads queue behind each other rather than take both cores from the
         // event loops and the writer.

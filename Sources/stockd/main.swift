@@ -59,6 +59,11 @@ struct StockDaemon: AsyncParsableCommand {
             help: "Close a connection idle (or not reading its replies) for this many seconds; 0 never (default 300).")
     var idleTimeout: Int64?
 
+    /// For tests only (hidden from --help): runs the daemon as if the wall clock were this many
+    /// seconds ahead (negative: behind), to test a clock that is set back.
+    @Option(name: .customLong("test-clock-offset-seconds"), help: .hidden)
+    var testClockOffsetSeconds: Int64?
+
     func validate() throws {
         guard mode_t(socketMode, radix: 8) != nil else { throw ValidationError("--socket-mode must be octal, like 0660") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
@@ -82,6 +87,10 @@ struct StockDaemon: AsyncParsableCommand {
         if let checkpointEvents { configuration.checkpointPolicy.eventsMax = max(1, checkpointEvents) }
         if let connectionsPerUid { configuration.connectionsPerUid = max(1, connectionsPerUid) }
         if let idleTimeout { configuration.idleTimeoutSeconds = max(0, idleTimeout) }
+        if let offset = testClockOffsetSeconds {
+            logger.warning("test clock: running as if the clock were shifted", metadata: ["offset_s": "\(offset)"])
+            configuration.clock = { LedgerWriter.systemClock().adding(seconds: offset) }
+        }
         do {
             if let text = try AccessConfiguration.readFile(access) {
                 try AccessConfiguration.apply(fileText: text, origin: access, to: &configuration.accessPolicy)

@@ -70,4 +70,62 @@ struct UpgradeTests {
         let verify = try run("stockctl", ["verify", "--data", daemon.dataDirectory])
         #expect(verify.status == 0 && verify.output.hasPrefix("ok: 6 events"), "\(verify.output)")
     }
+
+    /// Keyed writes as the daemon before the versioned fingerprint stored them: the fingerprint is
+    /// the debug printing of the command (the very expression that daemon used), in each keyed
+    /// event, and in the idempotency table for the events a checkpoint covered. The first three
+    /// writes are checkpointed, the rest are only in the log's tail.
+    static let keyedWrites = [
+        "RECEIVE sku=OLD wh=PAR qty=40 id=k-receive ref=ASN-1",
+        "RESERVE sku=OLD wh=PAR qty=3 res=held ttl=1h id=k-reserve",
+        "ADJUST sku=OLD wh=PAR delta=-1 reason=\"it's \\\"wet\\\" \u{2014} caf\u{E9}\" note=\"dock 4\" id=k-adjust",
+        "SELL sku=OLD wh=PAR qty=1 id=k-sell ref=ORDER-1",
+        "TRANSFER sku=OLD from=PAR to=LYS qty=2 eta=2026-12-01T08:00:00Z id=k-transfer",
+        "POLICY sku=OLD wh=PAR safety=5 id=k-policy",
+    ]
+
+    static func keyedLayout(at directory: String) throws {
+        let store = try LedgerStore(directory: directory, mapSizeBytes: 16 << 20)
+        defer { store.close() }
+        var state = LedgerState()
+        let now = Timestamp(microseconds: Int64(Date().timeIntervalSince1970 * 1e6))
+        try store.write { writer in
+            for (index, line) in keyedWrites.enumerated() {
+                guard case .write(let request) = try RequestParser.parse(Array(line.utf8)),
+                      case .success(var event) = Ledger.decide(request, in: state,
+                                                               context: DecisionContext(now: now, seq: state.lastSeq + 1, actor: 0))
+                else { Issue.record("the setup's request was refused: \(line)"); return }
+                let fingerprint = "\(request.command)|ref=\(request.ref ?? "")|note=\(request.note ?? "")"
+                event.requestFingerprint = fingerprint
+                Ledger.apply(event, to: &state)
+                guard index < 3 else { try writer.appendToLog(event); continue }
+                try writer.append(event)
+                let reply = Rows.writeReply(event) { state.pairs[$0] ?? PairState() }.joined(separator: "\n")
+                try writer.putIdempotencyRecord(request.idempotencyKey!, IdempotencyRecord(fingerprint: fingerprint, reply: reply,
+                                                                                           recordedAt: now))
+                if index == 2 { try writer.persist(state) }
+            }
+        }
+    }
+
+    @Test("finding 11: keys stored before the versioned fingerprint answer dup=yes to the same request, CONFLICT to another")
+    func finding11KeysStoredBeforeTheVersionedFingerprintStillMatch() throws {
+        let daemon = try StockdProcess()
+        defer { daemon.removeFiles() }
+        try UpgradeTests.keyedLayout(at: daemon.dataDirectory)
+        for round in 1...2 {
+            try daemon.start()
+            let c = try daemon.client()
+            for (index, line) in UpgradeTests.keyedWrites.enumerated() {
+                let reply = try c.request(line)
+                #expect(reply.status.hasPrefix("OK seq=\(index + 1) ") && reply.status.hasSuffix(" dup=yes"), "round \(round): \(line) -> \(reply)")
+            }
+            #expect(try c.request("SELL sku=OLD wh=PAR qty=2 id=k-sell ref=ORDER-1").status.hasPrefix("ERR CONFLICT"))
+            #expect(try c.request("ADJUST sku=OLD wh=PAR delta=-1 reason=\"it's wet\" note=\"dock 4\" id=k-adjust").status
+                    .hasPrefix("ERR CONFLICT"))
+            #expect(try c.request("SELL sku=OLD wh=PAR qty=1 id=k-new-\(round)").status.hasPrefix("OK seq=\(6 + round) "))
+            // The second round starts from the checkpoint the first one's shutdown wrote.
+            #expect(daemon.stop() == 0)
+        }
+    }
 }

@@ -4,16 +4,31 @@ import LedgerStore
 import Logging
 @testable import LedgerServer
 
-/// A real store in a temporary folder with a started writer on it; `close()` stops the writer and
-/// removes the folder.
+/// A real store in a temporary folder with a started writer on it (unless `start` is false);
+/// `close()` stops the writer and removes the folder.
 final class TestLedger {
     let directory = NSTemporaryDirectory() + "stockd-test-\(UUID().uuidString)"
     let store: LedgerStore
-    let writer: LedgerWriter
+    private(set) var writer: LedgerWriter
+    let policy: LedgerWriter.CheckpointPolicy
+    let clock: @Sendable () -> Timestamp
+    let logger: Logger
 
-    init(policy: LedgerWriter.CheckpointPolicy = LedgerWriter.CheckpointPolicy()) throws {
+    init(policy: LedgerWriter.CheckpointPolicy = LedgerWriter.CheckpointPolicy(),
+         clock: @escaping @Sendable () -> Timestamp = LedgerWriter.systemClock,
+         logger: Logger = Logger(label: "test"), start: Bool = true) throws {
         store = try LedgerStore(directory: directory, mapSizeBytes: 64 << 20)
-        writer = try LedgerWriter(store: store, logger: Logger(label: "test"), checkpointPolicy: policy)
+        self.policy = policy
+        self.clock = clock
+        self.logger = logger
+        writer = try LedgerWriter(store: store, logger: logger, checkpointPolicy: policy, clock: clock)
+        if start { writer.start() }
+    }
+
+    /// Stops the writer and starts a new one on the same store, as a restart of the daemon would.
+    func restart() throws {
+        writer.shutdown()
+        writer = try LedgerWriter(store: store, logger: logger, checkpointPolicy: policy, clock: clock)
         writer.start()
     }
 
@@ -21,7 +36,7 @@ final class TestLedger {
     func reads() -> ReadService {
         let writer = self.writer
         return ReadService(store: store, view: writer.view, version: "test", startedAt: Timestamp(microseconds: 0),
-                           clock: LedgerWriter.systemClock, connectionCount: { 0 },
+                           clock: clock, connectionCount: { 0 },
                            writerStatistics: { writer.currentStatistics() })
     }
 
