@@ -151,7 +151,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if acceptsRequests && (inbound?.readableBytes ?? 0) < Limits.lineBytesMax {
+        // Room for requests means `inbound` holds at most a partial line: read the rest of it.
+        if acceptsRequests {
             context.read()
         } else {
             readHeld = true
@@ -472,9 +473,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     private func resumeReadingIfRoom() {
-        guard readHeld, let context, replies.count < Limits.pendingRequestsMax / 2, context.channel.isWritable,
-              (inbound?.readableBytes ?? 0) < Limits.lineBytesMax
-        else { return }
+        guard readHeld, let context, replies.count < Limits.pendingRequestsMax / 2, acceptsRequests else { return }
         readHeld = false
         context.read()
     }
