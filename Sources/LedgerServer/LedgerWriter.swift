@@ -124,8 +124,11 @@ public final class LedgerWriter: @unchecked Sendable {
     private let daemonActor = UInt32(getuid())
     private let checkpointPolicy: CheckpointPolicy
 
-    private var mutex = pthread_mutex_t()
-    private var condition = pthread_cond_t()
+    /// The queue's lock and the writer's wake-up. pthread's, because the writer sleeps until work
+    /// arrives or a deadline on the monotonic clock passes, which neither `Synchronization.Mutex`
+    /// nor NIOConcurrencyHelpers offers; allocated once, so their addresses never move.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var queue: [Submission] = []
     /// True while the writer sleeps on the condition: only then does a submitter need to signal it.
     private var writerWaiting = false
@@ -163,12 +166,19 @@ public final class LedgerWriter: @unchecked Sendable {
         noteClock(now)
         // Everything in the log was written before this start, whatever times it carries.
         if lastTime > now { view.update { [seq = live.lastSeq] in $0.clockMarks.record(clock: now, seq: seq) } }
-        pthread_mutex_init(&mutex, nil)
+        pthread_mutex_init(mutex, nil)
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
         pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-        pthread_cond_init(&condition, &attributes)
+        pthread_cond_init(condition, &attributes)
         pthread_condattr_destroy(&attributes)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        condition.deallocate()
+        mutex.deallocate()
     }
 
     /// Wall-clock time in microseconds.
@@ -190,8 +200,8 @@ public final class LedgerWriter: @unchecked Sendable {
     public func currentStatistics() -> Statistics { locked { statistics } }
 
     private func locked<T>(_ body: () -> T) -> T {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
         return body()
     }
 
@@ -204,26 +214,26 @@ public final class LedgerWriter: @unchecked Sendable {
     /// Queues writes, to be applied in order. After `shutdown()` began they are refused at once with
     /// ERR UNAVAILABLE.
     public func submit(_ works: [Work], actor: UInt32, on loop: (any EventLoop)? = nil, completion: @escaping Completion) {
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(mutex)
         if stopping {
-            pthread_mutex_unlock(&mutex)
+            pthread_mutex_unlock(mutex)
             let refusals = works.map { _ in [ProtocolError(.unavailable, "stockd is shutting down").line()] }
             // Never call back inside the caller's own call: it may be about to submit again.
             if let loop { loop.execute { completion(refusals) } } else { completion(refusals) }
             return
         }
         queue.append(Submission(works: works, actor: actor, loop: loop, completion: completion))
-        if writerWaiting { pthread_cond_signal(&condition) }
-        pthread_mutex_unlock(&mutex)
+        if writerWaiting { pthread_cond_signal(condition) }
+        pthread_mutex_unlock(mutex)
     }
 
     /// Stops taking writes, commits and answers everything already queued, then returns.
     public func shutdown() {
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(mutex)
         stopping = true
-        pthread_cond_broadcast(&condition)
-        while !stopped { pthread_cond_wait(&condition, &mutex) }
-        pthread_mutex_unlock(&mutex)
+        pthread_cond_broadcast(condition)
+        while !stopped { pthread_cond_wait(condition, mutex) }
+        pthread_mutex_unlock(mutex)
     }
 
     /// When the writer loop last came round (monotonic microseconds): the watchdog's evidence that
@@ -234,7 +244,7 @@ public final class LedgerWriter: @unchecked Sendable {
 
     private func run() {
         while true {
-            pthread_mutex_lock(&mutex)
+            pthread_mutex_lock(mutex)
             heartbeat = LedgerWriter.monotonicMicroseconds()
             while queue.isEmpty && !stopping && !expiryDue() && !checkpointDue() {
                 var deadline = timespec()
@@ -244,13 +254,13 @@ public final class LedgerWriter: @unchecked Sendable {
                 deadline.tv_sec += Int(total / 1_000_000_000)
                 deadline.tv_nsec = Int(total % 1_000_000_000)
                 writerWaiting = true
-                pthread_cond_timedwait(&condition, &mutex, &deadline)
+                pthread_cond_timedwait(condition, mutex, &deadline)
                 writerWaiting = false
                 heartbeat = LedgerWriter.monotonicMicroseconds()
             }
             let group = takeGroup()
             let finished = stopping && queue.isEmpty
-            pthread_mutex_unlock(&mutex)
+            pthread_mutex_unlock(mutex)
 
             if io == nil { io = ThreadWriteCounter() }
             if !group.isEmpty || expiryDue() { process(group) }
@@ -261,10 +271,10 @@ public final class LedgerWriter: @unchecked Sendable {
                 checkpoint()
             }
             if finished {
-                pthread_mutex_lock(&mutex)
+                pthread_mutex_lock(mutex)
                 stopped = true
-                pthread_cond_broadcast(&condition)
-                pthread_mutex_unlock(&mutex)
+                pthread_cond_broadcast(condition)
+                pthread_mutex_unlock(mutex)
                 return
             }
         }
@@ -369,6 +379,12 @@ public final class LedgerWriter: @unchecked Sendable {
             // LMDB marks the environment unusable after a failed meta-page write. The last commit on
             // disk is intact: stopping here lets systemd restart us from it (STYLE: crash, recover).
             preconditionFailure("LMDB environment is unusable (MDB_PANIC); restart recovers from the last commit")
+        } catch LMDBError.keyExists {
+            // The log already holds a seq only this writer hands out: something else wrote this store.
+            // No retry can succeed, so refusing writes would only make clients retry forever.
+            let message = "the log already holds seq \(scratch.events[0].seq): another process wrote this store; stopping"
+            logger.critical("\(message)")
+            preconditionFailure(message)
         } catch {
             // Nothing of this group was committed (LMDB aborted the transaction), so every write in it
             // is refused and may be retried; memory was not touched, and reads go on from it.
