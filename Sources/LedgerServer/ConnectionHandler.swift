@@ -39,6 +39,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var inputClosed = false
     private var readHeld = false
     private var budgetRetryScheduled = false
+    /// When the connection last received a request or sent a reply (monotonic microseconds).
+    private var lastActivity = IdleSweep.now()
     /// Writes parsed in this read burst, sent to the writer together at the end of the burst.
     private var unsentWrites: [LedgerWriter.Work] = []
     private var unsentSlotIDs: [UInt64] = []
@@ -73,6 +75,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closeAfterReplies else { return }
+        lastActivity = IdleSweep.now()
         var bytes = unwrapInboundIn(data)
         if inbound == nil || inbound!.readableBytes == 0 {
             inbound = bytes
@@ -121,8 +124,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
             inputClosed = true
             parseInbound()
             drain()
-        } else if event is IdleStateHandler.IdleStateEvent {
-            closeIfIdle(context: context)
+        } else if let sweep = event as? IdleSweep {
+            return closeIfIdle(context: context, sweep: sweep)
         }
         context.fireUserInboundEventTriggered(event)
     }
@@ -130,8 +133,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// Nothing received or sent for the idle timeout: a connection with nothing in flight, or whose
     /// client has stopped taking its replies, is closed. Watchers and connections waiting for the
     /// writer are kept.
-    private func closeIfIdle(context: ChannelHandlerContext) {
-        guard watch == nil, !watchRequested else { return }
+    private func closeIfIdle(context: ChannelHandlerContext, sweep: IdleSweep) {
+        // `lastActivity` may be later than the sweep's time, taken on another thread before it.
+        guard watch == nil, !watchRequested, sweep.nowMicroseconds >= lastActivity + sweep.timeoutMicroseconds else { return }
         if replies.isEmpty {
             shared.logger.debug("closing an idle connection", metadata: ["pid": "\(peer.pid)", "uid": "\(peer.uid)"])
             var buffer = context.channel.allocator.buffer(capacity: 64)
@@ -407,7 +411,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
             }
         }
         sendPending()
-        if wrote { context.flush() }
+        if wrote {
+            context.flush()
+            lastActivity = IdleSweep.now()
+        }
     }
 
     /// Writes a large read answer, counted against the server's budget until the client has taken it.

@@ -81,3 +81,25 @@ final class ReplyBudget: Sendable {
     func add(_ count: Int) { bytes.add(count, ordering: .relaxed) }
     func remove(_ count: Int) { bytes.subtract(count, ordering: .relaxed) }
 }
+
+/// The idle check, sent now and then to every connection by one server-wide timer (cheaper than a
+/// timer, or a promise per write, in each of thousands of connections): a connection idle for
+/// `timeoutMicroseconds` closes itself. So a connection closes between one and 1¼ timeouts after it
+/// fell idle.
+struct IdleSweep: Sendable {
+    let nowMicroseconds: UInt64
+    let timeoutMicroseconds: UInt64
+
+    static func now() -> UInt64 { LedgerWriter.monotonicMicroseconds() }
+
+    /// Sweeps every connection of `connections` every quarter of the timeout, until the task is cancelled.
+    static func schedule(on loop: any EventLoop, timeoutSeconds: Int64, connections: ConnectionRegistry) -> RepeatedTask? {
+        guard timeoutSeconds > 0 else { return nil }
+        let timeout = UInt64(timeoutSeconds) * 1_000_000
+        let period = TimeAmount.microseconds(Int64(timeout / 4))
+        return loop.scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
+            let sweep = IdleSweep(nowMicroseconds: now(), timeoutMicroseconds: timeout)
+            for channel in connections.all() { channel.pipeline.fireUserInboundEventTriggered(sweep) }
+        }
+    }
+}

@@ -123,6 +123,8 @@ public final class StockServer: Service, Sendable {
             throw error
         }
         startup.finish()
+        let idleSweep = IdleSweep.schedule(on: group.next(), timeoutSeconds: configuration.idleTimeoutSeconds,
+                                           connections: connections)
         let seq = writer.lastCommittedSeq
         var watchdog: RepeatedTask?
         if let interval = systemd.watchdogMicroseconds {
@@ -150,6 +152,7 @@ public final class StockServer: Service, Sendable {
         }
 
         watchdog?.cancel()
+        idleSweep?.cancel()
         notifier.notify("STOPPING=1\nSTATUS=stopping: answering committed writes")
         logger.info("stopping: no new connections; finishing queued writes")
         // Everything queued is committed and answered; later writes get ERR UNAVAILABLE.
@@ -215,17 +218,8 @@ public final class StockServer: Service, Sendable {
                 return
             }
             channel.closeFuture.whenComplete { _ in shared.connections.remove(channel, uid: peer.uid) }
-            try addHandlers(to: channel, shared: shared, peer: peer)
+            try channel.pipeline.syncOperations.addHandler(ConnectionHandler(shared: shared, peer: peer))
         }
-    }
-
-    /// The pipeline of a client connection.
-    static func addHandlers(to channel: Channel, shared: ServerShared, peer: PeerCredentials) throws {
-        let idle = shared.configuration.idleTimeoutSeconds
-        if idle > 0 {
-            try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: .seconds(idle)))
-        }
-        try channel.pipeline.syncOperations.addHandler(ConnectionHandler(shared: shared, peer: peer))
     }
 }
 

@@ -33,7 +33,7 @@ import Testing
             let channel = NIOAsyncTestingChannel()
             let shared = self.shared
             try await channel.testingEventLoop.executeInContext {
-                try StockServer.addHandlers(to: channel, shared: shared, peer: PeerCredentials(pid: 1, uid: 0, gid: 0))
+                try channel.pipeline.syncOperations.addHandler(ConnectionHandler(shared: shared, peer: PeerCredentials(pid: 1, uid: 0, gid: 0)))
             }
             return channel
         }
