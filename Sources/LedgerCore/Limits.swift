@@ -62,8 +62,9 @@ public enum Limits {
     /// Bytes one read burst takes from a socket: `socketReadsPerBurst` reads of at most
     /// `socketReadBytesMax`. Unparsed input of a connection never exceeds this plus one line, and a
     /// pipelining client gets no more than this handled before the other connections of its event
-    /// loop get their turn (Redis reads 16 KiB per client per turn too).
-    public static let socketReadBytesMax = 16_384
+    /// loop get their turn. (Redis takes 16 KiB per client per turn; a request costs stockd more,
+    /// so it takes less to keep a turn as short.)
+    public static let socketReadBytesMax = 4_096
     public static let socketReadsPerBurst = 1
     /// Replies a connection has written that its client has not read yet: past this, the
     /// connection parses nothing and starts no read until the client takes some (NIO's high water

@@ -112,7 +112,7 @@ struct PeerLimitTests {
         // Per connection at most 24 KiB of input and 256 KiB of replies plus one (the documented
         // bound); before, each connection took in everything its client had sent.
         #expect(growthMiB < 50 * 300 / 1024 + 16, "resident memory grew by \(growthMiB) MiB")
-        // Everyone else is still served: each connection gets its turn (16 KiB of requests each).
+        // Everyone else is still served: each connection gets its turn (4 KiB of requests each).
         #expect(try bystander.request("PING") == ["OK pong"])
         // And a flooding client still gets every answer once it reads.
         let first = clients[0]
