@@ -172,6 +172,9 @@ public final class StockServer: Service, Sendable {
         let logger = self.logger
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
+            // Accept up to 64 waiting connections per turn (NIO's default is 4): under load a turn
+            // is long, and a new client should not wait behind every turn of the backlog.
+            .serverChannelOption(.maxMessagesPerRead, value: 64)
             .serverChannelInitializer { channel in
                 // Out of file descriptors, accept fails at once however often it is retried: pause
                 // accepting for a second, and say so, instead of spinning.
