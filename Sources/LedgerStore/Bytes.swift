@@ -96,8 +96,10 @@ public enum StoreKey {
         withUnsafeBytes(of: seq.bigEndian) { Array($0) }
     }
 
-    public static func seq(from bytes: UnsafeRawBufferPointer) -> UInt64 {
-        precondition(bytes.count >= 8, "seq key shorter than 8 bytes")
+    /// The seq in the last 8 bytes of a stored key (log, per-sku index) or value (`meta last_seq`).
+    /// Stored bytes are untrusted: fewer than 8 is a damaged record, thrown, never trapped on.
+    public static func seq(from bytes: UnsafeRawBufferPointer) throws -> UInt64 {
+        guard bytes.count >= 8 else { throw CorruptRecord(reason: "a seq of \(bytes.count) bytes, not 8") }
         var value: UInt64 = 0
         for index in 0..<8 { value = value << 8 | UInt64(bytes[bytes.count - 8 + index]) }
         return value

@@ -22,6 +22,15 @@ public struct LMDBError: Error, Equatable, CustomStringConvertible, Sendable {
     public static let ioError = LMDBError(EIO)
     /// The environment hit a fatal error (a failed meta-page write) and refuses all further use.
     public static let panic = LMDBError(MDB_PANIC)
+    /// A page is not what LMDB wrote (also raised here for a key or value outside the pages in use).
+    public static let corrupted = LMDBError(MDB_CORRUPTED)
+    /// A page number beyond the end of the data.
+    public static let pageNotFound = LMDBError(MDB_PAGE_NOTFOUND)
+    /// The transaction met an error before and refuses further use.
+    public static let badTransaction = LMDBError(MDB_BAD_TXN)
+
+    /// True for the failures only a damaged data file causes.
+    public var meansDamage: Bool { self == .corrupted || self == .pageNotFound }
 
     /// True for the failures that mean "the store cannot take writes now" (disk full, quota, I/O),
     /// as opposed to a programming error.
@@ -47,6 +56,8 @@ private func check(_ code: Int32) throws {
 // the map size is changed only under LedgerStore's map lock.
 public final class LMDBEnvironment: @unchecked Sendable {
     let handle: OpaquePointer
+    /// Fixed when the environment is created: the data file's page size.
+    public let pageSizeBytes: Int
 
     public struct Flags: OptionSet, Sendable {
         public let rawValue: UInt32
@@ -80,6 +91,9 @@ public final class LMDBEnvironment: @unchecked Sendable {
             throw error
         }
         self.handle = env
+        var stat = MDB_stat()
+        mdb_env_stat(env, &stat)
+        pageSizeBytes = Int(stat.ms_psize)
     }
 
     /// Closes the environment. All transactions must be finished first.
@@ -101,11 +115,6 @@ public final class LMDBEnvironment: @unchecked Sendable {
         return info.me_last_pgno
     }
 
-    public var pageSizeBytes: Int {
-        var stat = MDB_stat()
-        mdb_env_stat(handle, &stat)
-        return Int(stat.ms_psize)
-    }
 
     /// Grows the data file ahead of what LMDB has used, so commits write into allocated space: a
     /// sync that must also record a larger file size costs about 100 µs more on ext4 here.
@@ -140,6 +149,10 @@ public struct LMDBDatabase: Sendable {
 public final class LMDBTransaction {
     private(set) var handle: OpaquePointer?
     public let isReadOnly: Bool
+    private let environment: LMDBEnvironment
+    /// Where a read transaction's keys and values must lie (see `PageBounds`); nil for the write
+    /// transaction, whose changed pages LMDB keeps outside the map.
+    private var bounds: PageBounds?
 
     /// The corresponding C function is `mdb_txn_begin`.
     public init(environment: LMDBEnvironment, readOnly: Bool) throws {
@@ -147,6 +160,8 @@ public final class LMDBTransaction {
         try check(mdb_txn_begin(environment.handle, nil, readOnly ? UInt32(MDB_RDONLY) : 0, &txn))
         self.handle = txn
         self.isReadOnly = readOnly
+        self.environment = environment
+        if readOnly { bounds = PageBounds(environment) }
     }
 
     deinit {
@@ -182,6 +197,7 @@ public final class LMDBTransaction {
     /// The corresponding C function is `mdb_txn_renew`.
     func renew() throws {
         try check(mdb_txn_renew(live))
+        bounds = PageBounds(environment)
     }
 
     /// Opens (and in a write transaction creates) a named database.
@@ -200,7 +216,7 @@ public final class LMDBTransaction {
         let code = mdb_get(live, database.dbi, &keyValue, &value)
         if code == MDB_NOTFOUND { return nil }
         try check(code)
-        return try body(UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size))
+        return try body(try PageBounds.checked(value, bounds))
     }
 
     public func put(_ database: LMDBDatabase, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer,
@@ -244,7 +260,8 @@ public final class LMDBTransaction {
     public func cursor(_ database: LMDBDatabase) throws -> LMDBCursor {
         var cursor: OpaquePointer?
         try check(mdb_cursor_open(live, database.dbi, &cursor))
-        return LMDBCursor(handle: cursor!)
+        guard let cursor else { throw LMDBError(ENOMEM) }
+        return LMDBCursor(handle: cursor, bounds: bounds)
     }
 }
 
@@ -252,7 +269,11 @@ public final class LMDBTransaction {
 /// and are valid only until the cursor moves or its transaction ends.
 public final class LMDBCursor {
     private let handle: OpaquePointer
-    init(handle: OpaquePointer) { self.handle = handle }
+    private let bounds: PageBounds?
+    init(handle: OpaquePointer, bounds: PageBounds?) {
+        self.handle = handle
+        self.bounds = bounds
+    }
     deinit { mdb_cursor_close(handle) }
 
     public typealias Entry = (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)
@@ -263,8 +284,7 @@ public final class LMDBCursor {
         let code = mdb_cursor_get(handle, &keyValue, &value, operation)
         if code == MDB_NOTFOUND { return nil }
         try check(code)
-        return (UnsafeRawBufferPointer(start: keyValue.mv_data, count: keyValue.mv_size),
-                UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size))
+        return (try PageBounds.checked(keyValue, bounds), try PageBounds.checked(value, bounds))
     }
 
     public func first() throws -> Entry? { try move(MDB_FIRST) }
@@ -274,4 +294,37 @@ public final class LMDBCursor {
     /// Positions at the first key greater than or equal to `key`.
     public func seek(atLeast key: UnsafeRawBufferPointer) throws -> Entry? { try move(MDB_SET_RANGE, key: key) }
     public func seek(atLeast key: [UInt8]) throws -> Entry? { try key.withUnsafeBytes { try seek(atLeast: $0) } }
+}
+
+/// Where a key or value of a read transaction can lie. LMDB trusts its pages: on a damaged one the
+/// offsets and sizes of a key or value are whatever the bytes say, and reading them could run off
+/// the map (SIGSEGV) or past the end of the file (SIGBUS). A key, and a value stored in its leaf
+/// page, lie inside that page; a value on overflow pages of its own starts right after their page
+/// header and cannot be longer than the pages in use. Anything else is refused as
+/// `LMDBError.corrupted` before anyone reads it.
+struct PageBounds {
+    /// LMDB's page header: an overflow value starts this far into its first page.
+    static let pageHeaderBytes: UInt = 16
+    let pageBytes: UInt
+    let usedBytes: UInt
+
+    /// Nil when pages need not be aligned in memory (a page size above the system's, from a file
+    /// made on another machine): then nothing is checked.
+    /// The corresponding C function is `mdb_env_info`.
+    init?(_ environment: LMDBEnvironment) {
+        pageBytes = UInt(environment.pageSizeBytes)
+        guard pageBytes <= UInt(sysconf(Int32(_SC_PAGESIZE))) else { return nil }
+        var info = MDB_envinfo()
+        mdb_env_info(environment.handle, &info)
+        usedBytes = UInt(info.me_last_pgno + 1) * pageBytes
+    }
+
+    static func checked(_ value: MDB_val, _ bounds: PageBounds?) throws -> UnsafeRawBufferPointer {
+        if let bounds, value.mv_size > 0 {
+            let offset = UInt(bitPattern: value.mv_data) % bounds.pageBytes
+            let limit = offset == pageHeaderBytes ? bounds.usedBytes : bounds.pageBytes - offset
+            guard value.mv_size <= limit else { throw LMDBError.corrupted }
+        }
+        return UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size)
+    }
 }
