@@ -1,4 +1,5 @@
 import CLMDB
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -58,6 +59,10 @@ public final class LMDBEnvironment: @unchecked Sendable {
     let handle: OpaquePointer
     /// Fixed when the environment is created: the data file's page size.
     public let pageSizeBytes: Int
+    /// Where the data file is mapped (`locateMap`), for the page checks of read transactions;
+    /// changed only with the map size, under LedgerStore's map lock.
+    private let mapAddressValue = Atomic<UInt>(0)
+    var mapAddress: UInt { mapAddressValue.load(ordering: .acquiring) }
 
     public struct Flags: OptionSet, Sendable {
         public let rawValue: UInt32
@@ -94,6 +99,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
         var stat = MDB_stat()
         mdb_env_stat(env, &stat)
         pageSizeBytes = Int(stat.ms_psize)
+        mapAddressValue.store(locateMap(), ordering: .releasing)
     }
 
     /// Closes the environment. All transactions must be finished first.
@@ -101,7 +107,10 @@ public final class LMDBEnvironment: @unchecked Sendable {
 
     /// The corresponding C function is `mdb_env_set_mapsize`. LMDB requires that no transaction of
     /// this process is active while the map changes; `LedgerStore` holds its reader lock exclusively.
-    public func setMapSize(_ bytes: Int) throws { try check(mdb_env_set_mapsize(handle, bytes)) }
+    public func setMapSize(_ bytes: Int) throws {
+        try check(mdb_env_set_mapsize(handle, bytes))
+        mapAddressValue.store(locateMap(), ordering: .releasing)
+    }
 
     public var mapSizeBytes: Int {
         var info = MDB_envinfo()
@@ -142,6 +151,8 @@ public final class LMDBEnvironment: @unchecked Sendable {
 /// An LMDB database handle (a named database inside the environment).
 public struct LMDBDatabase: Sendable {
     let dbi: MDB_dbi
+    /// Its key in the main database, where its root page is recorded.
+    let name: String
 }
 
 /// One LMDB transaction. It must end (commit or abort) on the thread that uses it, before any
@@ -150,9 +161,11 @@ public final class LMDBTransaction {
     private(set) var handle: OpaquePointer?
     public let isReadOnly: Bool
     private let environment: LMDBEnvironment
-    /// Where a read transaction's keys and values must lie (see `PageBounds`); nil for the write
-    /// transaction, whose changed pages LMDB keeps outside the map.
-    private var bounds: PageBounds?
+    /// The pages a read transaction may reach, checked before LMDB reads them (`PageMap`); nil for
+    /// the write transaction, whose changed pages LMDB keeps outside the map.
+    private var pages: PageMap?
+    /// The root page of each database in this snapshot, read from the main database once.
+    private var roots: [MDB_dbi: UInt64] = [:]
 
     /// The corresponding C function is `mdb_txn_begin`.
     public init(environment: LMDBEnvironment, readOnly: Bool) throws {
@@ -161,7 +174,7 @@ public final class LMDBTransaction {
         self.handle = txn
         self.isReadOnly = readOnly
         self.environment = environment
-        if readOnly { bounds = PageBounds(environment) }
+        if readOnly, let txn { pages = PageMap(environment: environment, transaction: txn) }
     }
 
     deinit {
@@ -197,26 +210,49 @@ public final class LMDBTransaction {
     /// The corresponding C function is `mdb_txn_renew`.
     func renew() throws {
         try check(mdb_txn_renew(live))
-        bounds = PageBounds(environment)
+        pages = PageMap(environment: environment, transaction: live)
+        roots = [:]
     }
 
     /// Opens (and in a write transaction creates) a named database.
     public func openDatabase(_ name: String, create: Bool) throws -> LMDBDatabase {
         var dbi: MDB_dbi = 0
         try check(mdb_dbi_open(live, name, create ? UInt32(MDB_CREATE) : 0, &dbi))
-        return LMDBDatabase(dbi: dbi)
+        return LMDBDatabase(dbi: dbi, name: name)
     }
 
     /// Calls `body` with the value stored under `key`, or returns nil when there is none. The bytes
     /// point into the map and are valid only inside `body`.
     public func get<R>(_ database: LMDBDatabase, key: UnsafeRawBufferPointer,
                        _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
+        try checkPath(database, to: .atLeast(key))
         var keyValue = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
         var value = MDB_val()
         let code = mdb_get(live, database.dbi, &keyValue, &value)
         if code == MDB_NOTFOUND { return nil }
         try check(code)
-        return try body(try PageBounds.checked(value, bounds))
+        return try body(try PageMap.checked(value, pages))
+    }
+
+    /// Checks the pages a search of `database` toward `target` reads (a read transaction's only).
+    /// The corresponding C function is `mdb_get` (of the database's record in the main database).
+    func checkPath(_ database: LMDBDatabase, to target: PageMap.Target) throws {
+        guard let pages else { return }
+        if roots[database.dbi] == nil {
+            var record = MDB_val()
+            var nameBytes = Array(database.name.utf8)
+            let code: Int32 = try nameBytes.withUnsafeMutableBytes { name in
+                try pages.checkPath(root: pages.mainRoot, to: .atLeast(UnsafeRawBufferPointer(name)))
+                var key = MDB_val(mv_size: name.count, mv_data: name.baseAddress)
+                return mdb_get(live, PageMap.mainDatabase, &key, &record)
+            }
+            try check(code)
+            // The record is an MDB_db of 48 bytes; its root page number ends it.
+            let bytes = try PageMap.checked(record, pages)
+            guard bytes.count == 48 else { throw LMDBError.corrupted }
+            roots[database.dbi] = bytes.loadUnaligned(fromByteOffset: 40, as: UInt64.self)
+        }
+        try pages.checkPath(root: roots[database.dbi]!, to: target)
     }
 
     public func put(_ database: LMDBDatabase, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer,
@@ -261,7 +297,7 @@ public final class LMDBTransaction {
         var cursor: OpaquePointer?
         try check(mdb_cursor_open(live, database.dbi, &cursor))
         guard let cursor else { throw LMDBError(ENOMEM) }
-        return LMDBCursor(handle: cursor, bounds: bounds)
+        return LMDBCursor(handle: cursor, transaction: self, database: database, pages: pages)
     }
 }
 
@@ -269,62 +305,59 @@ public final class LMDBTransaction {
 /// and are valid only until the cursor moves or its transaction ends.
 public final class LMDBCursor {
     private let handle: OpaquePointer
-    private let bounds: PageBounds?
-    init(handle: OpaquePointer, bounds: PageBounds?) {
+    private let transaction: LMDBTransaction
+    private let database: LMDBDatabase
+    private let pages: PageMap?
+    /// The key of the entry the cursor is on (in the map), for `next()` and `previous()`.
+    private var currentKey: UnsafeRawBufferPointer?
+    init(handle: OpaquePointer, transaction: LMDBTransaction, database: LMDBDatabase, pages: PageMap?) {
         self.handle = handle
-        self.bounds = bounds
+        self.transaction = transaction
+        self.database = database
+        self.pages = pages
     }
     deinit { mdb_cursor_close(handle) }
 
     public typealias Entry = (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)
 
-    private func move(_ operation: MDB_cursor_op, key: UnsafeRawBufferPointer? = nil) throws -> Entry? {
+    /// Moves the cursor once the pages LMDB reads on the way (`target`) are checked.
+    private func move(_ operation: MDB_cursor_op, toward target: PageMap.Target?, key: UnsafeRawBufferPointer? = nil) throws -> Entry? {
+        currentKey = nil
+        if let target { try transaction.checkPath(database, to: target) }
         var keyValue = MDB_val(mv_size: key?.count ?? 0, mv_data: UnsafeMutableRawPointer(mutating: key?.baseAddress))
         var value = MDB_val()
         let code = mdb_cursor_get(handle, &keyValue, &value, operation)
         if code == MDB_NOTFOUND { return nil }
         try check(code)
-        return (try PageBounds.checked(keyValue, bounds), try PageBounds.checked(value, bounds))
+        let entry = (key: try PageMap.checked(keyValue, pages), value: try PageMap.checked(value, pages))
+        currentKey = entry.key
+        return entry
     }
 
-    public func first() throws -> Entry? { try move(MDB_FIRST) }
-    public func last() throws -> Entry? { try move(MDB_LAST) }
-    public func next() throws -> Entry? { try move(MDB_NEXT) }
-    public func previous() throws -> Entry? { try move(MDB_PREV) }
-    /// Positions at the first key greater than or equal to `key`.
-    public func seek(atLeast key: UnsafeRawBufferPointer) throws -> Entry? { try move(MDB_SET_RANGE, key: key) }
-    public func seek(atLeast key: [UInt8]) throws -> Entry? { try key.withUnsafeBytes { try seek(atLeast: $0) } }
-}
+    public func first() throws -> Entry? { try move(MDB_FIRST, toward: .first) }
+    public func last() throws -> Entry? { try move(MDB_LAST, toward: .last) }
 
-/// Where a key or value of a read transaction can lie. LMDB trusts its pages: on a damaged one the
-/// offsets and sizes of a key or value are whatever the bytes say, and reading them could run off
-/// the map (SIGSEGV) or past the end of the file (SIGBUS). A key, and a value stored in its leaf
-/// page, lie inside that page; a value on overflow pages of its own starts right after their page
-/// header and cannot be longer than the pages in use. Anything else is refused as
-/// `LMDBError.corrupted` before anyone reads it.
-struct PageBounds {
-    /// LMDB's page header: an overflow value starts this far into its first page.
-    static let pageHeaderBytes: UInt = 16
-    let pageBytes: UInt
-    let usedBytes: UInt
-
-    /// Nil when pages need not be aligned in memory (a page size above the system's, from a file
-    /// made on another machine): then nothing is checked.
-    /// The corresponding C function is `mdb_env_info`.
-    init?(_ environment: LMDBEnvironment) {
-        pageBytes = UInt(environment.pageSizeBytes)
-        guard pageBytes <= UInt(sysconf(Int32(_SC_PAGESIZE))) else { return nil }
-        var info = MDB_envinfo()
-        mdb_env_info(environment.handle, &info)
-        usedBytes = UInt(info.me_last_pgno + 1) * pageBytes
-    }
-
-    static func checked(_ value: MDB_val, _ bounds: PageBounds?) throws -> UnsafeRawBufferPointer {
-        if let bounds, value.mv_size > 0 {
-            let offset = UInt(bitPattern: value.mv_data) % bounds.pageBytes
-            let limit = offset == pageHeaderBytes ? bounds.usedBytes : bounds.pageBytes - offset
-            guard value.mv_size <= limit else { throw LMDBError.corrupted }
+    /// The entry after the current one. Within a page, MDB_NEXT reads nothing new. From a page's last
+    /// entry it would step to the next page through the parent, so a read transaction searches
+    /// instead for the smallest key above the current one (the key and a 0 byte): the same entry, on
+    /// a path that is checked first.
+    public func next() throws -> Entry? {
+        guard let pages, let currentKey, try pages.isAtEdgeOfItsPage(key: currentKey, last: true) else {
+            return try move(MDB_NEXT, toward: nil)
         }
-        return UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size)
+        let successor = Array(currentKey) + [0]
+        return try successor.withUnsafeBytes { try move(MDB_SET_RANGE, toward: .atLeast($0), key: $0) }
     }
+
+    /// The entry before the current one; from a page's first entry, the page before is checked first.
+    public func previous() throws -> Entry? {
+        guard let pages, let currentKey, try pages.isAtEdgeOfItsPage(key: currentKey, last: false) else {
+            return try move(MDB_PREV, toward: nil)
+        }
+        return try move(MDB_PREV, toward: .before(currentKey))
+    }
+
+    /// Positions at the first key greater than or equal to `key`.
+    public func seek(atLeast key: UnsafeRawBufferPointer) throws -> Entry? { try move(MDB_SET_RANGE, toward: .atLeast(key), key: key) }
+    public func seek(atLeast key: [UInt8]) throws -> Entry? { try key.withUnsafeBytes { try seek(atLeast: $0) } }
 }

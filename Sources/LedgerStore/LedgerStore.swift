@@ -104,7 +104,7 @@ public final class LedgerStore: @unchecked Sendable {
                 transfers: try open("transfers"), orders: try open("orders"), meta: try open("meta"),
                 idempotency: try open("idempotency"), skuIndex: try open("sku_index"), expiry: try open("expiry"))
             let reader = StoreReader(txn: txn, databases: databases, path: LedgerStore.dataFile(in: directory))
-            let format: UInt64? = try reader.damage(at: nil) {
+            let format: UInt64? = try reader.damage(at: nil, in: "meta format") {
                 try txn.get(databases.meta, key: MetaKey.format) { try StoreKey.seq(from: $0) }
             }
             if let format, format != LedgerStore.storeFormat {
@@ -265,13 +265,25 @@ extension LedgerStore {
     /// seq it can reach past it (trying 1, 2, 4, … seqs on) and reports the seqs it could not read.
     public func logDamage(limit: Int) -> [StoreDamage] {
         var found: [StoreDamage] = []
+        // A damaged page often yields many damaged records in a row, all met at the same seq: they
+        // are told once, with their number.
+        var repeats = 0
         func report(_ damage: StoreDamage) -> Bool {
+            if let last = found.last, last.seq == damage.seq, last.what.hasPrefix(damage.what) {
+                repeats += 1
+                found[found.count - 1].what = damage.what + " (\(repeats + 1) in a row)"
+                return true
+            }
+            repeats = 0
             found.append(damage)
             return found.count < limit
         }
         func asDamage(_ error: any Error, at seq: UInt64) -> StoreDamage {
-            error as? StoreDamage ?? StoreDamage(path: dataFilePath, seq: seq, "cannot be read: \(error)")
+            if let damage = error as? StoreDamage { return damage }
+            let what = (error as? LMDBError)?.meansDamage == true ? "a damaged page (LMDB: \(error))" : "cannot be read: \(error)"
+            return StoreDamage(path: dataFilePath, seq: seq, what)
         }
+        func readable(_ seq: UInt64) -> Bool { (try? read { try $0.firstSeq(atOrAfter: seq) }) != nil }
         let end: UInt64
         do { end = try read { try $0.logEnd() } } catch { return [asDamage(error, at: 0)] }
         var next: UInt64 = 1
@@ -281,11 +293,20 @@ extension LedgerStore {
                 return found
             } catch {
                 let met = asDamage(error, at: next)
-                var step: UInt64 = 1
+                // Gallop past the damage (1, 2, 4, … seqs on), then narrow down to the first seq
+                // whose page can be reached again.
+                var unreadable = next, step: UInt64 = 1
                 var resume: UInt64? = nil
                 while resume == nil, next + step <= end {
-                    if (try? read { try $0.firstSeq(atOrAfter: next + step) }) != nil { resume = next + step }
+                    if readable(next + step) { resume = next + step } else { unreadable = next + step }
                     step *= 2
+                }
+                if var high = resume {
+                    while high - unreadable > 1 {
+                        let middle = unreadable + (high - unreadable) / 2
+                        if readable(middle) { high = middle } else { unreadable = middle }
+                    }
+                    resume = high
                 }
                 let last = (resume ?? end + 1) - 1
                 _ = report(StoreDamage(path: met.path, seq: met.seq,

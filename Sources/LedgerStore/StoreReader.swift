@@ -21,14 +21,15 @@ public class StoreReader: LedgerSource {
     }
 
     /// Runs `body`, turning what only a damaged file causes (an undecodable record, a damaged page)
-    /// into `StoreDamage` at `seq`, which is read when the damage is met.
-    public func damage<T>(at seq: @autoclosure () -> UInt64?, _ body: () throws -> T) throws -> T {
+    /// into `StoreDamage` at `seq` (read when the damage is met) in `part` of the store (the log
+    /// when nil).
+    public func damage<T>(at seq: @autoclosure () -> UInt64?, in part: String? = nil, _ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch let error as CorruptRecord {
-            throw StoreDamage(path: path, seq: seq(), error.reason)
+            throw StoreDamage(path: path, seq: seq(), (part.map { $0 + ": " } ?? "") + error.reason)
         } catch let error as LMDBError where error.meansDamage {
-            throw StoreDamage(path: path, seq: seq(), "LMDB: \(error)")
+            throw StoreDamage(path: path, seq: seq(), (part.map { $0 + ": " } ?? "") + "a damaged page (LMDB: \(error))")
         }
     }
 
@@ -41,7 +42,7 @@ public class StoreReader: LedgerSource {
     /// events after it are the tail that a start-up folds (stored as `last_seq`, its name before
     /// checkpoints existed, when every commit kept it equal to the end of the log).
     public func checkpoint() throws -> UInt64 {
-        try damage(at: nil) {
+        try damage(at: nil, in: "meta last_seq") {
             try txn.get(databases.meta, key: MetaKey.lastSeq) { value in
                 guard value.count == 8 else { throw CorruptRecord(reason: "meta last_seq is \(value.count) bytes, not 8") }
                 return try StoreKey.seq(from: value)
@@ -117,7 +118,7 @@ public class StoreReader: LedgerSource {
     /// Visits pairs in (sku, wh) order, optionally only those whose key starts with `prefix`, until
     /// `visit` returns false.
     public func forEachPair(startingWith prefix: [UInt8] = [], _ visit: (PairKey, PairState) -> Bool) throws {
-        try damage(at: nil) {
+        try damage(at: nil, in: "pairs") {
             let cursor = try txn.cursor(databases.pairs)
             var entry = prefix.isEmpty ? try cursor.first() : try cursor.seek(atLeast: prefix)
             while let (key, value) = entry, key.starts(with: prefix) {
@@ -128,7 +129,7 @@ public class StoreReader: LedgerSource {
     }
 
     public func forEachReservation(_ visit: (Reservation) -> Bool) throws {
-        try damage(at: nil) {
+        try damage(at: nil, in: "reservations") {
             let cursor = try txn.cursor(databases.reservations)
             var entry = try cursor.first()
             while let (key, value) = entry {
@@ -140,7 +141,7 @@ public class StoreReader: LedgerSource {
     }
 
     public func forEachTransfer(_ visit: (Transfer) -> Bool) throws {
-        try damage(at: nil) {
+        try damage(at: nil, in: "transfers") {
             let cursor = try txn.cursor(databases.transfers)
             var entry = try cursor.first()
             while let (key, value) = entry {
@@ -152,7 +153,7 @@ public class StoreReader: LedgerSource {
     }
 
     public func forEachPurchaseOrder(_ visit: (PurchaseOrder) -> Bool) throws {
-        try damage(at: nil) {
+        try damage(at: nil, in: "orders") {
             let cursor = try txn.cursor(databases.orders)
             var entry = try cursor.first()
             while let (key, value) = entry {
@@ -182,7 +183,7 @@ public class StoreReader: LedgerSource {
         var state = LedgerState()
         try forEachPair { state.pairs[$0] = $1; return true }
         for id in try dueReservations(atOrBefore: Timestamp(microseconds: Int64.max), limit: Int.max) {
-            let reservation = try damage(at: nil) {
+            let reservation = try damage(at: nil, in: "reservations") {
                 try txn.get(databases.reservations, key: Array(id.utf8)) { try ProjectionCodec.decodeReservation(id: id, $0) }
             }
             if let reservation, reservation.status == .open { state.reservations[id] = reservation }
@@ -241,7 +242,13 @@ public class StoreReader: LedgerSource {
         var entry = try cursor.seek(atLeast: StoreKey.seq(seq))
         while let (key, value) = entry {
             do {
-                let found = try damage(at: position) { try logSeq(key) }
+                // A key that is not a seq holds no event: the next one is still expected at `position`.
+                guard let found = try? logSeq(key) else {
+                    guard report(StoreDamage(path: path, seq: position, "a damaged log record (a key of \(key.count) bytes)"))
+                    else { return }
+                    entry = try cursor.next()
+                    continue
+                }
                 if found < position {
                     guard report(StoreDamage(path: path, seq: position, "seq \(found) is out of order after seq \(position - 1)"))
                     else { return }
@@ -281,7 +288,7 @@ public class StoreReader: LedgerSource {
         func isThisSku(_ key: UnsafeRawBufferPointer) -> Bool { key.count == prefix.count + 8 && key.starts(with: prefix) }
         // The seq the index was read at, for the damage report.
         var position = seq
-        try damage(at: position) {
+        try damage(at: position, in: "sku_index of \(sku)") {
             let cursor = try txn.cursor(databases.skuIndex)
             let start = StoreKey.skuIndex(sku, seq)
             var entry = try cursor.seek(atLeast: start)
@@ -309,7 +316,7 @@ public class StoreReader: LedgerSource {
     /// How many seqs the per-sku index holds, chunks unpacked (`stockctl verify`).
     public func indexedSeqCount() throws -> Int {
         var position: UInt64? = nil
-        return try damage(at: position) {
+        return try damage(at: position, in: "sku_index") {
             let cursor = try txn.cursor(databases.skuIndex)
             var count = 0
             var entry = try cursor.first()
@@ -350,7 +357,7 @@ public class StoreReader: LedgerSource {
     }
 
     func dueReservations(atOrBefore time: Timestamp, limit: Int) throws -> [String] {
-        try damage(at: nil) {
+        try damage(at: nil, in: "expiry") {
             var due: [String] = []
             let cursor = try txn.cursor(databases.expiry)
             var entry = try cursor.first()
