@@ -110,7 +110,6 @@ public final class LedgerStore: @unchecked Sendable {
             if let format, format != LedgerStore.storeFormat {
                 throw StoreError.unsupportedFormat(format)
             }
-            if !readOnly { try reader.checkLogEnds() }
             if format == nil && !readOnly {
                 let value = StoreKey.seq(LedgerStore.storeFormat)
                 try txn.put(databases.meta, key: MetaKey.format, value: value)
@@ -120,6 +119,13 @@ public final class LedgerStore: @unchecked Sendable {
         } catch {
             environment.close()
             throw error
+        }
+        // In a read transaction, whose pages are checked before LMDB reads them.
+        if !readOnly {
+            do { try read { try $0.checkLogEnds() } } catch {
+                close()
+                throw error
+            }
         }
     }
 

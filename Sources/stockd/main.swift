@@ -101,7 +101,7 @@ struct StockDaemon: AsyncParsableCommand {
         } catch let damage as StoreDamage {
             // One line naming the file and what is wrong; exit 3 tells systemd and scripts that a
             // restart cannot help (docs/operating.md, "Exit codes" and "Recovery").
-            logger.critical("store damaged, not starting: \(damage)")
+            logger.critical("\(damage); not starting on a damaged store (docs/operating.md, Recovery)")
             throw ExitCode(StockDaemon.storeDamagedExitCode)
         } catch {
             logger.critical("stockd failed", metadata: ["error": "\(error)"])
