@@ -89,11 +89,11 @@ struct PageMap {
         for _ in 0..<PageMap.depthMax {
             let page = try self.page(pageNumber)
             let kind = page.loadUnaligned(fromByteOffset: 10, as: UInt16.self) & PageMap.kindFlags
-            let count = try nodeCount(page)
             if kind == PageMap.leafFlag {
-                for index in 0..<count { _ = try node(page, index) }
+                try PageMap.checkTreePage(page, pageBytes: pageBytes)
                 return page
             }
+            let count = try nodeCount(page)
             guard kind == PageMap.branchFlag, count > 0 else { throw LMDBError.corrupted }
             let index = try childIndex(page, count: count, target)
             path.append((page, index, count))
@@ -121,7 +121,21 @@ struct PageMap {
     }
 
     /// The number of nodes, from a header whose bounds hold.
-    private func nodeCount(_ page: UnsafeRawPointer) throws -> Int {
+    private func nodeCount(_ page: UnsafeRawPointer) throws -> Int { try PageMap.nodeCount(page, pageBytes: pageBytes) }
+
+    private func node(_ page: UnsafeRawPointer, _ index: Int) throws -> (key: UnsafeRawBufferPointer, child: UInt64) {
+        try PageMap.node(page, index, pageBytes: pageBytes)
+    }
+
+    /// Checks a page's kind (leaf or branch), header and every node; for a page read from the file.
+    static func checkTreePage(_ page: UnsafeRawPointer, pageBytes: Int) throws {
+        let kind = page.loadUnaligned(fromByteOffset: 10, as: UInt16.self) & PageMap.kindFlags
+        let count = try nodeCount(page, pageBytes: pageBytes)
+        guard kind == PageMap.leafFlag || (kind == PageMap.branchFlag && count > 0) else { throw LMDBError.corrupted }
+        for index in 0..<count { _ = try node(page, index, pageBytes: pageBytes) }
+    }
+
+    static func nodeCount(_ page: UnsafeRawPointer, pageBytes: Int) throws -> Int {
         let lower = Int(page.loadUnaligned(fromByteOffset: 12, as: UInt16.self))
         let upper = Int(page.loadUnaligned(fromByteOffset: 14, as: UInt16.self))
         guard lower >= PageMap.pageHeaderBytes, lower % 2 == 0, lower <= upper, upper <= pageBytes else {
@@ -131,7 +145,7 @@ struct PageMap {
     }
 
     /// Node `index`: its key, which must lie in the page, and the child page it names (in a branch).
-    private func node(_ page: UnsafeRawPointer, _ index: Int) throws -> (key: UnsafeRawBufferPointer, child: UInt64) {
+    static func node(_ page: UnsafeRawPointer, _ index: Int, pageBytes: Int) throws -> (key: UnsafeRawBufferPointer, child: UInt64) {
         let offset = Int(page.loadUnaligned(fromByteOffset: PageMap.pageHeaderBytes + 2 * index, as: UInt16.self))
         let upper = Int(page.loadUnaligned(fromByteOffset: 14, as: UInt16.self))
         guard offset >= upper, offset + PageMap.nodeHeaderBytes <= pageBytes else { throw LMDBError.corrupted }

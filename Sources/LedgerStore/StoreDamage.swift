@@ -52,6 +52,8 @@ public enum DataFileCheck {
     struct MetaPage {
         var pageBytes: Int
         var lastPage: UInt64
+        var transactionID: UInt64
+        var mainRoot: UInt64
     }
 
     /// Throws `StoreDamage` when `directory/data.mdb` exists but is empty, foreign, has a damaged
@@ -76,11 +78,23 @@ public enum DataFileCheck {
             throw damage("the meta pages disagree on the page size (\(first.pageBytes) and \(second.pageBytes) bytes)")
         }
         let lastPage = max(first.lastPage, second.lastPage)
+        // LMDB reads the main database (the names of the others) as it opens: check its root page.
+        let newest = first.transactionID >= second.transactionID ? first : second
         let (pages, overflow) = lastPage.addingReportingOverflow(1)
         let (neededBytes, tooLarge) = pages.multipliedReportingOverflow(by: UInt64(first.pageBytes))
         guard !overflow, !tooLarge, neededBytes <= UInt64(sizeBytes) else {
             throw damage("the file is \(sizeBytes) bytes but its meta pages name pages up to \(lastPage) of \(first.pageBytes) bytes "
                          + "(\(tooLarge || overflow ? "more than the address space" : String(neededBytes)) bytes): it was truncated")
+        }
+        if newest.mainRoot != noPage {
+            var page = [UInt8](repeating: 0, count: first.pageBytes)
+            let offset = off_t(newest.mainRoot) * off_t(first.pageBytes)
+            let count = page.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, first.pageBytes, offset) }
+            let valid = count == first.pageBytes && page.withUnsafeBytes { bytes in
+                bytes.loadUnaligned(as: UInt64.self) == newest.mainRoot
+                    && (try? PageMap.checkTreePage(bytes.baseAddress!, pageBytes: first.pageBytes)) != nil
+            }
+            guard valid else { throw damage("page \(newest.mainRoot), the root of LMDB's main database (the names of the others), is damaged") }
         }
     }
 
@@ -107,7 +121,8 @@ public enum DataFileCheck {
         guard pageBytesRange.contains(pageBytes), pageBytes.nonzeroBitCount == 1 else {
             throw damage("LMDB meta page \(page) names a page size of \(pageBytes) bytes")
         }
-        let meta = MetaPage(pageBytes: pageBytes, lastPage: integer(136, UInt64.self))
+        let meta = MetaPage(pageBytes: pageBytes, lastPage: integer(136, UInt64.self), transactionID: integer(144, UInt64.self),
+                            mainRoot: integer(128, UInt64.self))
         // The roots of LMDB's two core databases (free list, main) lie within the pages in use.
         for root in [integer(80, UInt64.self), integer(128, UInt64.self)] where root != noPage && root > meta.lastPage {
             throw damage("LMDB meta page \(page) names root page \(root) beyond its last page \(meta.lastPage)")

@@ -90,6 +90,27 @@ import Testing
         }
     }
 
+    /// LMDB reads the main database's root page as it opens (the names of the databases): damaged,
+    /// it would read past the file (SIGBUS). Found by overwriting every page of a store in turn.
+    @Test func finding6DamagedMainDatabaseRootIsRefused() throws {
+        try withTemporaryDirectory { path throws in
+            try writeStore(path)
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: path + "/data.mdb"))
+            let (first, second) = bytes.withUnsafeBytes { raw in
+                ((raw.loadUnaligned(fromByteOffset: 144, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 128, as: UInt64.self)),
+                 (raw.loadUnaligned(fromByteOffset: 4_096 + 144, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 4_096 + 128, as: UInt64.self)))
+            }
+            let mainRoot = first.0 > second.0 ? first.1 : second.1
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path + "/data.mdb"))
+            try handle.seek(toOffset: mainRoot * 4_096 + 12)
+            try handle.write(contentsOf: Data([0xFF, 0xFF]))  // mp_lower past the page
+            try handle.close()
+            let refused = damage { _ = try open(path, readOnly: true) }
+            #expect(refused?.what == "page \(mainRoot), the root of LMDB's main database (the names of the others), is damaged",
+                    "\(String(describing: refused))")
+        }
+    }
+
     @Test func finding6CheckpointPastTheLogEndIsRefusedAtAWritableOpen() throws {
         try withTemporaryDirectory { path throws in
             try writeStore(path)
