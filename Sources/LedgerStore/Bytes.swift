@@ -64,6 +64,16 @@ public struct ByteReader {
         return Int64(bitPattern: (raw >> 1) ^ (0 &- (raw & 1)))
     }
 
+    /// A signed quantity (a bucket, a quantity, a delta): stored values never pass
+    /// `Limits.bucketQuantityMax`, so a larger one is damage, refused here before any sum of it can
+    /// overflow (a trap) in a fold or a decision.
+    public mutating func amount() throws -> Int64 { try ByteReader.amount(try signed()) }
+
+    public static func amount(_ value: Int64) throws -> Int64 {
+        guard value.magnitude <= Limits.bucketQuantityMax.magnitude else { throw CorruptRecord(reason: "a quantity of \(value)") }
+        return value
+    }
+
     public mutating func string() throws -> String {
         String(decoding: try lengthPrefixed(), as: UTF8.self)
     }

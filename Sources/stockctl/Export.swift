@@ -41,7 +41,7 @@ struct Export: ParsableCommand {
         defer { store.close() }
         let lastSeq = try store.read { try $0.logEnd() }
         let last = min(to ?? lastSeq, lastSeq)
-        let total = last >= from ? Int(last - from + 1) : 0
+        let total = last >= from ? Int(clamping: last - from + 1) : 0
         let out = try LineOutput(path: output)
         var progress = Progress(verb: "export")
         var done = 0
@@ -61,7 +61,7 @@ struct Export: ParsableCommand {
                     }
                     if inChunk == 0 { throw Failure("the log has no event \(next) although the store is at seq \(last)") }
                 }
-                done = Int(next - from)
+                done = Int(clamping: next - from)
                 progress.tick(done: done, total: total)
             }
             try out.finish()

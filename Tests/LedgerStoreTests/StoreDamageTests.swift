@@ -158,6 +158,21 @@ import Testing
         }
     }
 
+    /// A record that decodes but holds a quantity no write could have stored would overflow (a
+    /// trap) when folded or decided on: it is damage, refused by the codecs.
+    @Test func finding6OutOfRangeQuantitiesAreDamageNotAnOverflow() throws {
+        let huge = Int64.max / 2
+        let event = Event(seq: 1, recordedAt: Recorder.start, actor: 0,
+                          body: .received(sku: "A", wh: "W", quantity: huge, purchaseOrder: nil))
+        #expect(throws: CorruptRecord.self) { try EventCodec.encode(event).withUnsafeBytes { try EventCodec.decode(seq: 1, $0) } }
+        var pair = PairState()
+        pair.onHand = huge
+        #expect(throws: CorruptRecord.self) { try ProjectionCodec.encode(pair).withUnsafeBytes { try ProjectionCodec.decodePair($0) } }
+        // The largest a bucket may hold still reads back.
+        pair.onHand = Limits.bucketQuantityMax
+        #expect(try ProjectionCodec.encode(pair).withUnsafeBytes { try ProjectionCodec.decodePair($0) } == pair)
+    }
+
     @Test func finding6LogKeyOfTheWrongLengthIsDamageNotATrap() throws {
         try withTemporaryDirectory { path throws in
             try writeStore(path)
