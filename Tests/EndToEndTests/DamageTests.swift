@@ -1,5 +1,6 @@
 import Foundation
 import LedgerClient
+import LedgerCore
 import LedgerStore
 import Testing
 
@@ -182,6 +183,41 @@ struct DamageTests {
         #expect(verify.status == DamageTests.damagedExitCode, "\(verify.output)")
         #expect(DamageTests.namedSeqs(verify.output).contains(damagedSeq), "\(verify.output)")
         #expect(verify.output.contains(DamageTests.dataFile(daemon)))
+    }
+
+    /// Puts `value` under `key` in database `name` of a stopped daemon's store, as damage would.
+    static func overwriteRecord(in directory: String, database name: String, key: [UInt8], value: [UInt8]) throws {
+        let environment = try LMDBEnvironment(path: directory, mapSizeBytes: 1 << 30, databasesMax: 16, readersMax: 8, flags: [])
+        defer { environment.close() }
+        let txn = try LMDBTransaction(environment: environment, readOnly: false)
+        try txn.put(try txn.openDatabase(name, create: false), key: key, value: value)
+        try txn.commit()
+    }
+
+    @Test("finding 6: the start's fold meets a damaged record in the log after the checkpoint, or a damaged projection: stockd does not start, exit 3, naming it",
+          arguments: ["log tail", "projection"])
+    func finding6DamageMetByTheStartFailsTheStart(part: String) throws {
+        let daemon = try StockdProcess()
+        defer { daemon.removeFiles() }
+        // No checkpoint while it runs: killed, its events are the tail the next start folds.
+        daemon.extraArguments = ["--checkpoint-interval-ms", "3600000", "--checkpoint-events", "1000000"]
+        try daemon.start()
+        for index in 0..<10 {
+            #expect(try daemon.request("RECEIVE sku=T wh=W\(index % 2) qty=5").status.hasPrefix("OK seq=\(index + 1) "))
+        }
+        if part == "log tail" {
+            daemon.stop(signal: SIGKILL)
+            try DamageTests.overwriteRecord(in: daemon.dataDirectory, database: "log", key: StoreKey.seq(5), value: [0x01, 0xEE])
+        } else {
+            #expect(daemon.stop() == 0, "a clean stop writes the checkpoint")
+            try DamageTests.overwriteRecord(in: daemon.dataDirectory, database: "pairs",
+                                            key: StoreKey.pair(PairKey(sku: "T", wh: "W1")), value: [0x01, 0xFF])
+        }
+        let status = try DamageTests.exitStatusOfStart(daemon)
+        #expect(status == DamageTests.damagedExitCode, "\(DamageTests.log(daemon))")
+        let expected = part == "log tail" ? "store damaged at seq 5: \(DamageTests.dataFile(daemon)): event 5 has an unknown kind"
+                                          : "store damaged: \(DamageTests.dataFile(daemon)): pairs: "
+        #expect(DamageTests.log(daemon).contains(expected), "\(DamageTests.log(daemon))")
     }
 
     @Test("finding 6: the recovery procedure on a damaged copy: verify names the seqs, export saves what is readable, import rebuilds from it, a backup restores and replays equal")
