@@ -235,9 +235,14 @@ public final class LMDBTransaction {
     }
 
     /// Checks the pages a search of `database` toward `target` reads (a read transaction's only).
-    /// The corresponding C function is `mdb_get` (of the database's record in the main database).
     func checkPath(_ database: LMDBDatabase, to target: PageMap.Target) throws {
         guard let pages else { return }
+        try pages.checkPath(root: try root(of: database, pages), to: target)
+    }
+
+    /// The root page of `database` in this snapshot, from its record in the main database, read
+    /// (once per transaction) on a checked path. The corresponding C function is `mdb_get`.
+    private func root(of database: LMDBDatabase, _ pages: PageMap) throws -> UInt64 {
         if roots[database.dbi] == nil {
             var record = MDB_val()
             var nameBytes = Array(database.name.utf8)
@@ -252,7 +257,7 @@ public final class LMDBTransaction {
             guard bytes.count == 48 else { throw LMDBError.corrupted }
             roots[database.dbi] = bytes.loadUnaligned(fromByteOffset: 40, as: UInt64.self)
         }
-        try pages.checkPath(root: roots[database.dbi]!, to: target)
+        return roots[database.dbi]!
     }
 
     public func put(_ database: LMDBDatabase, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer,
@@ -288,6 +293,8 @@ public final class LMDBTransaction {
     }
 
     public func entryCount(_ database: LMDBDatabase) throws -> Int {
+        // LMDB reads the database's record in the main database for this: check the way there.
+        if let pages { _ = try root(of: database, pages) }
         var stat = MDB_stat()
         try check(mdb_stat(live, database.dbi, &stat))
         return stat.ms_entries

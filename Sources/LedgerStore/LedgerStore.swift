@@ -303,8 +303,9 @@ extension LedgerStore {
                 // whose page can be reached again.
                 var unreadable = next, step: UInt64 = 1
                 var resume: UInt64? = nil
-                while resume == nil, next + step <= end {
+                while resume == nil, step <= end - next {
                     if readable(next + step) { resume = next + step } else { unreadable = next + step }
+                    guard step <= UInt64.max / 2 else { break }
                     step *= 2
                 }
                 if var high = resume {
@@ -314,10 +315,11 @@ extension LedgerStore {
                     }
                     resume = high
                 }
-                let last = (resume ?? end + 1) - 1
+                let last = resume.map { $0 - 1 } ?? end
                 _ = report(StoreDamage(path: met.path, seq: met.seq,
                                        met.what + (last > next ? "; seqs \(next)...\(last) cannot be read past it" : "")))
-                next = last + 1
+                guard let resume else { break }
+                next = resume
             }
         }
         return found

@@ -250,7 +250,7 @@ public class StoreReader: LedgerSource {
                     continue
                 }
                 if found < position {
-                    guard report(StoreDamage(path: path, seq: position, "seq \(found) is out of order after seq \(position - 1)"))
+                    guard report(StoreDamage(path: path, seq: position, "seq \(found) is out of order after seq \(position &- 1)"))
                     else { return }
                     entry = try cursor.next()
                     continue
@@ -264,7 +264,8 @@ public class StoreReader: LedgerSource {
             } catch let damage as StoreDamage {
                 guard report(damage) else { return }
             }
-            position += 1
+            // Wrapping: a damaged key can be the largest seq there is, and nothing follows it.
+            position &+= 1
             entry = try cursor.next()
         }
     }
