@@ -44,7 +44,7 @@ let package = Package(
         .executableTarget(
             name: "stockd",
             dependencies: [
-                "LedgerServer",
+                "LedgerServer", "LedgerStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

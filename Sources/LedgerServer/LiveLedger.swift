@@ -43,7 +43,7 @@ final class LiveLedger: LedgerSource {
             guard checkpoint <= logEnd else {
                 throw CorruptRecord(reason: "the checkpoint is at seq \(checkpoint) but the log ends at \(logEnd)")
             }
-            var state = reader.loadCheckpoint()
+            var state = try reader.loadCheckpoint()
             state.source = StoredEntities(store: store)
             return (state, UnindexedTail(indexedThrough: checkpoint))
         }

@@ -1,7 +1,9 @@
 import LedgerCore
 import LedgerProtocol
 import LedgerStore
+import Logging
 import NIOCore
+import Synchronization
 
 fileprivate extension LogPoint {
     var time: Timestamp? { if case .time(let time) = self { time } else { nil } }
@@ -19,10 +21,13 @@ public struct ReadService: Sendable {
     let clock: @Sendable () -> Timestamp
     let connectionCount: @Sendable () -> Int
     let writerStatistics: @Sendable () -> LedgerWriter.Statistics
+    let damageLog: DamageLog
 
     init(store: LedgerStore, view: LiveView, version: String, startedAt: Timestamp, clock: @escaping @Sendable () -> Timestamp,
          connectionCount: @escaping @Sendable () -> Int,
-         writerStatistics: @escaping @Sendable () -> LedgerWriter.Statistics) {
+         writerStatistics: @escaping @Sendable () -> LedgerWriter.Statistics,
+         logger: Logger = Logger(label: "stockd")) {
+        self.damageLog = DamageLog(logger: logger)
         self.store = store
         self.view = view
         self.version = version
@@ -37,11 +42,13 @@ public struct ReadService: Sendable {
     func events(after seq: UInt64, limit: Int) throws -> [Event] {
         let published = view.lastSeq
         var events: [Event] = []
-        try store.read { reader in
-            try reader.forEachEvent(from: seq + 1) { event in
-                guard event.seq <= published else { return false }
-                events.append(event)
-                return events.count < limit
+        try damageLog.logging {
+            try store.read { reader in
+                try reader.forEachEvent(from: seq + 1) { event in
+                    guard event.seq <= published else { return false }
+                    events.append(event)
+                    return events.count < limit
+                }
             }
         }
         return events
@@ -120,9 +127,12 @@ public struct ReadService: Sendable {
     /// The reply lines of one read; the last is the `OK` (or `ERR`) line.
     public func answer(_ request: ReadRequest) -> [String] {
         do {
-            return try answerOrThrow(request)
+            return try damageLog.logging { try answerOrThrow(request) }
         } catch let error as ProtocolError {
             return [error.line()]
+        } catch let damage as StoreDamage {
+            // The client learns where; the path and the details are for the operator's log.
+            return [ProtocolError(.unavailable, damage.summary).line()]
         } catch {
             return [ProtocolError(.unavailable, "read failed: \(error)").line()]
         }
@@ -292,6 +302,27 @@ public struct ReadService: Sendable {
             line.add("pages_per_checkpoint", ratio(statistics.checkpointBytesWritten / 4096, statistics.checkpoints))
             line.add("clock_behind_s", max(0, ((newestEventAt ?? now).microseconds - now.microseconds) / 1_000_000))
             return ok([line.text], seq)
+        }
+    }
+}
+
+/// Logs the first damage a read meets, once: every later read that meets damage is still answered
+/// `ERR UNAVAILABLE store damaged at seq N`, but a client retrying in a loop must not flood the log.
+final class DamageLog: Sendable {
+    private let logged = Atomic<Bool>(false)
+    private let logger: Logger
+
+    init(logger: Logger) { self.logger = logger }
+
+    /// Runs `body`; damage it throws is logged (the first time only) and thrown on.
+    func logging<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let damage as StoreDamage {
+            if !logged.exchange(true, ordering: .relaxed) {
+                logger.critical("\(damage); reads that meet damage answer ERR UNAVAILABLE (logged once; docs/operating.md, Recovery)")
+            }
+            throw damage
         }
     }
 }

@@ -64,6 +64,16 @@ public struct ByteReader {
         return Int64(bitPattern: (raw >> 1) ^ (0 &- (raw & 1)))
     }
 
+    /// A signed quantity (a bucket, a quantity, a delta): stored values never pass
+    /// `Limits.bucketQuantityMax`, so a larger one is damage, refused here before any sum of it can
+    /// overflow (a trap) in a fold or a decision.
+    public mutating func amount() throws -> Int64 { try ByteReader.amount(try signed()) }
+
+    public static func amount(_ value: Int64) throws -> Int64 {
+        guard value.magnitude <= Limits.bucketQuantityMax.magnitude else { throw CorruptRecord(reason: "a quantity of \(value)") }
+        return value
+    }
+
     public mutating func string() throws -> String {
         String(decoding: try lengthPrefixed(), as: UTF8.self)
     }
@@ -96,8 +106,10 @@ public enum StoreKey {
         withUnsafeBytes(of: seq.bigEndian) { Array($0) }
     }
 
-    public static func seq(from bytes: UnsafeRawBufferPointer) -> UInt64 {
-        precondition(bytes.count >= 8, "seq key shorter than 8 bytes")
+    /// The seq in the last 8 bytes of a stored key (log, per-sku index) or value (`meta last_seq`).
+    /// Stored bytes are untrusted: fewer than 8 is a damaged record, thrown, never trapped on.
+    public static func seq(from bytes: UnsafeRawBufferPointer) throws -> UInt64 {
+        guard bytes.count >= 8 else { throw CorruptRecord(reason: "a seq of \(bytes.count) bytes, not 8") }
         var value: UInt64 = 0
         for index in 0..<8 { value = value << 8 | UInt64(bytes[bytes.count - 8 + index]) }
         return value

@@ -114,14 +114,14 @@ public enum EventCodec {
             } else {
                 let value = try reader.signed()
                 switch tag >> 1 {
-                case Field.quantity.rawValue: quantity = value
-                case Field.delta.rawValue: delta = value
+                case Field.quantity.rawValue: quantity = try ByteReader.amount(value)
+                case Field.delta.rawValue: delta = try ByteReader.amount(value)
                 case Field.eta.rawValue: eta = value
-                case Field.lost.rawValue: lost = value
+                case Field.lost.rawValue: lost = try ByteReader.amount(value)
                 case Field.expiresAt.rawValue: expiresAt = value
-                case Field.safety.rawValue: safety = value
-                case Field.reorder.rawValue: reorder = value
-                case Field.max.rawValue: max = value
+                case Field.safety.rawValue: safety = try ByteReader.amount(value)
+                case Field.reorder.rawValue: reorder = try ByteReader.amount(value)
+                case Field.max.rawValue: max = try ByteReader.amount(value)
                 default: break  // unknown, or a text field sent as a number: skipped
                 }
             }

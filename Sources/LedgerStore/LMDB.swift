@@ -1,4 +1,5 @@
 import CLMDB
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -22,6 +23,15 @@ public struct LMDBError: Error, Equatable, CustomStringConvertible, Sendable {
     public static let ioError = LMDBError(EIO)
     /// The environment hit a fatal error (a failed meta-page write) and refuses all further use.
     public static let panic = LMDBError(MDB_PANIC)
+    /// A page is not what LMDB wrote (also raised here for a key or value outside the pages in use).
+    public static let corrupted = LMDBError(MDB_CORRUPTED)
+    /// A page number beyond the end of the data.
+    public static let pageNotFound = LMDBError(MDB_PAGE_NOTFOUND)
+    /// The transaction met an error before and refuses further use.
+    public static let badTransaction = LMDBError(MDB_BAD_TXN)
+
+    /// True for the failures only a damaged data file causes.
+    public var meansDamage: Bool { self == .corrupted || self == .pageNotFound }
 
     /// True for the failures that mean "the store cannot take writes now" (disk full, quota, I/O),
     /// as opposed to a programming error.
@@ -44,9 +54,15 @@ private func check(_ code: Int32) throws {
 /// twice in the same process at the same time").
 // @unchecked Sendable: it holds only the C handle, which LMDB makes safe to share between threads
 // (MDB_NOTLS read transactions; one write transaction at a time, serialised by LMDB's writer lock);
-// the map size is changed only under LedgerStore's map lock.
+// the map size is changed only under LedgerStore's map lock, and the map's address is an Atomic.
 public final class LMDBEnvironment: @unchecked Sendable {
     let handle: OpaquePointer
+    /// Fixed when the environment is created: the data file's page size.
+    public let pageSizeBytes: Int
+    /// Where the data file is mapped (`locateMap`), for the page checks of read transactions;
+    /// changed only with the map size, under LedgerStore's map lock.
+    private let mapAddressValue = Atomic<UInt>(0)
+    var mapAddress: UInt { mapAddressValue.load(ordering: .acquiring) }
 
     public struct Flags: OptionSet, Sendable {
         public let rawValue: UInt32
@@ -80,6 +96,10 @@ public final class LMDBEnvironment: @unchecked Sendable {
             throw error
         }
         self.handle = env
+        var stat = MDB_stat()
+        mdb_env_stat(env, &stat)
+        pageSizeBytes = Int(stat.ms_psize)
+        mapAddressValue.store(locateMap(), ordering: .releasing)
     }
 
     /// Closes the environment. All transactions must be finished first.
@@ -87,7 +107,10 @@ public final class LMDBEnvironment: @unchecked Sendable {
 
     /// The corresponding C function is `mdb_env_set_mapsize`. LMDB requires that no transaction of
     /// this process is active while the map changes; `LedgerStore` holds its reader lock exclusively.
-    public func setMapSize(_ bytes: Int) throws { try check(mdb_env_set_mapsize(handle, bytes)) }
+    public func setMapSize(_ bytes: Int) throws {
+        try check(mdb_env_set_mapsize(handle, bytes))
+        mapAddressValue.store(locateMap(), ordering: .releasing)
+    }
 
     public var mapSizeBytes: Int {
         var info = MDB_envinfo()
@@ -101,11 +124,6 @@ public final class LMDBEnvironment: @unchecked Sendable {
         return info.me_last_pgno
     }
 
-    public var pageSizeBytes: Int {
-        var stat = MDB_stat()
-        mdb_env_stat(handle, &stat)
-        return Int(stat.ms_psize)
-    }
 
     /// Grows the data file ahead of what LMDB has used, so commits write into allocated space: a
     /// sync that must also record a larger file size costs about 100 µs more on ext4 here.
@@ -133,6 +151,8 @@ public final class LMDBEnvironment: @unchecked Sendable {
 /// An LMDB database handle (a named database inside the environment).
 public struct LMDBDatabase: Sendable {
     let dbi: MDB_dbi
+    /// Its key in the main database, where its root page is recorded.
+    let name: String
 }
 
 /// One LMDB transaction. It must end (commit or abort) on the thread that uses it, before any
@@ -140,6 +160,12 @@ public struct LMDBDatabase: Sendable {
 public final class LMDBTransaction {
     private(set) var handle: OpaquePointer?
     public let isReadOnly: Bool
+    private let environment: LMDBEnvironment
+    /// The pages a read transaction may reach, checked before LMDB reads them (`PageMap`); nil for
+    /// the write transaction, whose changed pages LMDB keeps outside the map.
+    private var pages: PageMap?
+    /// The root page of each database in this snapshot, read from the main database once.
+    private var roots: [MDB_dbi: UInt64] = [:]
 
     /// The corresponding C function is `mdb_txn_begin`.
     public init(environment: LMDBEnvironment, readOnly: Bool) throws {
@@ -147,6 +173,8 @@ public final class LMDBTransaction {
         try check(mdb_txn_begin(environment.handle, nil, readOnly ? UInt32(MDB_RDONLY) : 0, &txn))
         self.handle = txn
         self.isReadOnly = readOnly
+        self.environment = environment
+        if readOnly, let txn { pages = PageMap(environment: environment, transaction: txn) }
     }
 
     deinit {
@@ -182,25 +210,54 @@ public final class LMDBTransaction {
     /// The corresponding C function is `mdb_txn_renew`.
     func renew() throws {
         try check(mdb_txn_renew(live))
+        pages = PageMap(environment: environment, transaction: live)
+        roots = [:]
     }
 
     /// Opens (and in a write transaction creates) a named database.
     public func openDatabase(_ name: String, create: Bool) throws -> LMDBDatabase {
         var dbi: MDB_dbi = 0
         try check(mdb_dbi_open(live, name, create ? UInt32(MDB_CREATE) : 0, &dbi))
-        return LMDBDatabase(dbi: dbi)
+        return LMDBDatabase(dbi: dbi, name: name)
     }
 
     /// Calls `body` with the value stored under `key`, or returns nil when there is none. The bytes
     /// point into the map and are valid only inside `body`.
     public func get<R>(_ database: LMDBDatabase, key: UnsafeRawBufferPointer,
                        _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
+        try checkPath(database, to: .atLeast(key))
         var keyValue = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
         var value = MDB_val()
         let code = mdb_get(live, database.dbi, &keyValue, &value)
         if code == MDB_NOTFOUND { return nil }
         try check(code)
-        return try body(UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size))
+        return try body(try PageMap.checked(value, pages))
+    }
+
+    /// Checks the pages a search of `database` toward `target` reads (a read transaction's only).
+    func checkPath(_ database: LMDBDatabase, to target: PageMap.Target) throws {
+        guard let pages else { return }
+        try pages.checkPath(root: try root(of: database, pages), to: target)
+    }
+
+    /// The root page of `database` in this snapshot, from its record in the main database, read
+    /// (once per transaction) on a checked path. The corresponding C function is `mdb_get`.
+    private func root(of database: LMDBDatabase, _ pages: PageMap) throws -> UInt64 {
+        if roots[database.dbi] == nil {
+            var record = MDB_val()
+            var nameBytes = Array(database.name.utf8)
+            let code: Int32 = try nameBytes.withUnsafeMutableBytes { name in
+                try pages.checkPath(root: pages.mainRoot, to: .atLeast(UnsafeRawBufferPointer(name)))
+                var key = MDB_val(mv_size: name.count, mv_data: name.baseAddress)
+                return mdb_get(live, PageMap.mainDatabase, &key, &record)
+            }
+            try check(code)
+            // The record is an MDB_db of 48 bytes; its root page number ends it.
+            let bytes = try PageMap.checked(record, pages)
+            guard bytes.count == 48 else { throw LMDBError.corrupted }
+            roots[database.dbi] = bytes.loadUnaligned(fromByteOffset: 40, as: UInt64.self)
+        }
+        return roots[database.dbi]!
     }
 
     public func put(_ database: LMDBDatabase, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer,
@@ -236,6 +293,8 @@ public final class LMDBTransaction {
     }
 
     public func entryCount(_ database: LMDBDatabase) throws -> Int {
+        // LMDB reads the database's record in the main database for this: check the way there.
+        if let pages { _ = try root(of: database, pages) }
         var stat = MDB_stat()
         try check(mdb_stat(live, database.dbi, &stat))
         return stat.ms_entries
@@ -244,7 +303,8 @@ public final class LMDBTransaction {
     public func cursor(_ database: LMDBDatabase) throws -> LMDBCursor {
         var cursor: OpaquePointer?
         try check(mdb_cursor_open(live, database.dbi, &cursor))
-        return LMDBCursor(handle: cursor!)
+        guard let cursor else { throw LMDBError(ENOMEM) }
+        return LMDBCursor(handle: cursor, transaction: self, database: database, pages: pages)
     }
 }
 
@@ -252,26 +312,59 @@ public final class LMDBTransaction {
 /// and are valid only until the cursor moves or its transaction ends.
 public final class LMDBCursor {
     private let handle: OpaquePointer
-    init(handle: OpaquePointer) { self.handle = handle }
+    private let transaction: LMDBTransaction
+    private let database: LMDBDatabase
+    private let pages: PageMap?
+    /// The key of the entry the cursor is on (in the map), for `next()` and `previous()`.
+    private var currentKey: UnsafeRawBufferPointer?
+    init(handle: OpaquePointer, transaction: LMDBTransaction, database: LMDBDatabase, pages: PageMap?) {
+        self.handle = handle
+        self.transaction = transaction
+        self.database = database
+        self.pages = pages
+    }
     deinit { mdb_cursor_close(handle) }
 
     public typealias Entry = (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)
 
-    private func move(_ operation: MDB_cursor_op, key: UnsafeRawBufferPointer? = nil) throws -> Entry? {
+    /// Moves the cursor once the pages LMDB reads on the way (`target`) are checked.
+    private func move(_ operation: MDB_cursor_op, toward target: PageMap.Target?, key: UnsafeRawBufferPointer? = nil) throws -> Entry? {
+        currentKey = nil
+        if let target { try transaction.checkPath(database, to: target) }
         var keyValue = MDB_val(mv_size: key?.count ?? 0, mv_data: UnsafeMutableRawPointer(mutating: key?.baseAddress))
         var value = MDB_val()
         let code = mdb_cursor_get(handle, &keyValue, &value, operation)
         if code == MDB_NOTFOUND { return nil }
         try check(code)
-        return (UnsafeRawBufferPointer(start: keyValue.mv_data, count: keyValue.mv_size),
-                UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size))
+        let entry = (key: try PageMap.checked(keyValue, pages), value: try PageMap.checked(value, pages))
+        currentKey = entry.key
+        return entry
     }
 
-    public func first() throws -> Entry? { try move(MDB_FIRST) }
-    public func last() throws -> Entry? { try move(MDB_LAST) }
-    public func next() throws -> Entry? { try move(MDB_NEXT) }
-    public func previous() throws -> Entry? { try move(MDB_PREV) }
+    public func first() throws -> Entry? { try move(MDB_FIRST, toward: .first) }
+    public func last() throws -> Entry? { try move(MDB_LAST, toward: .last) }
+
+    /// The entry after the current one. Within a page, MDB_NEXT reads nothing new. From a page's last
+    /// entry it would step to the next page through the parent, so a read transaction searches
+    /// instead for the smallest key above the current one (the key and a 0 byte): the same entry, on
+    /// a path that is checked first.
+    public func next() throws -> Entry? {
+        guard let pages, let currentKey, try pages.isAtEdgeOfItsPage(key: currentKey, last: true) else {
+            return try move(MDB_NEXT, toward: nil)
+        }
+        let successor = Array(currentKey) + [0]
+        return try successor.withUnsafeBytes { try move(MDB_SET_RANGE, toward: .atLeast($0), key: $0) }
+    }
+
+    /// The entry before the current one; from a page's first entry, the page before is checked first.
+    public func previous() throws -> Entry? {
+        guard let pages, let currentKey, try pages.isAtEdgeOfItsPage(key: currentKey, last: false) else {
+            return try move(MDB_PREV, toward: nil)
+        }
+        return try move(MDB_PREV, toward: .before(currentKey))
+    }
+
     /// Positions at the first key greater than or equal to `key`.
-    public func seek(atLeast key: UnsafeRawBufferPointer) throws -> Entry? { try move(MDB_SET_RANGE, key: key) }
+    public func seek(atLeast key: UnsafeRawBufferPointer) throws -> Entry? { try move(MDB_SET_RANGE, toward: .atLeast(key), key: key) }
     public func seek(atLeast key: [UInt8]) throws -> Entry? { try key.withUnsafeBytes { try seek(atLeast: $0) } }
 }

@@ -27,6 +27,9 @@ public final class LedgerStore: @unchecked Sendable {
     static let storeFormat: UInt64 = 1
 
     public let directory: String
+    /// `directory/data.mdb`, named by every diagnosis of damage.
+    public var dataFilePath: String { LedgerStore.dataFile(in: directory) }
+    public static func dataFile(in directory: String) -> String { directory + "/data.mdb" }
     public let environment: LMDBEnvironment
     let databases: Databases
     /// LMDB may change the map size only while no transaction of this process is active: readers take
@@ -49,11 +52,16 @@ public final class LedgerStore: @unchecked Sendable {
     /// `deferredMetaSync` (the daemon): a commit's meta page becomes durable with the next sync
     /// (`syncToDisk()` or the next commit), not within the commit; the caller acknowledges nothing
     /// before that.
+    ///
+    /// A damaged `data.mdb` throws `StoreDamage` before LMDB maps it (`DataFileCheck`: empty,
+    /// foreign, a damaged meta page, shorter than its pages) and, when opened to write, after
+    /// (`StoreReader.checkLogEnds`: the log's ends against its count and the checkpoint). A
+    /// read-only opener (stockctl verify) checks those itself, to report them among others.
     public init(directory: String, create: Bool = true, readOnly: Bool = false, bulkLoad: Bool = false,
                 deferredMetaSync: Bool = false, mapSizeBytes: Int = LedgerStore.defaultMapSizeBytes) throws {
         self.directory = directory
         if !create || readOnly {
-            guard access(directory + "/data.mdb", F_OK) == 0 else { throw StoreError.notAStore(directory) }
+            guard access(LedgerStore.dataFile(in: directory), F_OK) == 0 else { throw StoreError.notAStore(directory) }
         } else {
             // Create the folder and any missing parents (like mkdir -p); an existing one is fine.
             var path = directory.hasPrefix("/") ? "" : "."
@@ -62,6 +70,7 @@ public final class LedgerStore: @unchecked Sendable {
                 mkdir(path, 0o750)
             }
         }
+        try DataFileCheck.check(directory: directory)
         var flags: LMDBEnvironment.Flags = [.noTLS]
         if readOnly { flags.insert(.readOnly) }
         if bulkLoad { flags.insert(.noSync) }
@@ -94,8 +103,9 @@ public final class LedgerStore: @unchecked Sendable {
                 log: try open("log"), pairs: try open("pairs"), reservations: try open("reservations"),
                 transfers: try open("transfers"), orders: try open("orders"), meta: try open("meta"),
                 idempotency: try open("idempotency"), skuIndex: try open("sku_index"), expiry: try open("expiry"))
-            let format: UInt64? = try txn.get(databases.meta, key: MetaKey.format) {
-                StoreKey.seq(from: $0)
+            let reader = StoreReader(txn: txn, databases: databases, path: LedgerStore.dataFile(in: directory))
+            let format: UInt64? = try reader.damage(at: nil, in: "meta format") {
+                try txn.get(databases.meta, key: MetaKey.format) { try StoreKey.seq(from: $0) }
             }
             if let format, format != LedgerStore.storeFormat {
                 throw StoreError.unsupportedFormat(format)
@@ -109,6 +119,13 @@ public final class LedgerStore: @unchecked Sendable {
         } catch {
             environment.close()
             throw error
+        }
+        // In a read transaction, whose pages are checked before LMDB reads them.
+        if !readOnly {
+            do { try read { try $0.checkLogEnds() } } catch {
+                close()
+                throw error
+            }
         }
     }
 
@@ -141,14 +158,14 @@ public final class LedgerStore: @unchecked Sendable {
             // A read inside a read on the same thread: use a transaction of its own.
             let txn = try beginTransaction(readOnly: true)
             defer { txn.abort() }
-            return try body(StoreReader(txn: txn, databases: databases))
+            return try body(StoreReader(txn: txn, databases: databases, path: dataFilePath))
         }
         cached.inUse = true
         defer {
             cached.txn.reset()
             cached.inUse = false
         }
-        return try body(StoreReader(txn: cached.txn, databases: databases))
+        return try body(StoreReader(txn: cached.txn, databases: databases, path: dataFilePath))
     }
 
     /// This thread's cached read transaction, renewed and ready; nil when it is already in use.
@@ -191,7 +208,7 @@ public final class LedgerStore: @unchecked Sendable {
             do {
                 let txn = try beginTransaction(readOnly: false)
                 defer { txn.abort() }
-                let result = try body(StoreWriter(txn: txn, databases: databases))
+                let result = try body(StoreWriter(txn: txn, databases: databases, path: dataFilePath))
                 try txn.commit()
                 return result
             } catch LMDBError.mapFull {
@@ -243,7 +260,69 @@ public final class LedgerStore: @unchecked Sendable {
     /// Size of the data file on disk, in bytes.
     public var dataFileBytes: Int {
         var info = stat()
-        return stat(directory + "/data.mdb", &info) == 0 ? Int(info.st_size) : 0
+        return stat(dataFilePath, &info) == 0 ? Int(info.st_size) : 0
+    }
+}
+
+extension LedgerStore {
+    /// Every damaged record, page and gap of the log, at most `limit`, each as a `StoreDamage` naming
+    /// its seq: for `stockctl verify`, which reports them all rather than stop at the first. A
+    /// damaged page stops LMDB's cursor; the scan then resumes in a new read transaction at the first
+    /// seq it can reach past it (trying 1, 2, 4, … seqs on) and reports the seqs it could not read.
+    public func logDamage(limit: Int) -> [StoreDamage] {
+        var found: [StoreDamage] = []
+        // A damaged page often yields many damaged records in a row, all met at the same seq: they
+        // are told once, with their number.
+        var repeats = 0
+        func report(_ damage: StoreDamage) -> Bool {
+            if let last = found.last, last.seq == damage.seq, last.what.hasPrefix(damage.what) {
+                repeats += 1
+                found[found.count - 1].what = damage.what + " (\(repeats + 1) in a row)"
+                return true
+            }
+            repeats = 0
+            found.append(damage)
+            return found.count < limit
+        }
+        func asDamage(_ error: any Error, at seq: UInt64) -> StoreDamage {
+            if let damage = error as? StoreDamage { return damage }
+            let what = (error as? LMDBError)?.meansDamage == true ? "a damaged page (LMDB: \(error))" : "cannot be read: \(error)"
+            return StoreDamage(path: dataFilePath, seq: seq, what)
+        }
+        func readable(_ seq: UInt64) -> Bool { (try? read { try $0.firstSeq(atOrAfter: seq) }) != nil }
+        let end: UInt64
+        do { end = try read { try $0.logEnd() } } catch { return [asDamage(error, at: 0)] }
+        var next: UInt64 = 1
+        while next <= end && found.count < limit {
+            do {
+                try read { reader in try reader.scanLog(from: next, position: &next, report: report) }
+                return found
+            } catch {
+                let met = asDamage(error, at: next)
+                // Gallop past the damage (1, 2, 4, … seqs on), then narrow down to the first seq
+                // whose page can be reached again.
+                var unreadable = next, step: UInt64 = 1
+                var resume: UInt64? = nil
+                while resume == nil, step <= end - next {
+                    if readable(next + step) { resume = next + step } else { unreadable = next + step }
+                    guard step <= UInt64.max / 2 else { break }
+                    step *= 2
+                }
+                if var high = resume {
+                    while high - unreadable > 1 {
+                        let middle = unreadable + (high - unreadable) / 2
+                        if readable(middle) { high = middle } else { unreadable = middle }
+                    }
+                    resume = high
+                }
+                let last = resume.map { $0 - 1 } ?? end
+                _ = report(StoreDamage(path: met.path, seq: met.seq,
+                                       met.what + (last > next ? "; seqs \(next)...\(last) cannot be read past it" : "")))
+                guard let resume else { break }
+                next = resume
+            }
+        }
+        return found
     }
 }
 

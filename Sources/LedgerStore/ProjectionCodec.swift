@@ -46,17 +46,17 @@ public enum ProjectionCodec {
         var reader = ByteReader(buffer)
         try checkVersion(&reader, "pair")
         var pair = PairState()
-        pair.onHand = try reader.signed()
-        pair.reserved = try reader.signed()
-        pair.inbound = try reader.signed()
-        pair.safety = try reader.signed()
-        pair.reorder = try reader.signed()
-        pair.max = try reader.signed()
-        pair.breachLowest = try reader.signed()
+        pair.onHand = try reader.amount()
+        pair.reserved = try reader.amount()
+        pair.inbound = try reader.amount()
+        pair.safety = try reader.amount()
+        pair.reorder = try reader.amount()
+        pair.max = try reader.amount()
+        pair.breachLowest = try reader.amount()
         pair.breachSince = try optionalTime(&reader)
         let orders = try reader.varint()
         for _ in 0..<orders {
-            pair.openOrders.append(OpenOrder(purchaseOrder: try reader.string(), remaining: try reader.signed(),
+            pair.openOrders.append(OpenOrder(purchaseOrder: try reader.string(), remaining: try reader.amount(),
                                              eta: Timestamp(microseconds: try reader.signed())))
         }
         return pair
@@ -78,7 +78,7 @@ public enum ProjectionCodec {
         var reader = ByteReader(buffer)
         try checkVersion(&reader, "reservation \(id)")
         let sku = try reader.string(), wh = try reader.string()
-        let held = try reader.signed(), expiresAt = Timestamp(microseconds: try reader.signed())
+        let held = try reader.amount(), expiresAt = Timestamp(microseconds: try reader.signed())
         let ref = try optionalText(&reader)
         guard let status = Reservation.Status(rawValue: try reader.byte()) else {
             throw CorruptRecord(reason: "reservation \(id) has an unknown status")
@@ -103,7 +103,7 @@ public enum ProjectionCodec {
         var reader = ByteReader(buffer)
         try checkVersion(&reader, "transfer \(id)")
         return Transfer(id: id, sku: try reader.string(), from: try reader.string(), to: try reader.string(),
-                        shipped: try reader.signed(), arrived: try reader.signed(), lost: try reader.signed(),
+                        shipped: try reader.amount(), arrived: try reader.amount(), lost: try reader.amount(),
                         eta: try optionalTime(&reader))
     }
 
@@ -121,7 +121,7 @@ public enum ProjectionCodec {
     public static func decodePurchaseOrder(id: String, _ buffer: UnsafeRawBufferPointer) throws -> PurchaseOrder {
         var reader = ByteReader(buffer)
         try checkVersion(&reader, "purchase order \(id)")
-        return PurchaseOrder(id: id, sku: try reader.string(), wh: try reader.string(), ordered: try reader.signed(),
+        return PurchaseOrder(id: id, sku: try reader.string(), wh: try reader.string(), ordered: try reader.amount(),
                              eta: Timestamp(microseconds: try reader.signed()), isOpen: try reader.byte() == 1)
     }
 }

@@ -40,7 +40,7 @@ struct Backup: ParsableCommand {
         // Open the copy as a store: this checks it is one, and tells what it holds.
         let copy = try openExistingStore(destination)
         let (events, lastSeq) = try copy.read { reader in
-            (Dictionary(uniqueKeysWithValues: try reader.entryCounts())["log"] ?? 0, reader.lastLogSeq)
+            (Dictionary(uniqueKeysWithValues: try reader.entryCounts())["log"] ?? 0, try reader.logEnd())
         }
         let bytes = copy.dataFileBytes
         copy.close()

@@ -64,7 +64,7 @@ struct Import: ParsableCommand {
 
         let check = try openExistingStore(data)
         defer { check.close() }
-        let result = try verifyStore(check)
+        let result = verifyStore(check)
         print("verify: " + result.summary)
         if !result.faults.isEmpty { throw ExitCode(1) }
     }

@@ -17,6 +17,22 @@ struct StockCtl: ParsableCommand {
         abstract: "Inspect, replay, verify, back up, export and import a stockd ledger; talk to a running stockd.",
         subcommands: [Replay.self, Verify.self, Stat.self, Events.self, Stock.self, Backup.self, Export.self,
                       Import.self, Send.self])
+
+    /// The exit code of a command that met a damaged store, as stockd's (docs/operating.md).
+    static let storeDamagedExitCode: Int32 = 3
+
+    /// ArgumentParser's own main, except that damage met anywhere exits 3 with its one line.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let damage as StoreDamage {
+            printError("Error: \(damage)")
+            Glibc.exit(storeDamagedExitCode)
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 struct DataOptions: ParsableArguments {
@@ -56,27 +72,25 @@ struct ReplayReport {
 func replay(_ store: LedgerStore, to: UInt64?, compare: Bool) throws -> ReplayReport {
     try store.read { reader in
         var report = ReplayReport()
-        report.storedSeq = reader.lastLogSeq
+        report.storedSeq = try reader.logEnd()
         // The checkpoint's pair count sizes the fold's table once (a hint: the tail may add pairs).
         let storedPairs = (try? reader.entryCounts().first { $0.0 == "pairs" }?.1) ?? 0
         let pipe = EventPipe()
         let folder = ReplayFolder(pipe: pipe, expectedPairs: storedPairs)
         let thread = folder.start()
         let start = monotonicSeconds()
-        var expectedSeq: UInt64 = 1
+        var events = 0
         var batch = pipe.emptyBatch()
         do {
+            // forEachRawEvent checks the log is gapless; a record that does not decode is damage too.
             try reader.forEachRawEvent(from: 1) { seq, bytes in
                 if let to, seq > to { return false }
-                guard seq == expectedSeq else {
-                    throw CorruptRecord(reason: "log has a gap: expected seq \(expectedSeq), found \(seq)")
-                }
-                batch.append(try EventCodec.decode(seq: seq, bytes))
+                batch.append(try reader.damage(at: seq) { try EventCodec.decode(seq: seq, bytes) })
                 if batch.isFull {
                     pipe.put(batch)
                     batch = pipe.emptyBatch()
                 }
-                expectedSeq += 1
+                events += 1
                 return true
             }
         } catch {
@@ -89,10 +103,10 @@ func replay(_ store: LedgerStore, to: UInt64?, compare: Bool) throws -> ReplayRe
         pthread_join(thread, nil)
         let state = folder.state
         report.seconds = monotonicSeconds() - start
-        report.events = Int(expectedSeq - 1)
+        report.events = events
         report.lastSeq = state.lastSeq
         if compare && (to == nil || to! >= report.storedSeq) {
-            var stored = reader.loadState()
+            var stored = try reader.loadState()
             try reader.forEachEvent(from: stored.lastSeq + 1) { event in
                 Ledger.apply(event, to: &stored)
                 return true
@@ -286,14 +300,16 @@ func format3(_ value: Double) -> String {
 
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Check the store: gapless log, indexes in step, projections equal to a replay. Exit 1 on any fault.")
+        abstract: "Check the store: gapless log, every record readable, indexes in step, projections equal to a replay. "
+            + "Exit 3 on damage, 1 on any other fault.")
     @OptionGroup var options: DataOptions
 
     func run() throws {
         let store = try options.openStore()
         defer { store.close() }
-        let result = try verifyStore(store)
+        let result = verifyStore(store)
         print(result.summary)
+        if result.damaged { throw ExitCode(StockCtl.storeDamagedExitCode) }
         if !result.faults.isEmpty { throw ExitCode(1) }
     }
 }
@@ -301,6 +317,8 @@ struct Verify: ParsableCommand {
 /// The outcome of `stockctl verify`: the faults found (none for a healthy store) and what to print.
 struct VerifyResult {
     var faults: [String]
+    /// True when a fault is damage (a record, page or meta value that is not what stockd wrote).
+    var damaged: Bool
     var report: ReplayReport
 
     var summary: String {
@@ -309,30 +327,51 @@ struct VerifyResult {
     }
 }
 
-/// Checks a store: gapless log, indexes in step with the checkpoint and the reservations, checkpoint
-/// plus tail equal to a replay from nothing. Shared by `verify` and by `import`, which checks what it wrote.
-func verifyStore(_ store: LedgerStore) throws -> VerifyResult {
-    var faults: [String] = []
-    try store.read { reader in
-        let checkpoint = reader.checkpointSeq
-        if checkpoint > reader.lastLogSeq {
-            faults.append("the checkpoint is at seq \(checkpoint) but the log ends at \(reader.lastLogSeq)")
-        }
-        let counts = Dictionary(uniqueKeysWithValues: try reader.entryCounts())
-        let indexed = try reader.indexedSeqCount()
-        if indexed != Int(checkpoint) {
-            faults.append("sku_index holds \(indexed) seqs for the \(checkpoint) events up to the checkpoint")
-        }
-        var open = 0
-        reader.forEachReservation { if $0.status == .open { open += 1 }; return true }
-        if open != counts["expiry"] { faults.append("expiry index has \(counts["expiry"] ?? 0) entries for \(open) open reservations") }
-        if counts["log"] != Int(reader.lastLogSeq) {
-            faults.append("log holds \(counts["log"] ?? 0) events but ends at seq \(reader.lastLogSeq)")
+/// Verify reports at most this many damaged records of the log: enough to see the ranges to
+/// recover, few enough that a wholly overwritten file does not print millions of lines.
+let verifyDamageReportsMax = 1_000
+
+/// Checks a store: the log's ends, gapless log, indexes in step with the checkpoint and the
+/// reservations, checkpoint plus tail equal to a replay from nothing. Each check that meets damage
+/// reports it and the others still run; when the replay meets damage in the log, every damaged
+/// record and page of the log is listed (`LedgerStore.logDamage`). Never crashes on what the file
+/// holds. Shared by `verify` and by `import`, which checks what it wrote.
+func verifyStore(_ store: LedgerStore) -> VerifyResult {
+    var result = VerifyResult(faults: [], damaged: false, report: ReplayReport())
+    func check(_ body: () throws -> Void) {
+        do { try body() } catch {
+            result.damaged = result.damaged || error is StoreDamage
+            result.faults.append("\(error)")
         }
     }
-    let report = try replay(store, to: nil, compare: true)
-    faults += report.differences
-    return VerifyResult(faults: faults, report: report)
+    check { try store.read { try $0.checkLogEnds() } }
+    check {
+        try store.read { reader in
+            let checkpoint = try reader.checkpoint()
+            let indexed = try reader.indexedSeqCount()
+            if UInt64(indexed) != checkpoint {
+                result.faults.append("sku_index holds \(indexed) seqs for the \(checkpoint) events up to the checkpoint")
+            }
+        }
+    }
+    check {
+        try store.read { reader in
+            let expiries = Dictionary(uniqueKeysWithValues: try reader.entryCounts())["expiry"] ?? 0
+            var open = 0
+            try reader.forEachReservation { if $0.status == .open { open += 1 }; return true }
+            if open != expiries { result.faults.append("expiry index has \(expiries) entries for \(open) open reservations") }
+        }
+    }
+    do {
+        result.report = try replay(store, to: nil, compare: true)
+        result.faults += result.report.differences
+    } catch {
+        let logDamage = store.logDamage(limit: verifyDamageReportsMax)
+        result.damaged = result.damaged || error is StoreDamage || !logDamage.isEmpty
+        result.faults += logDamage.isEmpty ? ["\(error)"] : logDamage.map(\.description)
+        if logDamage.count == verifyDamageReportsMax { result.faults.append("(stopped after \(verifyDamageReportsMax) damaged records)") }
+    }
+    return result
 }
 
 struct Stat: ParsableCommand {
@@ -343,11 +382,11 @@ struct Stat: ParsableCommand {
         let store = try options.openStore()
         defer { store.close() }
         try store.read { reader in
-            print("last_seq \(reader.lastLogSeq)")
-            print("checkpoint_seq \(reader.checkpointSeq)")
+            print("last_seq \(try reader.logEnd())")
+            print("checkpoint_seq \(try reader.checkpoint())")
             for (name, count) in try reader.entryCounts() { print("\(name) \(count)") }
             var open = 0
-            reader.forEachReservation { if $0.status == .open { open += 1 }; return true }
+            try reader.forEachReservation { if $0.status == .open { open += 1 }; return true }
             print("open_reservations \(open)")
         }
         print("data_bytes \(store.dataFileBytes)")

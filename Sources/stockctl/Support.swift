@@ -28,7 +28,8 @@ enum ToolLimits {
     static let progressIntervalSeconds = 1.0
 }
 
-/// Opens an existing store read-only, turning every way it can fail into one line.
+/// Opens an existing store read-only, turning every way it can fail into one line. A damaged
+/// store's `StoreDamage` goes on as it is: `StockCtl.main` prints it and exits 3.
 func openExistingStore(_ directory: String) throws -> LedgerStore {
     do {
         return try LedgerStore(directory: directory, create: false, readOnly: true)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import LedgerServer
+import LedgerStore
 import Logging
 import ServiceLifecycle
 #if canImport(Glibc)
@@ -12,6 +13,9 @@ struct StockDaemon: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stockd",
         abstract: "Event-sourced stock ledger daemon: an LMDB event log served over a Unix socket.")
+
+    /// The exit code of a start refused on a damaged store (docs/operating.md, "Exit codes").
+    static let storeDamagedExitCode: Int32 = 3
 
     @Option(help: "Data folder holding the LMDB environment (created when missing).")
     var data = "var/data"
@@ -113,6 +117,11 @@ struct StockDaemon: AsyncParsableCommand {
             services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
+        } catch let damage as StoreDamage {
+            // One line naming the file and what is wrong; exit 3 tells systemd and scripts that a
+            // restart cannot help (docs/operating.md, "Exit codes" and "Recovery").
+            logger.critical("\(damage); not starting on a damaged store (docs/operating.md, Recovery)")
+            throw ExitCode(StockDaemon.storeDamagedExitCode)
         } catch {
             logger.critical("stockd failed", metadata: ["error": "\(error)"])
             throw ExitCode.failure

@@ -59,7 +59,7 @@ import Testing
         }
     }
 
-    @Test func bigEndianKeysSortInNumericOrder() {
+    @Test func bigEndianKeysSortInNumericOrder() throws {
         var writer = ByteWriter()
         writer.bigEndian(0x0102_0304_0506_0708)
         #expect(writer.bytes == [1, 2, 3, 4, 5, 6, 7, 8])
@@ -68,10 +68,10 @@ import Testing
         let keys = seqs.map(StoreKey.seq)
         #expect(keys == keys.sorted { $0.lexicographicallyPrecedes($1) })
         for seq in seqs {
-            #expect(StoreKey.seq(seq).withUnsafeBytes { StoreKey.seq(from: $0) } == seq)
+            #expect(try StoreKey.seq(seq).withUnsafeBytes { try StoreKey.seq(from: $0) } == seq)
         }
         // The per-sku index ends with the seq: `seq(from:)` reads the last eight bytes.
-        #expect(StoreKey.skuIndex("MUG", 258).withUnsafeBytes { StoreKey.seq(from: $0) } == 258)
+        #expect(try StoreKey.skuIndex("MUG", 258).withUnsafeBytes { try StoreKey.seq(from: $0) } == 258)
         #expect(StoreKey.skuIndex("MUG", 258) == Array("MUG".utf8) + [0] + StoreKey.seq(258))
     }
 

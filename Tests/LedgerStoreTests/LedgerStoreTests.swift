@@ -83,7 +83,7 @@ import Testing
             try store3.read { reader in
                 #expect(reader.checkpointSeq == 13)
                 #expect(reader.lastLogSeq == 13)
-                #expect(reader.loadState().sameEntities(as: recorder.state))
+                #expect(try reader.loadState().sameEntities(as: recorder.state))
 
                 let parKey = PairKey(sku: "TSHIRT-M", wh: "PAR"), lysKey = PairKey(sku: "TSHIRT-M", wh: "LYS")
                 let par = try #require(reader.pair(parKey))
@@ -94,8 +94,8 @@ import Testing
                 #expect(lys.breachSince == Recorder.time(ofSeq: 8))
                 #expect(lys.breachLowest == 0)
                 #expect(reader.pair(PairKey(sku: "TSHIRT-M", wh: "BER")) == nil)
-                #expect(reader.pairs(sku: "TSHIRT-M").map(\.0) == [lysKey, parKey])
-                #expect(reader.pairs(sku: "MUG").map(\.0) == [PairKey(sku: "MUG", wh: "PAR")])
+                #expect(try reader.pairs(sku: "TSHIRT-M").map(\.0) == [lysKey, parKey])
+                #expect(try reader.pairs(sku: "MUG").map(\.0) == [PairKey(sku: "MUG", wh: "PAR")])
 
                 #expect(reader.reservation("r2")?.status == .open)
                 #expect(reader.reservation("r2")?.ref == "ORDER-1001")
@@ -224,7 +224,7 @@ import Testing
                 #expect(try reader.event(2) == nil)
                 #expect(reader.pair(PairKey(sku: "A", wh: "W"))?.onHand == 10)
                 #expect(reader.idempotencyRecord("k") == nil)
-                #expect(reader.loadState().sameEntities(as: committed))
+                #expect(try reader.loadState().sameEntities(as: committed))
             }
         }
     }
@@ -277,7 +277,7 @@ import Testing
             try store.read { reader throws in
                 #expect(reader.checkpointSeq == 2_000)
                 #expect(try reader.event(2_000) == recorder.events.last)
-                #expect(reader.loadState().sameEntities(as: recorder.state))
+                #expect(try reader.loadState().sameEntities(as: recorder.state))
             }
         }
     }
@@ -326,9 +326,9 @@ import Testing
             store.close()
             let copy = try open(directory + "/copy", readOnly: true)
             defer { copy.close() }
-            try copy.read { reader in
+            try copy.read { reader throws in
                 #expect(reader.checkpointSeq == 2)
-                #expect(reader.loadState().sameEntities(as: recorder.state))
+                #expect(try reader.loadState().sameEntities(as: recorder.state))
                 #expect(reader.nextExpiry == Recorder.time(ofSeq: 2).adding(seconds: Limits.reservationTTLDefaultSeconds))
             }
         }
@@ -344,7 +344,7 @@ import Testing
                 #expect(reader.checkpointSeq == 0)
                 #expect(reader.lastLogSeq == 0)
                 #expect(reader.nextExpiry == nil)
-                #expect(reader.loadState().sameEntities(as: LedgerState()))
+                #expect(try reader.loadState().sameEntities(as: LedgerState()))
                 var count = 0
                 try reader.forEachEvent(from: 1) { _ in count += 1; return true }
                 #expect(count == 0)
@@ -403,7 +403,7 @@ import Testing
                                                   readersMax: 8, flags: [])
             let txn = try LMDBTransaction(environment: environment, readOnly: false)
             let meta = try txn.openDatabase("meta", create: false)
-            let recorded: UInt64? = try txn.get(meta, key: Array("format".utf8)) { StoreKey.seq(from: $0) }
+            let recorded: UInt64? = try txn.get(meta, key: Array("format".utf8)) { try StoreKey.seq(from: $0) }
             #expect(recorded == 1)
             try txn.put(meta, key: Array("format".utf8), value: StoreKey.seq(2))
             try txn.commit()
