@@ -457,7 +457,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             do {
                 lines = try reads.page(&cursor, rowsMax: Limits.logPageRows)
             } catch {
-                lines = [ProtocolError(.unavailable, "read failed: \(error)").line()]
+                lines = [ReadService.refusal(error).line()]
                 cursor.finished = true
             }
             return (ReplyBytes.render(lines, json: json, allocator: allocator), cursor.finished ? nil : cursor)

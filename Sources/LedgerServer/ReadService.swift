@@ -86,6 +86,10 @@ public struct ReadService: Sendable {
 
     /// The next rows of a log read, at most `rowsMax`; the last page ends with the `OK` line.
     func page(_ cursor: inout LogCursor, rowsMax: Int) throws -> [String] {
+        try damageLog.logging { try readPage(&cursor, rowsMax: rowsMax) }
+    }
+
+    private func readPage(_ cursor: inout LogCursor, rowsMax: Int) throws -> [String] {
         var rows: [String] = []
         let wanted = min(rowsMax, cursor.remaining)
         var last: UInt64?
@@ -128,13 +132,18 @@ public struct ReadService: Sendable {
     public func answer(_ request: ReadRequest) -> [String] {
         do {
             return try damageLog.logging { try answerOrThrow(request) }
-        } catch let error as ProtocolError {
-            return [error.line()]
-        } catch let damage as StoreDamage {
-            // The client learns where; the path and the details are for the operator's log.
-            return [ProtocolError(.unavailable, damage.summary).line()]
         } catch {
-            return [ProtocolError(.unavailable, "read failed: \(error)").line()]
+            return [ReadService.refusal(error).line()]
+        }
+    }
+
+    /// The `ERR` for a read that failed.
+    static func refusal(_ error: Error) -> ProtocolError {
+        switch error {
+        case let error as ProtocolError: error
+        // The client learns where; the path and the details are for the operator's log.
+        case let damage as StoreDamage: ProtocolError(.unavailable, damage.summary)
+        default: ProtocolError(.unavailable, "read failed: \(error)")
         }
     }
 

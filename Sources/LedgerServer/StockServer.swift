@@ -104,7 +104,7 @@ public final class StockServer: Service, Sendable {
         let connections = ConnectionRegistry(slots: slots, perUidMax: configuration.connectionsPerUid)
         let reads = ReadService(store: store, view: writer.view, version: configuration.version, startedAt: startedAt,
                                 clock: configuration.clock, connectionCount: { connections.count },
-                                writerStatistics: { writer.currentStatistics() })
+                                writerStatistics: { writer.currentStatistics() }, logger: logger)
         // One thread: heavy reads queue behind each other rather than take both cores from the
         // event loops and the writer.
         let readPool = NIOThreadPool(numberOfThreads: StockServer.readPoolThreads)

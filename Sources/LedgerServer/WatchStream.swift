@@ -81,7 +81,7 @@ final class WatchStream {
             events = try shared.reads.events(after: deliveredSeq, limit: WatchStream.catchUpEventsPerStep)
         } catch {
             // A watcher must never believe it caught up when it did not: end the stream instead.
-            return end(ProtocolError(.unavailable, "cannot read the log: \(error)"))
+            return end(ReadService.refusal(error))
         }
         if !events.isEmpty {
             push(events.map { Rows.event($0) })
