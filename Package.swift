@@ -25,7 +25,8 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
         .target(name: "LedgerCore"),
-        .target(name: "LedgerStore", dependencies: ["CLMDB", "LedgerCore"]),
+        .target(name: "LedgerStore", dependencies: ["CLMDB", "LedgerCore",
+                                                    .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "LedgerProtocol", dependencies: ["LedgerCore"]),
         .target(name: "LedgerClient"),
         .target(

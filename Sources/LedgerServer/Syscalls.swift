@@ -1,40 +1,9 @@
 import LedgerCore
+import LedgerStore
 import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// The daemon's own system calls, in one place: each failure is an `Errno` with the path it was
-/// about, so the one-line diagnosis names what to look at.
-enum Syscalls {
-    /// A system call that failed, with the path or object it was about.
-    struct Failure: Error, CustomStringConvertible {
-        let what: String
-        let path: String
-        let errno: Errno
-        var description: String { "\(what) \(path): \(errno)" }
-    }
-
-    /// Runs a call returning -1 on failure, turning errno into a `Failure`.
-    @discardableResult
-    static func check(_ what: String, _ path: String, _ call: () -> Int32) throws(Failure) -> Int32 {
-        let result = call()
-        if result == -1 { throw Failure(what: what, path: path, errno: Errno(rawValue: errno)) }
-        return result
-    }
-
-    /// Creates `path` and its missing parents with mode 0700 (an existing folder is left as it is).
-    static func makeDirectories(_ path: String) throws(Failure) {
-        var prefix = path.hasPrefix("/") ? "/" : ""
-        for component in path.split(separator: "/") {
-            prefix += component
-            if mkdir(prefix, 0o700) == -1, errno != EEXIST {
-                throw Failure(what: "cannot create the folder", path: prefix, errno: Errno(rawValue: errno))
-            }
-            prefix += "/"
-        }
-    }
-}
 
 /// One daemon per data folder: an exclusive `flock` on `<data>/stockd.lock`, taken before anything
 /// else in the folder is touched and held for the life of the process (the kernel drops it when the
@@ -61,7 +30,7 @@ final class DataFolderLock: Sendable {
         let path = folder + "/stockd.lock"
         self.path = path
         do {
-            try Syscalls.makeDirectories(folder)
+            try Syscalls.makeDirectories(folder, mode: 0o750)
             descriptor = try Syscalls.check("cannot open the lock file", path) { open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600) }
         } catch { throw .system(error) }
         if flock(descriptor, LOCK_EX | LOCK_NB) == -1 {

@@ -1,4 +1,5 @@
 import LedgerCore
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -61,14 +62,16 @@ public final class LedgerStore: @unchecked Sendable {
                 deferredMetaSync: Bool = false, mapSizeBytes: Int = LedgerStore.defaultMapSizeBytes) throws {
         self.directory = directory
         if !create || readOnly {
-            guard access(LedgerStore.dataFile(in: directory), F_OK) == 0 else { throw StoreError.notAStore(directory) }
-        } else {
-            // Create the folder and any missing parents (like mkdir -p); an existing one is fine.
-            var path = directory.hasPrefix("/") ? "" : "."
-            for component in directory.split(separator: "/") {
-                path += "/" + component
-                mkdir(path, 0o750)
+            let file = LedgerStore.dataFile(in: directory)
+            if access(file, R_OK) != 0 {
+                // Missing is "not a store"; anything else (permission denied, above all) says so.
+                guard errno == ENOENT else {
+                    throw Syscalls.Failure(what: "cannot read", path: file, errno: Errno(rawValue: errno))
+                }
+                throw StoreError.notAStore(directory)
             }
+        } else {
+            try Syscalls.makeDirectories(directory, mode: 0o750)
         }
         try DataFileCheck.check(directory: directory)
         var flags: LMDBEnvironment.Flags = [.noTLS]
@@ -253,7 +256,7 @@ public final class LedgerStore: @unchecked Sendable {
 
     /// A consistent, compacted copy of the store, safe while the daemon writes.
     public func backup(to directory: String) throws {
-        mkdir(directory, 0o750)
+        try Syscalls.makeDirectories(directory, mode: 0o750)
         try environment.copyCompacted(to: directory)
     }
 

@@ -255,6 +255,23 @@ struct StockctlTests {
         #expect(!FileManager.default.fileExists(atPath: folder.directory + "/copy"), "backup made a folder anyway")
         #expect(!FileManager.default.fileExists(atPath: folder.directory + "/out.csv.partial"))
     }
+
+    @Test("finding 13: a store the user may not read is refused for that reason, with the path",
+          arguments: storeCommands.indices)
+    func finding13PermissionDeniedSaysSo(index: Int) throws {
+        let daemon = try StockdProcess().start()
+        defer { daemon.removeFiles() }
+        _ = try daemon.request("RECEIVE sku=S1 wh=A qty=1")
+        daemon.stop()
+        chmod(daemon.directory, 0o755)
+        chmod(daemon.dataDirectory, 0o700)
+        let arguments = StockctlTests.storeCommands[index].map { $0.replacingOccurrences(of: "DIR", with: daemon.dataDirectory) }
+        let result = try run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups",
+                                                 StockdProcess.binDirectory + "/stockctl"] + arguments)
+        #expect(result.status == 1, "\(arguments): \(result.output)")
+        #expect(StockctlTests.lines(result.output) == ["Error: cannot read \(daemon.dataDirectory)/data.mdb: Permission denied"],
+                "\(arguments): \(result.output)")
+    }
 }
 
 /// Sends the same write over and over on its own thread until stopped, counting acknowledgements.
