@@ -86,6 +86,8 @@ class Run:
         self.acknowledged = set()
         self.in_doubt = []  # (lines, ids): a write or a whole batch whose reply never came
         self.retries_not_dup = 0  # an immediate retry of an acknowledged write that was applied again
+        self.retries_dup = 0  # immediate retries answered dup=yes, as they must be
+        self.in_doubt_written = 0  # in-flight writes the crash had kept: their retry answered dup=yes
         self.sequence = 0
 
     def next_id(self, round_number, worker):
@@ -152,8 +154,10 @@ def worker(run, socket_path, round_number, name, stop):
                 pending = None
                 # A batch answers one done row per write; a single write's OK line carries dup=yes.
                 answers = again[-1][:-1] if kind == "batch" else again[-1][-1:]
-                if not all("dup=yes" in line for line in answers):
-                    with run.lock:
+                with run.lock:
+                    if all("dup=yes" in line for line in answers):
+                        run.retries_dup += 1
+                    else:
                         run.retries_not_dup += 1
     except (OSError, ConnectionError, ValueError):
         if pending:
@@ -215,11 +219,11 @@ def retry_in_doubt(run, client):
         status = replies[-1][-1]
         if status.startswith("OK"):
             run.acked(ids)
-            if len(lines) > 1:
-                done = replies[-1][:-1]
-                dup = ["dup=yes" in line for line in done]
-                if any(dup) and not all(dup):
-                    problems.append(f"a batch retried after the crash was partly applied: {lines[1]} ...")
+            dup = ["dup=yes" in line for line in (replies[-1][:-1] if len(lines) > 1 else [status])]
+            if any(dup) and not all(dup):
+                problems.append(f"a batch retried after the crash was partly applied: {lines[1]} ...")
+            if all(dup):
+                run.in_doubt_written += 1
     return len(doubts), problems
 
 
@@ -370,7 +374,9 @@ def main():
 
     minutes, seconds = divmod(int(time.monotonic() - began), 60)
     print(f"chaos summary: {options.rounds} rounds, {len(run.acknowledged)} acknowledged writes, "
-          f"{lost_total} lost, {duplicated_total} duplicated, {retried_total} in-flight writes retried after a crash, "
+          f"{lost_total} lost, {duplicated_total} duplicated, {retried_total} in-flight writes retried after a crash "
+          f"({run.in_doubt_written} of them found already written), {run.retries_dup} retries of acknowledged writes "
+          f"answered dup=yes, "
           f"{last_seq} events in the log, {minutes} min {seconds} s; "
           + ("all checks passed" if not failed else f"FAILED in rounds {sorted(set(failed))} (data kept in {directory})"))
     sys.exit(1 if failed else 0)
