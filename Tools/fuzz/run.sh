@@ -16,7 +16,9 @@ for harness in "$@"; do
     # Request lines are cut at 8,192 bytes by the server; records are small; import files get room
     # for a few lines.
     case $harness in parser) len=8300 ;; codec) len=1024 ;; *) len=4096 ;; esac
-    "$build/$harness" -max_total_time="$seconds" -timeout=10 -max_len=$len -print_final_stats=1 \
+    dict=""
+    [ -f "$here/$harness.dict" ] && dict="-dict=$here/$harness.dict"
+    "$build/$harness" $dict -max_total_time="$seconds" -timeout=10 -max_len=$len -print_final_stats=1 \
         -artifact_prefix="$build/crashes/$harness-" "$build/corpus/$harness" "$here/corpus/$harness" >"$log" 2>&1
     status=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
