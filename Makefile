@@ -89,7 +89,7 @@ $(FUZZ_DIR)/codec: Tools/fuzz/CodecFuzz.swift $(FUZZ_DIR)/LedgerCore.o $(FUZZ_DI
 # The import readers are stockctl's own code: EventRecord.swift is compiled into the harness.
 $(FUZZ_DIR)/import: Tools/fuzz/ImportFuzz.swift Sources/stockctl/EventRecord.swift $(FUZZ_DIR)/LedgerCore.o $(FUZZ_DIR)/LedgerProtocol.o
 $(FUZZERS:%=$(FUZZ_DIR)/%):
-	$(SWIFT)c $(FUZZ_FLAGS) -module-name $(notdir $@)fuzz $^ -llmdb -o $@
+	$(SWIFT)c $(FUZZ_FLAGS) -module-name $(notdir $@)fuzz $^ -o $@
 
 clean:
 	rm -rf .build var
