@@ -72,6 +72,23 @@ enum EventRecord {
         return quoted + "\""
     }
 
+    /// The header's column names: known, each once, with the four every event has.
+    static func columns(_ header: [String?]) throws -> [String] {
+        var seen: Set<String> = []
+        let known = Set(EventRecord.csvColumns)
+        let names = try header.map { name -> String in
+            guard let name, known.contains(name) else {
+                throw RecordProblem("header: unknown column \(name ?? "(empty)"); the columns are \(EventRecord.csvHeader)")
+            }
+            guard seen.insert(name).inserted else { throw RecordProblem("header: column \(name) appears twice") }
+            return name
+        }
+        for required in ["seq", "at", "kind", "actor"] where !seen.contains(required) {
+            throw RecordProblem("header: no \(required) column (is the first line the header?)")
+        }
+        return names
+    }
+
     /// Builds the event that named fields describe. Checks each value against the protocol's token
     /// rules and that the fields fit the kind; whether the event fits the ledger is `ImportCheck`'s job.
     static func event(from values: [String: String]) throws(RecordProblem) -> Event {
@@ -154,6 +171,21 @@ enum EventRecord {
             return body
         }
     }
+}
+
+/// Events as JSON objects: numbers as JSON numbers, everything else as strings.
+enum JSONLine {
+    static let numericKeys: Set<String> = ["seq", "actor", "qty", "delta", "lost", "safety", "reorder", "max"]
+
+    static func event(_ event: Event) -> String { object(EventRecord.fields(event)) }
+
+    static func object(_ pairs: [(String, String)]) -> String {
+        "{" + pairs.map { key, value in
+            "\"\(key)\":" + (numericKeys.contains(key) ? value : quote(value))
+        }.joined(separator: ",") + "}"
+    }
+
+    static func quote(_ text: String) -> String { JSONReply.quote(text) }
 }
 
 /// The named fields of one record, taken one by one; what is left at the end does not belong to
@@ -392,11 +424,19 @@ struct JSONRecordParser {
     }
 }
 
+/// Where an import reads its lines from: a file (`LineInput`), or memory in the fuzz harness.
+protocol LineSource {
+    /// The next line without its line break, or nil at the end.
+    func next() throws -> [UInt8]?
+    /// The number of the line `next` returned last, from 1.
+    var lineNumber: Int { get }
+}
+
 /// Reads RFC 4180 CSV records from a file: comma-separated fields, quoted fields with doubled
 /// quotes, and quoted line breaks (a record may span lines). A quoted empty field is an empty text;
 /// an unquoted empty field is absent.
-struct CSVRecordReader {
-    let input: LineInput
+struct CSVRecordReader<Input: LineSource> {
+    let input: Input
 
     /// The next non-blank record and the line it starts on, or nil at the end of the file.
     func next() throws -> (line: Int, fields: [String?])? {

@@ -138,7 +138,7 @@ struct Importer {
             }
         }
         guard let header = try nextRecord() else { throw Failure("\(fileName) is empty") }
-        let columns = try at(header.line) { try Importer.columns(header.fields) }
+        let columns = try at(header.line) { try EventRecord.columns(header.fields) }
         while let record = try nextRecord() {
             guard record.fields.count == columns.count else {
                 throw Failure("\(fileName) line \(record.line): \(record.fields.count) fields, but the header has \(columns.count)")
@@ -150,23 +150,6 @@ struct Importer {
             let done = imported + events.count
             progress.tick(done: done, total: nil, detail: Importer.fileShare(input))
         }
-    }
-
-    /// The header's column names: known, each once, with the four every event has.
-    static func columns(_ header: [String?]) throws -> [String] {
-        var seen: Set<String> = []
-        let known = Set(EventRecord.csvColumns)
-        let names = try header.map { name -> String in
-            guard let name, known.contains(name) else {
-                throw RecordProblem("header: unknown column \(name ?? "(empty)"); the columns are \(EventRecord.csvHeader)")
-            }
-            guard seen.insert(name).inserted else { throw RecordProblem("header: column \(name) appears twice") }
-            return name
-        }
-        for required in ["seq", "at", "kind", "actor"] where !seen.contains(required) {
-            throw RecordProblem("header: no \(required) column (is the first line the header?)")
-        }
-        return names
     }
 
     private static func fileShare(_ input: LineInput) -> String {

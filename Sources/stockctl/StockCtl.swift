@@ -417,21 +417,6 @@ struct Events: ParsableCommand {
     }
 }
 
-/// Events as JSON objects: numbers as JSON numbers, everything else as strings.
-enum JSONLine {
-    static let numericKeys: Set<String> = ["seq", "actor", "qty", "delta", "lost", "safety", "reorder", "max"]
-
-    static func event(_ event: Event) -> String { object(EventRecord.fields(event)) }
-
-    static func object(_ pairs: [(String, String)]) -> String {
-        "{" + pairs.map { key, value in
-            "\"\(key)\":" + (numericKeys.contains(key) ? value : quote(value))
-        }.joined(separator: ",") + "}"
-    }
-
-    static func quote(_ text: String) -> String { JSONReply.quote(text) }
-}
-
 struct Send: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Send one line to a running stockd and print the reply; with no line, read lines interactively.")

@@ -143,7 +143,7 @@ final class LineOutput {
 
 /// Reads a file line by line with `getline`, as raw bytes without the line end (`\n`, and a `\r`
 /// before it). Lines are counted from 1 for error messages.
-final class LineInput {
+final class LineInput: LineSource {
     private let file: UnsafeMutablePointer<FILE>
     private var buffer: UnsafeMutablePointer<CChar>?
     private var capacity = 0

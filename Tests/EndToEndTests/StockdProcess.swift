@@ -154,3 +154,15 @@ extension Array where Element == String {
 
 func field(_ key: String, _ line: String) -> String? { ReplyFields.value(key, in: line) }
 func number(_ key: String, _ line: String) -> Int64? { ReplyFields.int(key, in: line) }
+
+/// Asks `condition` again every 10 ms until it holds (true) or `timeoutSeconds` pass (false): for a
+/// state the daemon reaches on its own, such as a closed connection counted out. Tests wait on the
+/// state itself, never on a guessed delay.
+func eventually(timeoutSeconds: Double = 30, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeoutSeconds)
+    while true {
+        if try condition() { return true }
+        if Date() >= deadline { return false }
+        usleep(10_000)
+    }
+}
