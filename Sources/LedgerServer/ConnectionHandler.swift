@@ -45,6 +45,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var unsentWrites: [LedgerWriter.Work] = []
     private var unsentSlotIDs: [UInt64] = []
     private var closeAfterReplies = false
+    /// The stream ended itself (too slow, log unreadable): it closes the connection after its last
+    /// line; nothing more is parsed or sent.
+    private var streamEnded = false
+    /// A close waits for what was written before it to go out.
+    private var closing = false
     private var context: ChannelHandlerContext?
     private var watch: WatchStream?
     /// WATCH was parsed; its stream starts when its reply reaches the head. From the moment it is
@@ -74,7 +79,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !closeAfterReplies else { return }
+        guard !closeAfterReplies, !streamEnded else { return }
         lastActivity = IdleSweep.now()
         var bytes = unwrapInboundIn(data)
         if inbound == nil || inbound!.readableBytes == 0 {
@@ -88,7 +93,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     /// Whether the connection takes another request now.
     private var acceptsRequests: Bool {
-        !closeAfterReplies && replies.count < Limits.pendingRequestsMax && context?.channel.isWritable == true
+        !closeAfterReplies && !streamEnded && replies.count < Limits.pendingRequestsMax && context?.channel.isWritable == true
     }
 
     /// Parses and handles received lines while the connection has room for more requests; what is
@@ -136,16 +141,27 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func closeIfIdle(context: ChannelHandlerContext, sweep: IdleSweep) {
         // `lastActivity` may be later than the sweep's time, taken on another thread before it.
         guard watch == nil, !watchRequested, sweep.nowMicroseconds >= lastActivity + sweep.timeoutMicroseconds else { return }
-        if replies.isEmpty {
-            shared.logger.debug("closing an idle connection", metadata: ["pid": "\(peer.pid)", "uid": "\(peer.uid)"])
-            var buffer = context.channel.allocator.buffer(capacity: 64)
-            buffer.writeString(ProtocolError(.limit, "idle for \(shared.configuration.idleTimeoutSeconds) s, closing").line() + "\n")
-            let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
-        } else if !context.channel.isWritable {
+        if closing || streamEnded || !context.channel.isWritable {
+            // What it was sent has not gone out for a whole timeout: the client is not reading.
             shared.logger.notice("closing a connection whose client stopped reading its replies",
                                  metadata: ["pid": "\(peer.pid)", "uid": "\(peer.uid)"])
             context.close(promise: nil)
+        } else if replies.isEmpty {
+            shared.logger.debug("closing an idle connection", metadata: ["pid": "\(peer.pid)", "uid": "\(peer.uid)"])
+            var buffer = context.channel.allocator.buffer(capacity: 64)
+            buffer.writeString(ProtocolError(.limit, "idle for \(shared.configuration.idleTimeoutSeconds) s, closing").line() + "\n")
+            context.write(wrapOutboundOut(buffer), promise: nil)
+            closeWhenWritten(context)
+        }
+    }
+
+    /// Closes once everything written before has gone out to the client (writes complete in order).
+    private func closeWhenWritten(_ context: ChannelHandlerContext) {
+        guard !closing else { return }
+        closing = true
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
+            channel.close(promise: nil)
         }
     }
 
@@ -335,7 +351,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             }
             flushWrites()
             if closeAfterReplies && replies.isEmpty {
-                context.close(promise: nil)
+                closeWhenWritten(context)
                 return
             }
             guard acceptsRequests, let waiting = inbound, waiting.readableBytes > 0 else { break }
@@ -391,21 +407,24 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 case .breaches: name = "breaches"
                 case .events: name = "events"
                 }
-                send(ReplyBytes.render(["OK watching=\(name)"], json: entry.json, allocator: allocator))
                 if watchesCancelled > 0 {
                     watchesCancelled -= 1
+                    send(ReplyBytes.render(["OK watching=\(name)"], json: entry.json, allocator: allocator))
                     continue
                 }
+                // Subscribed before the OK goes out: whatever the client writes after reading it is pushed.
                 sendPending()
-                context.flush()
                 let stream = WatchStream(topic: topic, shared: shared, context: context, json: entry.json,
                                          id: ObjectIdentifier(self)) { [weak self] in
                     self?.watch = nil
-                    self?.closeAfterReplies = true
+                    self?.streamEnded = true
                 }
                 watchRequested = false
                 watch = stream
                 stream.start()
+                send(ReplyBytes.render(["OK watching=\(name)"], json: entry.json, allocator: allocator))
+                sendPending()
+                context.flush()
             case .waiting, .runningRead, .deferredWrite, .deferredRead:
                 preconditionFailure("popHead returned a slot that is not ready")
             }

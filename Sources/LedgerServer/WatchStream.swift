@@ -41,12 +41,15 @@ final class WatchStream {
         self.onEnd = onEnd
         var from: UInt64?
         if case .events(let start) = topic { from = start }
-        deliveredSeq = from.map { $0 - 1 } ?? shared.writer.lastCommittedSeq
+        deliveredSeq = from.map { $0 - 1 } ?? 0
         catchingUp = from != nil
     }
 
-    /// Subscribes, then starts the catch-up. Subscribing first: a commit after this point arrives as
-    /// a delivery, one before it is in the history; `deliveredSeq` drops whatever comes twice.
+    /// Subscribes, then fixes where the stream starts, then starts the catch-up. In that order: a
+    /// commit published after the start point reached the watchers after this subscription, so it
+    /// arrives as a delivery; one before it is history (or, live, before the stream); and
+    /// `deliveredSeq` drops whatever comes twice. The caller sends `OK watching=` after this, so a
+    /// write the client makes after reading it is always pushed.
     func start() {
         let loop = context.eventLoop
         // Deliveries and catch-up steps run on this connection's event loop, where the stream lives.
@@ -54,7 +57,11 @@ final class WatchStream {
         shared.writer.watchers.subscribe(id, loop: loop) { changes in
             stream.value.deliver(changes)
         }
-        if catchingUp { loop.execute { stream.value.catchUp() } }
+        if catchingUp {
+            loop.execute { stream.value.catchUp() }
+        } else {
+            deliveredSeq = shared.writer.lastCommittedSeq
+        }
     }
 
     /// UNWATCH, QUIT or the connection closing.
