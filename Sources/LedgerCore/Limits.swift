@@ -76,6 +76,10 @@ public enum Limits {
     /// A watcher further behind than this many bytes of pushed lines its client has not taken is
     /// cut off with `ERR LIMIT watcher too slow`.
     public static let watcherBacklogBytesMax = 4 << 20
+    /// Events a catching-up watcher (`WATCH events from=`) reads and writes before yielding its event loop.
+    public static let watcherCatchUpEventsPerStep = 1_000
+    /// How long a cut-off watcher has to read what was queued before the connection is dropped.
+    public static let watcherCutOffGraceSeconds: Int64 = 10
     /// Reply bytes of list and log reads written and not yet taken by their clients, across all
     /// connections: past this, no connection starts such a read until some are taken.
     public static let readReplyBytesInFlightMax = 256 * 1_024 * 1_024

@@ -10,10 +10,6 @@ import NIOCore
 /// never wait for it and the server never buffers without bound for it. A catching-up watcher holds
 /// no live changes: it reads them from the log like the rest of its history.
 final class WatchStream {
-    /// Events one catch-up step reads and writes before yielding the event loop.
-    static let catchUpEventsPerStep = 1_000
-    /// How long a cut-off watcher has to read what was queued before the connection is dropped.
-    static let cutOffGrace = TimeAmount.seconds(10)
 
     let topic: WatchTopic
     private let shared: ServerShared
@@ -85,7 +81,7 @@ final class WatchStream {
         guard !ended, catchingUp, !catchUpPaused else { return }
         let events: [Event]
         do {
-            events = try shared.reads.events(after: deliveredSeq, limit: WatchStream.catchUpEventsPerStep)
+            events = try shared.reads.events(after: deliveredSeq, limit: Limits.watcherCatchUpEventsPerStep)
         } catch {
             // A watcher must never believe it caught up when it did not: end the stream instead.
             return end(ReadService.refusal(error))
@@ -94,7 +90,7 @@ final class WatchStream {
             push(events.map { Rows.event($0) })
             deliveredSeq = events[events.count - 1].seq
         }
-        if events.count < WatchStream.catchUpEventsPerStep {
+        if events.count < Limits.watcherCatchUpEventsPerStep {
             // Caught up with what is published: every change delivered from now on is live. One
             // delivered while catching up was published before it arrived, so it was in the log read.
             catchingUp = false
@@ -148,6 +144,6 @@ final class WatchStream {
         let buffer = ReplyBytes.render([error.line()], json: json, allocator: context.channel.allocator)
         let channel = context.channel
         context.writeAndFlush(NIOAny(buffer)).whenComplete { _ in channel.close(promise: nil) }
-        context.eventLoop.scheduleTask(in: WatchStream.cutOffGrace) { channel.close(promise: nil) }
+        context.eventLoop.scheduleTask(in: .seconds(Limits.watcherCutOffGraceSeconds)) { channel.close(promise: nil) }
     }
 }
