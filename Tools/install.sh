@@ -66,4 +66,4 @@ install -m 0644 "$work/stockctl.bash" "$DESTDIR$BASHCOMPDIR/stockctl"
 install -m 0644 "$work/_stockctl" "$DESTDIR$ZSHCOMPDIR/_stockctl"
 install -m 0644 "$work/stockctl.fish" "$DESTDIR$FISHCOMPDIR/stockctl.fish"
 
-echo "install: stockd, stockctl, units, sysusers and completions under ${DESTDIR:-/}${PREFIX#/}"
+echo "install: stockd, stockctl, units, sysusers and completions under $DESTDIR$PREFIX"

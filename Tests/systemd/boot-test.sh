@@ -27,9 +27,9 @@ if ! command -v debootstrap >/dev/null || ! command -v systemd-nspawn >/dev/null
 fi
 
 # The first deb.debian.org-style Debian mirror in apt's sources (deb822 `URIs:` or one-line `deb`).
-mirror="${DEBIAN_MIRROR:-$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null |
-    grep -oE '^(URIs:[[:space:]]*|deb[[:space:]]+(\[[^]]*\][[:space:]]+)?)[a-z]+://[^[:space:]]*/debian/?([[:space:]]|$)' |
-    grep -oE '[a-z]+://[^[:space:]]*' | head -n 1)}"
+sources=(/etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources)
+mirror="${DEBIAN_MIRROR:-$({ cat "${sources[@]}" 2>/dev/null || true; } | awk '
+    /^URIs:/ || /^deb[ \t]/ { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\/.*\/debian\/?$/) { print $i; exit } }')}"
 mirror="${mirror:-http://deb.debian.org/debian}"
 
 if [[ ! -f "$base/.stockd-debootstrap-complete" ]]; then
@@ -63,8 +63,11 @@ binds=()
 
 echo "systemd-test: booting $tree"
 set +e
+# --private-network: the container needs no network, and only with its own network namespace does
+# nspawn leave it CAP_NET_ADMIN, which systemd needs to bring up `lo` for PrivateNetwork=yes (without
+# it each start logs "Failed to configure loopback network device", a property of the sandbox).
 timeout --kill-after=10 "$boot_seconds_max" systemd-nspawn --quiet --boot --register=no --keep-unit \
-    --directory="$tree" "${binds[@]}" >"$cache/console.log" 2>&1
+    --private-network --directory="$tree" "${binds[@]}" >"$cache/console.log" 2>&1
 status=$?
 set -e
 log="$tree/var/log/stockd-boot-test.log"
