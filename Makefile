@@ -106,9 +106,12 @@ UNITDIR     ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 DOCDIR      ?= $(PREFIX)/share/doc/stockd
 
+# INSTALL_SWIFT_FLAGS=--static-swift-stdlib links the Swift runtime in (docs/operating.md, Install).
+INSTALL_SWIFT_FLAGS ?=
+
 install: deps
-	$(SWIFT) build -c $(BUILD) --product stockd
-	$(SWIFT) build -c $(BUILD) --product stockctl
+	$(SWIFT) build -c $(BUILD) $(INSTALL_SWIFT_FLAGS) --product stockd
+	$(SWIFT) build -c $(BUILD) $(INSTALL_SWIFT_FLAGS) --product stockctl
 	$(MAKE) install-files BIN_FROM="$$($(SWIFT) build -c $(BUILD) --show-bin-path)"
 
 ## install-files: install already built binaries from BIN_FROM (no build: the tests use this).
