@@ -9,7 +9,7 @@ ARGS    ?=
 APT_PACKAGES := liblmdb-dev pkg-config systemd socat bc python3
 NEEDS := /usr/include/lmdb.h /usr/bin/pkg-config /usr/bin/systemd-analyze /usr/bin/socat /usr/bin/bc /usr/bin/python3
 
-.PHONY: deps build release run test bench fuzz fuzz-build chaos clean
+.PHONY: deps build release run test bench fuzz fuzz-build chaos clean install install-files systemd-test
 
 ## deps: install the Debian packages when a file they provide is missing (as root; otherwise print the command).
 deps:
@@ -92,6 +92,41 @@ $(FUZZ_DIR)/codec: Tools/fuzz/CodecFuzz.swift $(FUZZ_DIR)/LedgerCore.o $(FUZZ_DI
 $(FUZZ_DIR)/import: Tools/fuzz/ImportFuzz.swift Sources/stockctl/EventRecord.swift $(FUZZ_DIR)/LedgerCore.o $(FUZZ_DIR)/LedgerProtocol.o
 $(FUZZERS:%=$(FUZZ_DIR)/%):
 	$(SWIFT)c $(FUZZ_FLAGS) -module-name $(notdir $@)fuzz $^ -o $@
+
+## install: build stockd and stockctl (BUILD=release, or debug) and install them with the systemd units,
+## the sysusers file, shell completions and docs/operating.md under $(DESTDIR)$(PREFIX), the layout of
+## docs/operating.md (Install). A Debian package uses `make install PREFIX=/usr DESTDIR=debian/stockd`.
+PREFIX      ?= /usr/local
+BUILD       ?= release
+BINDIR      ?= $(PREFIX)/bin
+# systemd and systemd-sysusers read both /usr/local/lib/... and /usr/lib/...; on Debian (merged /usr
+# since bookworm) /usr/lib/systemd/system is the same folder as /lib/systemd/system, where the package
+# tools (dh_installsystemd) look.
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+DOCDIR      ?= $(PREFIX)/share/doc/stockd
+
+# INSTALL_SWIFT_FLAGS=--static-swift-stdlib links the Swift runtime in (docs/operating.md, Install).
+INSTALL_SWIFT_FLAGS ?=
+
+install: deps
+	$(SWIFT) build -c $(BUILD) $(INSTALL_SWIFT_FLAGS) --product stockd
+	$(SWIFT) build -c $(BUILD) $(INSTALL_SWIFT_FLAGS) --product stockctl
+	$(MAKE) install-files BIN_FROM="$$($(SWIFT) build -c $(BUILD) --show-bin-path)"
+
+## install-files: install already built binaries from BIN_FROM (no build: the tests use this).
+install-files:
+	@test -x "$(BIN_FROM)/stockd" -a -x "$(BIN_FROM)/stockctl" || { echo "BIN_FROM=$(BIN_FROM) has no stockd and stockctl"; exit 1; }
+	PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" BINDIR="$(BINDIR)" UNITDIR="$(UNITDIR)" SYSUSERSDIR="$(SYSUSERSDIR)" \
+	  DOCDIR="$(DOCDIR)" Tools/install.sh "$(BIN_FROM)"
+
+## systemd-test: boot a minimal Debian bookworm tree (debootstrap, cached in .build/systemd-test) under
+## systemd-nspawn with stockd installed by `make install`, and check the units with systemd as PID 1
+## (Tests/systemd/boot-test.sh). Needs root. BUILD=debug reuses the build `make test` made.
+systemd-test: deps
+	$(SWIFT) build -c $(BUILD) --product stockd
+	$(SWIFT) build -c $(BUILD) --product stockctl
+	Tests/systemd/boot-test.sh "$$($(SWIFT) build -c $(BUILD) --show-bin-path)"
 
 clean:
 	rm -rf .build var

@@ -23,6 +23,75 @@ struct SystemdTests {
         #expect(result.status == 0, "\(result.output)")
     }
 
+    @Test("make install-files DESTDIR=… PREFIX=/usr lays out binaries, every unit, sysusers, completions and docs")
+    func installLayout() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let destination = directory + "/dest"
+        let result = try make(["install-files", "DESTDIR=" + destination, "PREFIX=/usr"])
+        #expect(result.status == 0, "\(result.output)")
+        let expected = ["/usr/bin/stockd", "/usr/bin/stockctl", "/usr/lib/sysusers.d/stockd.conf",
+                        "/usr/share/bash-completion/completions/stockctl", "/usr/share/zsh/vendor-completions/_stockctl",
+                        "/usr/share/fish/vendor_completions.d/stockctl.fish", "/usr/share/doc/stockd/operating.md"]
+            + SystemdTests.unitNames.map { "/usr/lib/systemd/system/" + $0 }
+        for path in expected {
+            #expect(FileManager.default.fileExists(atPath: destination + path), "missing \(path)")
+        }
+        #expect(FileManager.default.isExecutableFile(atPath: destination + "/usr/bin/stockd"))
+        let service = try String(contentsOfFile: destination + "/usr/lib/systemd/system/stockd.service", encoding: .utf8)
+        #expect(service.contains("\nExecStart=/usr/bin/stockd --data /var/lib/stockd "), "ExecStart must name PREFIX's binary")
+        #expect(service.contains("Documentation=file:/usr/share/doc/stockd/operating.md"))
+        #expect(!service.contains("/usr/local/"), "an installed unit must not name the template's /usr/local")
+        let sysusers = try String(contentsOfFile: destination + "/usr/lib/sysusers.d/stockd.conf", encoding: .utf8)
+        #expect(sysusers.contains("u stockd - "))
+        // The completions are argument-parser's, generated from the installed stockctl's own options.
+        let bash = try String(contentsOfFile: destination + "/usr/share/bash-completion/completions/stockctl", encoding: .utf8)
+        #expect(bash.contains("complete") && bash.contains("verify"), "\(bash.prefix(300))")
+        #expect(try run("/bin/bash", ["-n", destination + "/usr/share/bash-completion/completions/stockctl"]).status == 0)
+        let zsh = try String(contentsOfFile: destination + "/usr/share/zsh/vendor-completions/_stockctl", encoding: .utf8)
+        #expect(zsh.hasPrefix("#compdef stockctl"), "\(zsh.prefix(100))")
+        let fish = try String(contentsOfFile: destination + "/usr/share/fish/vendor_completions.d/stockctl.fish", encoding: .utf8)
+        #expect(fish.contains("complete -c 'stockctl'"), "\(fish.prefix(300))")
+    }
+
+    @Test("the units make install-files writes pass systemd-analyze verify with no output")
+    func installedUnitsVerify() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze") else {
+            Issue.record("systemd-analyze is missing: `make deps` installs it")
+            return
+        }
+        // verify insists that ExecStart's binary exists on this machine, so this install goes to a real
+        // PREFIX (a temporary folder) rather than under a DESTDIR.
+        let prefix = try temporaryDirectory() + "/usr"
+        defer { try? FileManager.default.removeItem(atPath: (prefix as NSString).deletingLastPathComponent) }
+        let result = try make(["install-files", "PREFIX=" + prefix])
+        #expect(result.status == 0, "\(result.output)")
+        let units = SystemdTests.unitNames.map { prefix + "/lib/systemd/system/" + $0 }
+        let service = try String(contentsOfFile: prefix + "/lib/systemd/system/stockd.service", encoding: .utf8)
+        #expect(service.contains("ExecStart=\(prefix)/bin/stockd "))
+        let verify = try run("/usr/bin/systemd-analyze", ["verify", "--recursive-errors=no", "--man=no", "--generators=no"] + units)
+        #expect(verify.status == 0 && verify.output.isEmpty, "\(verify.output)")
+    }
+
+    /// The unit files in systemd/ (all of them are installed).
+    static var unitNames: [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: repositoryRoot + "/systemd")) ?? []
+        let suffixes = [".service", ".socket", ".timer", ".path", ".target"]
+        return names.filter { name in suffixes.contains { name.hasSuffix($0) } }.sorted()
+    }
+
+    /// Runs `make` in the repository with the already built binaries (install-files builds nothing).
+    func make(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        try run("/usr/bin/make", ["-C", SystemdTests.repositoryRoot, "--no-print-directory"] + arguments
+                + ["BIN_FROM=" + StockdProcess.binDirectory])
+    }
+
+    func temporaryDirectory() throws -> String {
+        var template = Array("/tmp/stockd-install-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw CocoaError(.fileWriteUnknown) }
+        return String(cString: made)
+    }
+
     @Test("READY=1 when serving and STOPPING=1 on SIGTERM, as datagrams on $NOTIFY_SOCKET; start-up asks for time")
     func notify() throws {
         let daemon = try StockdProcess()
