@@ -16,7 +16,13 @@ struct Stock: ParsableCommand {
 
     func validate() throws {
         for (name, value) in [("--sku", sku), ("--wh", wh)] {
-            if let value, let problem = FieldRules.identifierProblem(value) { throw ValidationError("\(name): \(problem)") }
+            guard let value else { continue }
+            do {
+                var fields = try ArgumentFields([(String(name.dropFirst(2)), value)])
+                _ = try fields.identifier(String(name.dropFirst(2)))
+            } catch {
+                throw ValidationError("--\(error.message)")
+            }
         }
         if let at, Stock.logPoint(at) == nil { throw ValidationError("--at: expected an RFC 3339 time or seq:N") }
     }

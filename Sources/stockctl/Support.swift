@@ -1,5 +1,7 @@
 import ArgumentParser
+import Foundation
 import LedgerCore
+import LedgerExchange
 import LedgerStore
 #if canImport(Glibc)
 import Glibc
@@ -80,7 +82,7 @@ func printError(_ line: String) {
 /// temporary name and renamed into place only when complete, so a failed export never leaves a
 /// truncated file that looks finished.
 final class LineOutput {
-    private let file: UnsafeMutablePointer<FILE>
+    fileprivate let file: UnsafeMutablePointer<FILE>
     private let path: String?
     private let partialPath: String?
     /// True once a named file is closed (finished or abandoned): it is closed exactly once.
@@ -144,7 +146,7 @@ final class LineOutput {
 /// Reads a file line by line with `getline`, as raw bytes without the line end (`\n`, and a `\r`
 /// before it). Lines are counted from 1 for error messages.
 final class LineInput: LineSource {
-    private let file: UnsafeMutablePointer<FILE>
+    fileprivate let file: UnsafeMutablePointer<FILE>
     private var buffer: UnsafeMutablePointer<CChar>?
     private var capacity = 0
     private(set) var lineNumber = 0
@@ -220,5 +222,52 @@ enum Folder {
         unlink(directory + "/data.mdb")
         unlink(directory + "/lock.mdb")
         if removeFolder { rmdir(directory) }
+    }
+}
+
+/// `LineInput`'s file as the `InputStream` CSV.swift's reader takes: reads go through the same
+/// stdio stream, so `LineInput.offsetBytes` still tells the progress. Open and close belong to
+/// `LineInput`.
+final class FileInputStream: InputStream {
+    private let input: LineInput
+
+    init(_ input: LineInput) {
+        self.input = input
+        super.init(data: Data())
+    }
+
+    override func open() {}
+    override func close() {}
+    override var streamStatus: Stream.Status { .open }
+    override var hasBytesAvailable: Bool { feof(input.file) == 0 }
+
+    /// The bytes read, 0 at the end of the file, -1 on a read error.
+    override func read(_ buffer: UnsafeMutablePointer<UInt8>, maxLength length: Int) -> Int {
+        let count = fread(buffer, 1, length, input.file)
+        return count == 0 && ferror(input.file) != 0 ? -1 : count
+    }
+}
+
+/// `LineOutput`'s file as the `OutputStream` CSV.swift's writer takes. `CSVWriter` writes one byte
+/// per call: stdio's buffer turns that into large writes (an unbuffered file stream would make a
+/// system call per byte). Open and close belong to `LineOutput`, which reports write errors.
+final class FileOutputStream: OutputStream {
+    private let output: LineOutput
+
+    init(_ output: LineOutput) {
+        self.output = output
+        super.init(toMemory: ())
+    }
+
+    /// OutputStream's subclasses must have it; nothing here makes one in memory.
+    required init(toMemory: ()) { preconditionFailure("FileOutputStream writes to a LineOutput only") }
+
+    override func open() {}
+    override func close() {}
+    override var streamStatus: Stream.Status { .open }
+    override var hasSpaceAvailable: Bool { true }
+
+    override func write(_ buffer: UnsafePointer<UInt8>, maxLength length: Int) -> Int {
+        fwrite_unlocked(buffer, 1, length, output.file)
     }
 }
