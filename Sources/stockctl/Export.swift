@@ -47,8 +47,7 @@ struct Export: ParsableCommand {
         var progress = Progress(verb: "export")
         var done = 0
         do {
-            // CSV goes through CSV.swift's writer, on the same buffered file as the JSON lines.
-            let csv = format == .csv ? try CSVEventWriter(stream: FileOutputStream(out)) : nil
+            if format == .csv { out.write(CSVLine.header) }
             var next = from
             while next <= last {
                 // One short read transaction per chunk (LMDB: long-lived readers make the file grow).
@@ -56,7 +55,7 @@ struct Export: ParsableCommand {
                     var inChunk = 0
                     // A gap or a damaged record throws StoreDamage: stockctl exits 3 naming its seq.
                     try reader.forEachEvent(from: next) { event in
-                        if let csv { try csv.write(event) } else { out.write(JSONLine.event(event)) }
+                        out.write(format == .csv ? CSVLine.event(event) : JSONLine.event(event))
                         next += 1
                         inChunk += 1
                         return next <= last && inChunk < ToolLimits.exportChunkEventsMax
@@ -66,7 +65,6 @@ struct Export: ParsableCommand {
                 done = Int(clamping: next - from)
                 progress.tick(done: done, total: total)
             }
-            try csv?.finish()
             try out.finish()
         } catch {
             out.abandon()

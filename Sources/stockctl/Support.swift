@@ -82,7 +82,7 @@ func printError(_ line: String) {
 /// temporary name and renamed into place only when complete, so a failed export never leaves a
 /// truncated file that looks finished.
 final class LineOutput {
-    fileprivate let file: UnsafeMutablePointer<FILE>
+    private let file: UnsafeMutablePointer<FILE>
     private let path: String?
     private let partialPath: String?
     /// True once a named file is closed (finished or abandoned): it is closed exactly once.
@@ -245,29 +245,5 @@ final class FileInputStream: InputStream {
     override func read(_ buffer: UnsafeMutablePointer<UInt8>, maxLength length: Int) -> Int {
         let count = fread(buffer, 1, length, input.file)
         return count == 0 && ferror(input.file) != 0 ? -1 : count
-    }
-}
-
-/// `LineOutput`'s file as the `OutputStream` CSV.swift's writer takes. `CSVWriter` writes one byte
-/// per call: stdio's buffer turns that into large writes (an unbuffered file stream would make a
-/// system call per byte). Open and close belong to `LineOutput`, which reports write errors.
-final class FileOutputStream: OutputStream {
-    private let output: LineOutput
-
-    init(_ output: LineOutput) {
-        self.output = output
-        super.init(toMemory: ())
-    }
-
-    /// OutputStream's subclasses must have it; nothing here makes one in memory.
-    required init(toMemory: ()) { preconditionFailure("FileOutputStream writes to a LineOutput only") }
-
-    override func open() {}
-    override func close() {}
-    override var streamStatus: Stream.Status { .open }
-    override var hasSpaceAvailable: Bool { true }
-
-    override func write(_ buffer: UnsafePointer<UInt8>, maxLength length: Int) -> Int {
-        fwrite_unlocked(buffer, 1, length, output.file)
     }
 }
