@@ -49,7 +49,8 @@ func checkExportImport(_ event: Event) {
         let reader = try CSVEventReader(stream: InputStream(data: csv))
         let again = try reader.next()?.event
         precondition(again == event, "CSV export and import changed \(event) into \(String(describing: again))")
-        precondition(try reader.next() == nil, "the CSV export of \(event) is more than one record")
+        let more = try reader.next()
+        precondition(more == nil, "the CSV export of \(event) is more than one record")
     } catch {
         preconditionFailure("the CSV export \(String(decoding: csv, as: UTF8.self)) of \(event) does not import: \(error)")
     }
