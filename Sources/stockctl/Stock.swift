@@ -15,11 +15,12 @@ struct Stock: ParsableCommand {
     @Option(help: "As of an RFC 3339 time (UTC) or seq:N (the state right after event N).") var at: String?
 
     func validate() throws {
-        for (name, value) in [("--sku", sku), ("--wh", wh)] {
+        // The protocol's rules for identifiers, and its messages ("sku: only A-Z ... are allowed").
+        for (key, value) in [("sku", sku), ("wh", wh)] {
             guard let value else { continue }
             do {
-                var fields = try ArgumentFields([(String(name.dropFirst(2)), value)])
-                _ = try fields.identifier(String(name.dropFirst(2)))
+                var fields = try ArgumentFields([(key, value)])
+                _ = try fields.identifier(key)
             } catch {
                 throw ValidationError("--\(error.message)")
             }
