@@ -88,8 +88,16 @@ $(FUZZ_DIR)/LedgerStore.o: Sources/LedgerStore/Bytes.swift Sources/LedgerStore/E
 
 $(FUZZ_DIR)/parser: Tools/fuzz/ParserFuzz.swift Tools/fuzz/JSONCheck.swift $(FUZZ_DIR)/LedgerCore.o $(FUZZ_DIR)/LedgerProtocol.o
 $(FUZZ_DIR)/codec: Tools/fuzz/CodecFuzz.swift $(FUZZ_DIR)/LedgerCore.o $(FUZZ_DIR)/LedgerStore.o
-# The import readers are stockctl's own code: EventRecord.swift is compiled into the harness.
-$(FUZZ_DIR)/import: Tools/fuzz/ImportFuzz.swift Sources/stockctl/EventRecord.swift $(FUZZ_DIR)/LedgerCore.o $(FUZZ_DIR)/LedgerProtocol.o
+# The import readers are the LedgerExchange library, on CSV.swift from SwiftPM's checkout (resolved first).
+$(FUZZ_DIR)/CSV.o: Package.swift
+	$(SWIFT) package resolve
+	@mkdir -p $(FUZZ_DIR)
+	$(SWIFT)c $(FUZZ_FLAGS) -module-name CSV -emit-module -emit-module-path $(FUZZ_DIR)/CSV.swiftmodule \
+	  -c .build/checkouts/CSV.swift/Sources/CSV/*.swift -o $@
+$(FUZZ_DIR)/LedgerExchange.o: $(wildcard Sources/LedgerExchange/*.swift) $(FUZZ_DIR)/LedgerCore.o $(FUZZ_DIR)/LedgerProtocol.o \
+  $(FUZZ_DIR)/CSV.o
+$(FUZZ_DIR)/import: Tools/fuzz/ImportFuzz.swift $(FUZZ_DIR)/LedgerCore.o $(FUZZ_DIR)/LedgerProtocol.o $(FUZZ_DIR)/CSV.o \
+  $(FUZZ_DIR)/LedgerExchange.o
 $(FUZZERS:%=$(FUZZ_DIR)/%):
 	$(SWIFT)c $(FUZZ_FLAGS) -module-name $(notdir $@)fuzz $^ -o $@
 

@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.4.0"),
+        .package(url: "https://github.com/yaslab/CSV.swift.git", from: "2.5.2"),
     ],
     targets: [
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
@@ -29,6 +30,8 @@ let package = Package(
                                                     .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "LedgerProtocol", dependencies: ["LedgerCore"]),
         .target(name: "LedgerClient"),
+        .target(name: "LedgerExchange", dependencies: ["LedgerCore", "LedgerProtocol",
+                                                       .product(name: "CSV", package: "CSV.swift")]),
         .target(
             name: "LedgerServer",
             dependencies: [
@@ -54,7 +57,7 @@ let package = Package(
         .executableTarget(
             name: "stockctl",
             dependencies: [
-                "LedgerCore", "LedgerStore", "LedgerProtocol", "LedgerClient",
+                "LedgerCore", "LedgerStore", "LedgerProtocol", "LedgerClient", "LedgerExchange",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -71,6 +74,7 @@ let package = Package(
         ),
         .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore"]),
         .testTarget(name: "LedgerProtocolTests", dependencies: ["LedgerProtocol", "LedgerCore"]),
+        .testTarget(name: "LedgerExchangeTests", dependencies: ["LedgerExchange", "LedgerCore"]),
         .testTarget(name: "LedgerStoreTests", dependencies: ["LedgerStore", "LedgerCore"]),
         .testTarget(
             name: "LedgerServerTests",

@@ -1,5 +1,6 @@
 import ArgumentParser
 import LedgerCore
+import LedgerExchange
 import LedgerStore
 
 /// The two file formats of export and import.
@@ -24,7 +25,7 @@ struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write the events of the log (or of --from/--to) as JSON lines or CSV, one event per line.")
     @OptionGroup var options: DataOptions
-    @Option(help: "jsonl (one JSON object per line, as 'events --json') or csv (RFC 4180, with a header).")
+    @Option(help: "jsonl (one JSON object per line, as 'events --json') or csv (RFC 4180, with a header; text starting like a spreadsheet formula gets a ' in front).")
     var format: EventFileFormat
     @Option(help: "First seq to export.") var from: UInt64 = 1
     @Option(help: "Last seq to export (default: the last seq when the export starts).") var to: UInt64?
@@ -46,7 +47,7 @@ struct Export: ParsableCommand {
         var progress = Progress(verb: "export")
         var done = 0
         do {
-            if format == .csv { out.write(EventRecord.csvHeader) }
+            if format == .csv { out.write(CSVLine.header) }
             var next = from
             while next <= last {
                 // One short read transaction per chunk (LMDB: long-lived readers make the file grow).
@@ -54,7 +55,7 @@ struct Export: ParsableCommand {
                     var inChunk = 0
                     // A gap or a damaged record throws StoreDamage: stockctl exits 3 naming its seq.
                     try reader.forEachEvent(from: next) { event in
-                        out.write(format == .csv ? EventRecord.csvLine(event) : JSONLine.event(event))
+                        out.write(format == .csv ? CSVLine.event(event) : JSONLine.event(event))
                         next += 1
                         inChunk += 1
                         return next <= last && inChunk < ToolLimits.exportChunkEventsMax

@@ -1,12 +1,13 @@
 import ArgumentParser
 import LedgerCore
+import LedgerExchange
 import LedgerStore
 
 /// `stockctl import`: bulk-loads events from a JSON lines or CSV file into a new data folder, for
 /// migrating from another system (or restoring an export).
 ///
-/// Every event is checked against the state folded so far, with the semantics `Ledger.decide`
-/// enforces for live writes, before it is folded with the same `Ledger.apply` as everything else: a
+/// Every event is checked against the state folded so far with `Ledger.check` (which asks
+/// `Ledger.decide`, the rules of live writes), before it is folded with the same `Ledger.apply` as everything else: a
 /// file that oversells, names an unknown reservation or skips a seq is refused with its line
 /// number, and the half-made store is removed. Nothing is ever written into an existing store.
 struct Import: ParsableCommand {
@@ -46,8 +47,12 @@ struct Import: ParsableCommand {
         var importer = Importer(store: store, fileName: file)
         do {
             switch format {
-            case .jsonl: try importer.loadJSONLines(input)
-            case .csv: try importer.loadCSV(input)
+            case .jsonl:
+                let reader = JSONLinesReader(lines: input)
+                try importer.load(input) { try reader.next() }
+            case .csv:
+                let reader = try importer.reading { try CSVEventReader(stream: FileInputStream(input)) }
+                try importer.load(input) { try reader.next() }
             }
             try importer.flush()
             guard importer.imported > 0 else { throw Failure("\(file) holds no events") }
@@ -110,67 +115,27 @@ struct Importer {
         chunk = LedgerState(source: folded)
     }
 
-    /// Runs `body` for the record on `line`, naming the file and line in any problem it finds.
-    private func at<T>(_ line: Int, seq: UInt64? = nil, _ body: () throws -> T) throws -> T {
+    /// Runs `body`, naming the file (and the line, for a `RecordProblem`) in any problem it finds.
+    func reading<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch let problem as RecordProblem {
-            throw Failure("\(fileName) line \(line)\(seq.map { ", seq \($0)" } ?? ""): \(problem)")
+            throw Failure("\(fileName)\(problem.line.map { " line \($0)" } ?? ""): \(problem.message)")
         }
     }
 
-    mutating func loadJSONLines(_ input: LineInput) throws {
-        while let line = try input.next() {
-            if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
-            let event = try at(input.lineNumber) { try EventRecord.event(from: try JSONRecordParser.parse(line)) }
-            try add(event, line: input.lineNumber)
-            let done = imported + events.count
-            progress.tick(done: done, total: nil, detail: Importer.fileShare(input))
+    /// Adds every event `next` reads, until it returns nil.
+    mutating func load(_ input: LineInput, _ next: () throws -> (line: Int, event: Event)?) throws {
+        while let (line, event) = try reading(next) {
+            try add(event, line: line)
+            progress.tick(done: imported + events.count, total: nil,
+                          detail: input.sizeBytes > 0 ? "\(input.offsetBytes * 100 / input.sizeBytes)% of the file" : "")
         }
-    }
-
-    mutating func loadCSV(_ input: LineInput) throws {
-        let reader = CSVRecordReader(input: input)
-        // A record that cannot be split into fields is reported at the line where that was found.
-        func nextRecord() throws -> (line: Int, fields: [String?])? {
-            do { return try reader.next() } catch let problem as RecordProblem {
-                throw Failure("\(fileName) line \(input.lineNumber): \(problem)")
-            }
-        }
-        guard let header = try nextRecord() else { throw Failure("\(fileName) is empty") }
-        let columns = try at(header.line) { try EventRecord.columns(header.fields) }
-        while let record = try nextRecord() {
-            guard record.fields.count == columns.count else {
-                throw Failure("\(fileName) line \(record.line): \(record.fields.count) fields, but the header has \(columns.count)")
-            }
-            var values: [String: String] = [:]
-            for (column, value) in zip(columns, record.fields) { if let value { values[column] = value } }
-            let event = try at(record.line) { try EventRecord.event(from: values) }
-            try add(event, line: record.line)
-            let done = imported + events.count
-            progress.tick(done: done, total: nil, detail: Importer.fileShare(input))
-        }
-    }
-
-    private static func fileShare(_ input: LineInput) -> String {
-        input.sizeBytes > 0 ? "\(input.offsetBytes * 100 / input.sizeBytes)% of the file" : ""
     }
 
     /// Checks one event against the state so far, folds it, and writes a chunk when one is full.
     mutating func add(_ event: Event, line: Int) throws {
-        try at(line, seq: event.seq) {
-            let expected = chunk.lastSeq + 1
-            guard event.seq == expected else {
-                throw RecordProblem(event.seq > expected
-                    ? "a gap in seqs: expected seq \(expected) (seqs run gapless from 1)"
-                    : "seq goes back or repeats: expected seq \(expected)")
-            }
-            if let previousTime, event.recordedAt < previousTime {
-                throw RecordProblem("at \(event.recordedAt) is before the previous event's \(previousTime) "
-                                    + "(times may not go back: reads at=TIME search the log by time)")
-            }
-            if let problem = ImportCheck.problem(event, in: chunk) { throw RecordProblem(problem) }
-        }
+        if let problem = problem(event) { throw Failure("\(fileName) line \(line), seq \(event.seq): \(problem)") }
         Ledger.apply(event, to: &chunk)
         events.append(event)
         previousTime = event.recordedAt
@@ -179,6 +144,29 @@ struct Importer {
                                                        recordedAt: event.recordedAt)))
         }
         if events.count >= ToolLimits.importChunkEventsMax { try flush() }
+    }
+
+    /// What keeps `event` from following the events so far: a seq out of line, a time going back, or
+    /// what `Ledger.check` refuses.
+    private func problem(_ event: Event) -> String? {
+        let expected = chunk.lastSeq + 1
+        guard event.seq == expected else {
+            return event.seq > expected
+                ? "a gap in seqs: expected seq \(expected) (seqs run gapless from 1)"
+                : "seq goes back or repeats: expected seq \(expected)"
+        }
+        if let previousTime, event.recordedAt < previousTime {
+            return "at \(event.recordedAt) is before the previous event's \(previousTime) "
+                + "(times may not go back: reads at=TIME search the log by time)"
+        }
+        switch Ledger.check(event, in: chunk) {
+        case nil: return nil
+        case let .insufficient(available, requested, sku, wh)?:
+            return "\(event.body.kind.name) \(requested) of \(sku)/\(wh) but only \(available) available"
+        case let .notFound(entity, id)?: return "\(entity.name) \(id) does not exist"
+        case let .closed(entity, id, status)?: return "\(entity.name) \(id) is \(status)"
+        case let .state(what)?, let .argument(what)?: return what
+        }
     }
 
     /// Writes the pending events, their idempotency keys and the entities they touched in one write
@@ -200,120 +188,3 @@ struct Importer {
     }
 }
 
-/// The checks `Ledger.decide` makes before a live write, asked of an event that already exists:
-/// would this event have been accepted against `state`? An event that passes can be folded
-/// without tripping any of the fold's preconditions. Returns what is wrong, or nil.
-enum ImportCheck {
-    static func problem(_ event: Event, in state: LedgerState) -> String? {
-        switch event.body {
-        case let .received(sku, wh, quantity, _):
-            return room(pair(state, sku, wh).onHand, quantity, "on_hand", sku, wh)
-
-        case let .sold(sku, wh, quantity, reservationID?):
-            return reservationProblem(reservationID, sku, wh, quantity, state, verb: "sold")
-
-        case let .sold(sku, wh, quantity, nil):
-            return availableProblem(state, sku, wh, quantity, verb: "sold")
-
-        case let .reserved(reservationID, sku, wh, quantity, expiresAt):
-            if state.reservation(reservationID) != nil { return "reservation \(reservationID) already exists" }
-            if expiresAt <= event.recordedAt { return "expires \(expiresAt) is not after the event's time \(event.recordedAt)" }
-            return availableProblem(state, sku, wh, quantity, verb: "reserved")
-
-        case let .released(reservationID, sku, wh, quantity):
-            return reservationProblem(reservationID, sku, wh, quantity, state, verb: "released")
-
-        case let .expired(reservationID, sku, wh, quantity):
-            if let problem = reservationProblem(reservationID, sku, wh, quantity, state, verb: "expired") { return problem }
-            let held = state.reservation(reservationID)!.held
-            return quantity == held ? nil
-                : "expired \(quantity) of reservation \(reservationID), which holds \(held) (an expiry frees all of it)"
-
-        case let .transferShipped(transferID, sku, from, to, quantity, _):
-            if from == to { return "a transfer from \(from) to itself" }
-            if state.transfer(transferID) != nil { return "transfer \(transferID) already exists" }
-            if let problem = availableProblem(state, sku, from, quantity, verb: "shipped") { return problem }
-            return room(pair(state, sku, to).inbound, quantity, "inbound", sku, to)
-
-        case let .transferArrived(transferID, sku, from, to, quantity, lost):
-            if let problem = transferProblem(transferID, sku, from, to, landing: quantity + lost, state) { return problem }
-            return room(pair(state, sku, to).onHand, quantity, "on_hand", sku, to)
-
-        case let .transferLost(transferID, sku, from, to, lost):
-            return transferProblem(transferID, sku, from, to, landing: lost, state)
-
-        case let .adjusted(sku, wh, delta, _):
-            return correctionProblem(state, sku, wh, delta)
-
-        case let .counted(sku, wh, quantity, delta, _):
-            let onHand = pair(state, sku, wh).onHand
-            guard delta == quantity - onHand else {
-                return "counted \(quantity) with delta \(delta), but on_hand of \(sku)/\(wh) is \(onHand), so the delta is \(quantity - onHand)"
-            }
-            return correctionProblem(state, sku, wh, delta)
-
-        case let .returned(sku, wh, quantity):
-            return room(pair(state, sku, wh).onHand, quantity, "on_hand", sku, wh)
-
-        case let .expected(po, sku, wh, quantity, _):
-            if state.purchaseOrder(po) != nil { return "purchase order \(po) already exists" }
-            return room(pair(state, sku, wh).incoming, quantity, "incoming", sku, wh)
-
-        case let .cancelled(po, sku, wh, quantity):
-            guard let order = state.purchaseOrder(po) else { return "purchase order \(po) does not exist" }
-            guard order.isOpen else { return "purchase order \(po) is closed" }
-            guard order.sku == sku && order.wh == wh else { return "purchase order \(po) is for \(order.sku)/\(order.wh), not \(sku)/\(wh)" }
-            let remaining = state.pair(order.pair)?.openOrders.first { $0.purchaseOrder == po }?.remaining ?? 0
-            return quantity == remaining ? nil
-                : "cancelled \(quantity) of purchase order \(po), which has \(remaining) open (a cancel closes all of it)"
-
-        case .policySet:
-            return nil
-        }
-    }
-
-    private static func pair(_ state: LedgerState, _ sku: String, _ wh: String) -> PairState {
-        state.pair(PairKey(sku: sku, wh: wh)) ?? PairState()
-    }
-
-    private static func room(_ bucket: Int64, _ adding: Int64, _ name: String, _ sku: String, _ wh: String) -> String? {
-        bucket + adding <= Limits.bucketQuantityMax ? nil
-            : "\(name) of \(sku)/\(wh) would exceed \(Limits.bucketQuantityMax)"
-    }
-
-    private static func availableProblem(_ state: LedgerState, _ sku: String, _ wh: String, _ quantity: Int64,
-                                         verb: String) -> String? {
-        let available = pair(state, sku, wh).available
-        return quantity <= available ? nil : "\(verb) \(quantity) of \(sku)/\(wh) but only \(available) available"
-    }
-
-    /// A correction may not leave on_hand below what is reserved (nor below 0), nor above the maximum.
-    private static func correctionProblem(_ state: LedgerState, _ sku: String, _ wh: String, _ delta: Int64) -> String? {
-        let current = pair(state, sku, wh)
-        if let problem = room(current.onHand, delta, "on_hand", sku, wh) { return problem }
-        return current.onHand + delta >= current.reserved ? nil
-            : "a correction of \(delta) would leave on_hand of \(sku)/\(wh) at \(current.onHand + delta), "
-              + "below the \(current.reserved) reserved (only \(current.available) available)"
-    }
-
-    private static func reservationProblem(_ id: String, _ sku: String, _ wh: String, _ quantity: Int64,
-                                           _ state: LedgerState, verb: String) -> String? {
-        guard let reservation = state.reservation(id) else { return "reservation \(id) does not exist" }
-        guard reservation.status == .open else { return "reservation \(id) is \(reservation.status.name)" }
-        guard reservation.sku == sku && reservation.wh == wh else {
-            return "reservation \(id) is for \(reservation.sku)/\(reservation.wh), not \(sku)/\(wh)"
-        }
-        return quantity <= reservation.held ? nil : "\(verb) \(quantity) of reservation \(id), which holds \(reservation.held)"
-    }
-
-    private static func transferProblem(_ id: String, _ sku: String, _ from: String, _ to: String, landing: Int64,
-                                        _ state: LedgerState) -> String? {
-        guard let transfer = state.transfer(id) else { return "transfer \(id) does not exist" }
-        guard transfer.isOpen else { return "transfer \(id) is closed" }
-        guard transfer.sku == sku && transfer.from == from && transfer.to == to else {
-            return "transfer \(id) carries \(transfer.sku) from \(transfer.from) to \(transfer.to), not \(sku) from \(from) to \(to)"
-        }
-        return landing <= transfer.inTransit ? nil
-            : "lands \(landing) (arrived plus lost) of transfer \(id), which has \(transfer.inTransit) in transit"
-    }
-}

@@ -15,8 +15,15 @@ struct Stock: ParsableCommand {
     @Option(help: "As of an RFC 3339 time (UTC) or seq:N (the state right after event N).") var at: String?
 
     func validate() throws {
-        for (name, value) in [("--sku", sku), ("--wh", wh)] {
-            if let value, let problem = FieldRules.identifierProblem(value) { throw ValidationError("\(name): \(problem)") }
+        // The protocol's rules for identifiers, and its messages ("sku: only A-Z ... are allowed").
+        for (key, value) in [("sku", sku), ("wh", wh)] {
+            guard let value else { continue }
+            do {
+                var fields = try ArgumentFields([(key, value)])
+                _ = try fields.identifier(key)
+            } catch {
+                throw ValidationError("--\(error.message)")
+            }
         }
         if let at, Stock.logPoint(at) == nil { throw ValidationError("--at: expected an RFC 3339 time or seq:N") }
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import LedgerClient
 import LedgerCore
+import LedgerExchange
 import LedgerProtocol
 import LedgerStore
 #if canImport(Glibc)

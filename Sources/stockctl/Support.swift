@@ -1,5 +1,7 @@
 import ArgumentParser
+import Foundation
 import LedgerCore
+import LedgerExchange
 import LedgerStore
 #if canImport(Glibc)
 import Glibc
@@ -144,7 +146,7 @@ final class LineOutput {
 /// Reads a file line by line with `getline`, as raw bytes without the line end (`\n`, and a `\r`
 /// before it). Lines are counted from 1 for error messages.
 final class LineInput: LineSource {
-    private let file: UnsafeMutablePointer<FILE>
+    fileprivate let file: UnsafeMutablePointer<FILE>
     private var buffer: UnsafeMutablePointer<CChar>?
     private var capacity = 0
     private(set) var lineNumber = 0
@@ -220,5 +222,28 @@ enum Folder {
         unlink(directory + "/data.mdb")
         unlink(directory + "/lock.mdb")
         if removeFolder { rmdir(directory) }
+    }
+}
+
+/// `LineInput`'s file as the `InputStream` CSV.swift's reader takes: reads go through the same
+/// stdio stream, so `LineInput.offsetBytes` still tells the progress. Open and close belong to
+/// `LineInput`.
+final class FileInputStream: InputStream {
+    private let input: LineInput
+
+    init(_ input: LineInput) {
+        self.input = input
+        super.init(data: Data())
+    }
+
+    override func open() {}
+    override func close() {}
+    override var streamStatus: Stream.Status { .open }
+    override var hasBytesAvailable: Bool { feof(input.file) == 0 }
+
+    /// The bytes read, 0 at the end of the file, -1 on a read error.
+    override func read(_ buffer: UnsafeMutablePointer<UInt8>, maxLength length: Int) -> Int {
+        let count = fread(buffer, 1, length, input.file)
+        return count == 0 && ferror(input.file) != 0 ? -1 : count
     }
 }

@@ -1,0 +1,31 @@
+import LedgerCore
+
+/// One event of every kind, with values that need care in CSV and JSON (commas, quotes, line-free
+/// non-ASCII, identifiers that start like spreadsheet formulas, a negative delta).
+enum Samples {
+    static let time = Timestamp(rfc3339: "2026-11-22T08:00:00.25Z")!
+    static let later = Timestamp(rfc3339: "2026-11-22T09:00:00Z")!
+
+    static let bodies: [EventBody] = [
+        .received(sku: "-1+2", wh: "PAR", quantity: 5, purchaseOrder: "P/1#a"),
+        .sold(sku: "S1", wh: "PAR", quantity: 2, reservation: "@r1"),
+        .reserved(reservation: "r1", sku: "S1", wh: "PAR", quantity: 3, expiresAt: later),
+        .released(reservation: "r1", sku: "S1", wh: "PAR", quantity: 1),
+        .expired(reservation: "r2", sku: "S1", wh: "PAR", quantity: 4),
+        .transferShipped(transfer: "+x1", sku: "S1", from: "PAR", to: "LYS", quantity: 10, eta: later),
+        .transferArrived(transfer: "x1", sku: "S1", from: "PAR", to: "LYS", quantity: 6, lost: 1),
+        .transferLost(transfer: "x2", sku: "S1", from: "LYS", to: "PAR", lost: 1),
+        .adjusted(sku: "S1", wh: "LYS", delta: -2, reason: #"=HYPERLINK("http://x","broken, ""pallet""")"#),
+        .counted(sku: "S1", wh: "PAR", quantity: 70, delta: -5, reason: "-\tcounted twice"),
+        .returned(sku: "S1", wh: "LYS", quantity: 1),
+        .expected(purchaseOrder: "P1", sku: "S1", wh: "PAR", quantity: 50, eta: later),
+        .cancelled(purchaseOrder: "P2", sku: "S2", wh: "PAR", quantity: 0),
+        .policySet(sku: "S1", wh: "LYS", safety: 30, reorder: nil, max: 80),
+    ]
+
+    static let events: [Event] = bodies.enumerated().map { index, body in
+        Event(seq: UInt64(index + 1), recordedAt: time, actor: 1000, body: body,
+              ref: index % 2 == 0 ? "ORDER-\(index)" : nil, note: index % 3 == 0 ? "naïve ü, 'quoted' \"ok\"" : nil,
+              idempotencyKey: index % 4 == 0 ? "@id-\(index)" : nil)
+    }
+}
