@@ -150,6 +150,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             shared.logger.debug("closing an idle connection", metadata: ["pid": "\(peer.pid)", "uid": "\(peer.uid)"])
             var buffer = context.channel.allocator.buffer(capacity: 64)
             buffer.writeString(ProtocolError(.limit, "idle for \(shared.configuration.idleTimeoutSeconds) s, closing").line() + "\n")
+            shared.metrics.countError(.limit)
             context.write(wrapOutboundOut(buffer), promise: nil)
             closeWhenWritten(context)
         }
@@ -196,6 +197,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     // MARK: requests
 
     private func handle(_ request: Request) {
+        shared.metrics.countRequest(request.verb)
         if batch != nil { return handleInBatch(request) }
         if watch != nil || watchRequested { return handleWhileWatching(request) }
         switch request {
@@ -292,7 +294,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     static func runsOffLoop(_ read: ReadRequest) -> Bool {
         switch read {
         case .stock(_, _, let at): at != nil
-        case .history, .events, .breachHistory: true
+        case .history, .events, .breachHistory, .metrics: true
         case .breaches, .reorder, .reservations, .transfers, .info: false
         }
     }
@@ -325,7 +327,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
         unsentSlotIDs.removeAll(keepingCapacity: true)
         // The writer thread answers; the handler is touched only back on its own event loop.
         let handler = NIOLoopBound(self, eventLoop: loop)
+        let metrics = shared.metrics, submitted = ServerMetrics.nanosecondsNow()
         shared.writer.submit(works, actor: peer.uid, on: loop) { lines in
+            metrics.writesAnswered(works.count, nanoseconds: ServerMetrics.nanosecondsNow() - submitted)
             for (slotID, reply) in zip(slotIDs, lines) { handler.value.fill(slotID, reply) }
             handler.value.drain()
         }
@@ -367,6 +371,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         var wrote = false
         var pending: ByteBuffer?
         func send(_ buffer: ByteBuffer) {
+            shared.metrics.countIfError(buffer)
             if buffer.readableBytes >= ConnectionHandler.budgetedReplyBytesMin {
                 sendPending()
                 sendBudgeted(buffer, context: context)

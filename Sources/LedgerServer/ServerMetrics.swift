@@ -1,0 +1,255 @@
+import CoreMetrics
+import LedgerProtocol
+import NIOCore
+import Prometheus
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// stockd's metrics, in the Prometheus text format (docs/operating.md, "Metrics"; the names and
+/// types are listed there).
+///
+/// What happens is counted as it happens, through swift-metrics' types backed by swift-prometheus
+/// instruments on a registry of this server's own (not the process-wide `MetricsSystem`, so servers
+/// in one test process keep apart): requests by verb, `ERR` lines by code, read and write latency,
+/// commits. What is a state (connections, watchers, LMDB, the writer's totals, the process) is read
+/// when the metrics are asked for and set just before the text is made, under one lock, so two
+/// scrapes at once never interleave.
+///
+/// Cost on the hot path: a request is one relaxed atomic add (its verb) and an error one more; a
+/// read is timed with two monotonic clock reads and one histogram update (a short lock); a write
+/// adds one histogram update, its clock reads shared by the whole read burst it came in.
+public final class ServerMetrics: Sendable {
+    let registry = PrometheusCollectorRegistry()
+    private let factory: PrometheusMetricsFactory
+    /// Indexed by `Verb.rawValue`.
+    private let requests: [CoreMetrics.Counter]
+    private let errors: [String: CoreMetrics.Counter]
+    let readDuration: CoreMetrics.Timer
+    let writeDuration: CoreMetrics.Timer
+    let commitDuration: CoreMetrics.Timer
+    let commitWrites: CoreMetrics.Recorder
+    let eventsAppended: CoreMetrics.Counter
+    /// Held while a scrape sets the state metrics and renders the text.
+    private let scrape = Mutex(())
+
+    /// Read answers take microseconds (memory) to milliseconds (the log).
+    static let readBuckets: [Duration] = [1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 10_000, 100_000]
+        .map { Duration.nanoseconds(Int64($0 * 1_000)) }
+    /// A write waits for its group's commit and sync: a fraction of a millisecond to tens of them.
+    static let writeBuckets: [Duration] = [50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 100_000, 1_000_000]
+        .map { Duration.microseconds($0) }
+    /// Writes per group commit: 1 to `Limits.groupWritesMax`.
+    static let commitWritesBuckets: [Double] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1_024, 4_096]
+
+    public init() {
+        let registry = self.registry
+        factory = PrometheusMetricsFactory(registry: registry)
+        let factory = self.factory
+        func counter(_ name: String, _ labels: [(String, String)] = [], help: String) -> CoreMetrics.Counter {
+            let handler = registry.makeCounter(descriptor: ServerMetrics.descriptor(name, help), labels: labels)
+            return CoreMetrics.Counter(label: name, dimensions: labels, handler: handler, factory: factory)
+        }
+        func timer(_ name: String, buckets: [Duration], help: String) -> CoreMetrics.Timer {
+            CoreMetrics.Timer(label: name, dimensions: [], handler: registry.makeDurationHistogram(
+                descriptor: ServerMetrics.descriptor(name, help), buckets: buckets), factory: factory)
+        }
+        requests = Verb.allCases.map {
+            counter("stockd_requests_total", [("verb", $0.name)], help: "Requests parsed, by verb.")
+        }
+        var errors: [String: CoreMetrics.Counter] = [:]
+        for code in ErrorCode.allCases {
+            errors[code.rawValue] = counter("stockd_errors_total", [("code", code.rawValue)],
+                                            help: "ERR lines sent, by code (a refused request, a cut-off watcher, a refused connection).")
+        }
+        self.errors = errors
+        readDuration = timer("stockd_read_duration_seconds", buckets: ServerMetrics.readBuckets,
+                             help: "Time to answer one read (one page of an EVENTS or HISTORY answer).")
+        writeDuration = timer("stockd_write_duration_seconds", buckets: ServerMetrics.writeBuckets,
+                              help: "From a write handed to the writer to its reply: queue, group commit and sync.")
+        commitDuration = timer("stockd_commit_duration_seconds", buckets: ServerMetrics.writeBuckets,
+                               help: "Time inside one group commit's transaction, commit included.")
+        commitWrites = CoreMetrics.Recorder(
+            label: "stockd_commit_writes", dimensions: [], aggregate: true,
+            handler: registry.makeValueHistogram(descriptor: ServerMetrics.descriptor("stockd_commit_writes",
+                                                                                      "Writes carried by one group commit."),
+                                                 buckets: ServerMetrics.commitWritesBuckets),
+            factory: factory)
+        eventsAppended = counter("stockd_events_appended_total", help: "Events appended to the log.")
+    }
+
+    /// The whole name, spelt out where the metric is made so that it can be searched for.
+    private static func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+    }
+
+    // MARK: counted as it happens
+
+    /// The monotonic clock in nanoseconds, for durations.
+    @inline(__always)
+    static func nanosecondsNow() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+    }
+
+    @inline(__always)
+    func countRequest(_ verb: Verb) { requests[verb.rawValue].increment() }
+
+    func countError(_ code: ErrorCode) { errors[code.rawValue]?.increment() }
+
+    /// Counts the error of a reply about to be sent, if it is one: its last line starts `ERR CODE`
+    /// (or `{"err":"CODE"` in JSON). Only the last line is looked at; a reply ends with its OK or ERR.
+    func countIfError(_ reply: ByteBuffer) {
+        reply.withUnsafeReadableBytes { bytes in
+            guard bytes.count > 1 else { return }
+            let body = bytes[..<(bytes.count - 1)]
+            let start = (body.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 }) ?? 0
+            let line = body[start...]
+            let code: Slice<UnsafeRawBufferPointer>
+            if line.starts(with: ServerMetrics.errPrefix) {
+                code = line.dropFirst(ServerMetrics.errPrefix.count).prefix { $0 != UInt8(ascii: " ") }
+            } else if line.starts(with: ServerMetrics.jsonErrPrefix) {
+                code = line.dropFirst(ServerMetrics.jsonErrPrefix.count).prefix { $0 != UInt8(ascii: "\"") }
+            } else {
+                return
+            }
+            errors[String(decoding: code, as: UTF8.self)]?.increment()
+        }
+    }
+
+    private static let errPrefix = Array("ERR ".utf8)
+    private static let jsonErrPrefix = Array("{\"err\":\"".utf8)
+
+    /// The replies of `count` writes (or batches) handed to the writer together came back after
+    /// `nanoseconds`: one observation each.
+    func writesAnswered(_ count: Int, nanoseconds: Int64) {
+        for _ in 0..<count { writeDuration.recordNanoseconds(nanoseconds) }
+    }
+
+    /// One group commit: how long its transaction took, how many writes and events it carried.
+    func committed(microseconds: UInt64, writes: Int, events: Int) {
+        commitDuration.recordMicroseconds(microseconds)
+        commitWrites.record(writes)
+        eventsAppended.increment(by: events)
+    }
+
+    // MARK: read when asked for
+
+    /// The states a scrape reads, gathered by the caller (`ReadService.metricsSnapshot`).
+    struct Snapshot {
+        var seq: UInt64
+        var connections: Int
+        var watchers: Int
+        var slowestWatcherLag: UInt64
+        var breachesOpen: Int
+        var writer: LedgerWriter.Statistics
+        var mapBytes: Int
+        var usedBytes: Int
+        var dataFileBytes: Int
+        var startedAtSeconds: Double
+    }
+
+    /// The exposition text for `snapshot` and the process as it is now.
+    func exposition(_ snapshot: Snapshot) -> String {
+        scrape.withLock { _ in
+            gauge("stockd_last_seq", "The last seq committed and published.", snapshot.seq)
+            gauge("stockd_connections", "Client connections open.", snapshot.connections)
+            gauge("stockd_watchers", "Connections streaming a WATCH.", snapshot.watchers)
+            gauge("stockd_watcher_lag_max_events",
+                  "Events committed that the slowest watcher has not been handed yet (0 without watchers).",
+                  snapshot.slowestWatcherLag)
+            gauge("stockd_breaches_open", "Pairs below their safety level now.", snapshot.breachesOpen)
+            total("stockd_commits_failed_total", "Group commits that failed (their writes were refused).",
+                  snapshot.writer.groupsFailed)
+            total("stockd_checkpoints_total", "Checkpoints written.", snapshot.writer.checkpoints)
+            gauge("stockd_checkpoint_seq", "The seq the last checkpoint covers.", snapshot.writer.checkpointSeq)
+            gauge("stockd_checkpoint_lag_events", "Events a start would fold again: committed, not checkpointed.",
+                  snapshot.seq - min(snapshot.seq, snapshot.writer.checkpointSeq))
+            gauge("stockd_lmdb_map_size_bytes", "The LMDB map size (it doubles when full).", snapshot.mapBytes)
+            gauge("stockd_lmdb_used_bytes", "LMDB pages in use, in bytes.", snapshot.usedBytes)
+            gauge("stockd_lmdb_data_file_bytes", "Size of data.mdb on disk.", snapshot.dataFileBytes)
+            let process = ProcessFigures.read()
+            total("process_cpu_seconds_total", "User and system CPU time spent, in seconds.", process.cpuSeconds)
+            gauge("process_resident_memory_bytes", "Resident memory size in bytes.", process.residentBytes)
+            gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.", process.virtualBytes)
+            gauge("process_open_fds", "Open file descriptors.", process.openDescriptors)
+            gauge("process_max_fds", "The open file descriptor limit.", process.descriptorLimit)
+            gauge("process_start_time_seconds", "Start time of the process since the Unix epoch, in seconds.",
+                  snapshot.startedAtSeconds)
+            return registry.emitToString()
+        }
+    }
+
+    private func gauge(_ name: String, _ help: String, _ value: some BinaryInteger) { gauge(name, help, Double(value)) }
+
+    private func gauge(_ name: String, _ help: String, _ value: Double) {
+        registry.makeGauge(descriptor: ServerMetrics.descriptor(name, help)).set(to: value)
+    }
+
+    /// A counter whose total is kept elsewhere (the writer's statistics, the kernel): set to it.
+    /// Only scrapes touch it, one at a time, so no scrape sees it between reset and increment.
+    private func total(_ name: String, _ help: String, _ value: some BinaryInteger) { total(name, help, Double(value)) }
+
+    private func total(_ name: String, _ help: String, _ value: Double) {
+        let counter = registry.makeCounter(descriptor: ServerMetrics.descriptor(name, help))
+        counter.reset()
+        counter.increment(by: value)
+    }
+}
+
+/// The process basics Prometheus clients conventionally export, from getrusage, /proc/self/statm,
+/// /proc/self/fd and getrlimit (all readable under the unit's `ProcSubset=pid`).
+struct ProcessFigures {
+    var cpuSeconds = 0.0
+    var residentBytes = 0
+    var virtualBytes = 0
+    var openDescriptors = 0
+    var descriptorLimit = 0
+
+    static func read() -> ProcessFigures {
+        var figures = ProcessFigures()
+        var usage = rusage()
+        if getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage) == 0 {
+            func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+            figures.cpuSeconds = seconds(usage.ru_utime) + seconds(usage.ru_stime)
+        }
+        // statm: size resident shared text lib data dt, in pages.
+        let pageBytes = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let statm = (try? ProcFile.text("/proc/self/statm"))?.split(separator: " ").compactMap { Int($0) } ?? []
+        if statm.count >= 2 {
+            figures.virtualBytes = statm[0] * pageBytes
+            figures.residentBytes = statm[1] * pageBytes
+        }
+        if let directory = opendir("/proc/self/fd") {
+            // Less ".", ".." and the descriptor of this very listing.
+            var entries = 0
+            while readdir(directory) != nil { entries += 1 }
+            closedir(directory)
+            figures.openDescriptors = max(0, entries - 3)
+        }
+        var limit = rlimit()
+        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 { figures.descriptorLimit = Int(limit.rlim_cur) }
+        return figures
+    }
+}
+
+/// Small text files of /proc, read whole.
+enum ProcFile {
+    struct Failed: Error { let path: String; let errno: Int32 }
+
+    static func text(_ path: String) throws -> String {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw Failed(path: path, errno: errno) }
+        defer { close(descriptor) }
+        var buffer = [UInt8](repeating: 0, count: 4_096)
+        let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+        guard count >= 0 else { throw Failed(path: path, errno: errno) }
+        return String(decoding: buffer[..<count], as: UTF8.self).trimmingSuffixNewline()
+    }
+}
+
+private extension String {
+    func trimmingSuffixNewline() -> String { hasSuffix("\n") ? String(dropLast()) : self }
+}
