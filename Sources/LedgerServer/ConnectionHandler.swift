@@ -60,6 +60,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var watchesCancelled = 0
     /// `HELLO format=json` switches the replies of every later request of this connection to JSON.
     private var json = false
+    /// Requests by verb counted here and added to the server's counters once per read burst.
+    private var tally = ServerMetrics.Tally()
 
     init(shared: ServerShared, peer: PeerCredentials) {
         self.shared = shared
@@ -75,6 +77,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         batch = nil
         inbound = nil
         stopWatching()
+        shared.metrics.add(&tally)
         context.fireChannelInactive()
     }
 
@@ -167,6 +170,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        shared.metrics.add(&tally)
         drain()
         context.fireChannelReadComplete()
     }
@@ -197,7 +201,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     // MARK: requests
 
     private func handle(_ request: Request) {
-        shared.metrics.countRequest(request.verb)
+        tally.count(request.verb)
         if batch != nil { return handleInBatch(request) }
         if watch != nil || watchRequested { return handleWhileWatching(request) }
         switch request {
@@ -206,7 +210,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             submit(.single(write))
         case .read(let read):
             if replies.isEmpty && !ConnectionHandler.runsOffLoop(read) && shared.replyBudget.hasRoom {
-                let answer = shared.reads.answer(read, json: json, allocator: allocator)
+                let answer = shared.reads.answer(read, json: json, allocator: allocator, timed: tally.timesNextRead())
                 replies.append(.ready(answer), json: json)
             } else {
                 replies.append(.deferredRead(.request(read)), json: json)
@@ -329,7 +333,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let handler = NIOLoopBound(self, eventLoop: loop)
         let metrics = shared.metrics, submitted = ServerMetrics.nanosecondsNow()
         shared.writer.submit(works, actor: peer.uid, on: loop) { lines in
-            metrics.writesAnswered(works.count, nanoseconds: ServerMetrics.nanosecondsNow() - submitted)
+            metrics.writesAnswered(nanoseconds: ServerMetrics.nanosecondsNow() - submitted)
             for (slotID, reply) in zip(slotIDs, lines) { handler.value.fill(slotID, reply) }
             handler.value.drain()
         }
@@ -396,7 +400,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 }
                 if case .request(let request) = read, !ConnectionHandler.runsOffLoop(request) {
                     let entry = replies.popHead()!
-                    send(shared.reads.answer(request, json: entry.json, allocator: allocator))
+                    send(shared.reads.answer(request, json: entry.json, allocator: allocator, timed: tally.timesNextRead()))
                     continue
                 }
                 runOffLoop(read, slotID: replies.headID, json: replies.json(replies.headID) ?? json)

@@ -156,9 +156,10 @@ public struct ReadService: Sendable {
 
     /// The reply of one read as the bytes to send. STOCK of the present, the most frequent read,
     /// goes from the view's values to bytes with no String in between.
-    func answer(_ request: ReadRequest, json: Bool, allocator: ByteBufferAllocator) -> ByteBuffer {
-        let started = ServerMetrics.nanosecondsNow()
-        defer { metrics.readDuration.recordNanoseconds(ServerMetrics.nanosecondsNow() - started) }
+    /// Reads answered on an event loop are `timed` one in `ServerMetrics.Tally.readsPerTimedRead`.
+    func answer(_ request: ReadRequest, json: Bool, allocator: ByteBufferAllocator, timed: Bool = true) -> ByteBuffer {
+        let started = timed ? ServerMetrics.nanosecondsNow() : 0
+        defer { if timed { metrics.readDuration.recordNanoseconds(ServerMetrics.nanosecondsNow() - started) } }
         if !json, case let .stock(sku, wh, nil) = request {
             let (skuPairs, seq) = view.withContents { ($0.skus[sku], $0.lastSeq) }
             var rows: ByteBuffer

@@ -17,9 +17,11 @@ import Glibc
 /// when the metrics are asked for and set just before the text is made, under one lock, so two
 /// scrapes at once never interleave.
 ///
-/// Cost on the hot path: a request is one relaxed atomic add (its verb) and an error one more; a
-/// read is timed with two monotonic clock reads and one histogram update (a short lock); a write
-/// adds one histogram update, its clock reads shared by the whole read burst it came in.
+/// Cost on the hot path (measured: docs/performance.md, "Metrics"): a request adds one to an integer
+/// of its connection's own, added to the shared counter once per read burst; an `ERR` reply is one
+/// atomic add; one in 16 reads answered from memory is timed (two monotonic clock reads and a
+/// histogram update under a short lock); a write is one histogram update, its clock reads shared by
+/// the whole read burst it came in.
 public final class ServerMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     private let factory: PrometheusMetricsFactory
@@ -67,7 +69,7 @@ public final class ServerMetrics: Sendable {
         readDuration = timer("stockd_read_duration_seconds", buckets: ServerMetrics.readBuckets,
                              help: "Time to answer one read (one page of an EVENTS or HISTORY answer).")
         writeDuration = timer("stockd_write_duration_seconds", buckets: ServerMetrics.writeBuckets,
-                              help: "From a write handed to the writer to its reply: queue, group commit and sync.")
+                              help: "From writes handed to the writer to their replies (queue, group commit, sync); one observation per hand-off: the writes of one connection's read burst.")
         commitDuration = timer("stockd_commit_duration_seconds", buckets: ServerMetrics.writeBuckets,
                                help: "Time inside one group commit's transaction, commit included.")
         commitWrites = CoreMetrics.Recorder(
@@ -94,19 +96,56 @@ public final class ServerMetrics: Sendable {
         return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
     }
 
-    @inline(__always)
-    func countRequest(_ verb: Verb) { requests[verb.rawValue].increment() }
+    /// One connection's requests by verb since its last read burst, and which read to time next:
+    /// plain integers of the connection's own, so a request costs no shared memory. Every counter of
+    /// the server is shared by both event loops, and an atomic add on a cache line the other core
+    /// keeps taking was measured at a tenth of a STOCK's whole cost (docs/performance.md, "Metrics").
+    struct Tally {
+        /// Reads answered on an event loop are timed one in this many: two clock reads and a
+        /// histogram update are a sixth of an in-memory STOCK's cost. The off-loop reads (history,
+        /// the log) are all timed.
+        static let readsPerTimedRead = 16
+        var counts = [Int](repeating: 0, count: Verb.allCases.count)
+        var total = 0
+        var readsUntilTimed = 0
+
+        @inline(__always)
+        mutating func count(_ verb: Verb) {
+            counts[verb.rawValue] += 1
+            total += 1
+        }
+
+        /// Whether to time this read.
+        @inline(__always)
+        mutating func timesNextRead() -> Bool {
+            if readsUntilTimed > 0 {
+                readsUntilTimed -= 1
+                return false
+            }
+            readsUntilTimed = Tally.readsPerTimedRead - 1
+            return true
+        }
+    }
+
+    /// Adds a connection's tally to the counters and empties it.
+    func add(_ tally: inout Tally) {
+        guard tally.total > 0 else { return }
+        for (index, count) in tally.counts.enumerated() where count > 0 {
+            requests[index].increment(by: count)
+            tally.counts[index] = 0
+        }
+        tally.total = 0
+    }
 
     func countError(_ code: ErrorCode) { errors[code.rawValue]?.increment() }
 
-    /// Counts the error of a reply about to be sent, if it is one: its last line starts `ERR CODE`
-    /// (or `{"err":"CODE"` in JSON). Only the last line is looked at; a reply ends with its OK or ERR.
+    /// Counts the error of a reply about to be sent, if it is one: it starts `ERR CODE` (or
+    /// `{"err":"CODE"` in JSON). An `ERR` reply is always that one line (nothing was done, so there
+    /// are no rows; a batch that fails answers only its `ERR index=`), so the first bytes tell, and a
+    /// reply costs a comparison or two however long it is.
     func countIfError(_ reply: ByteBuffer) {
         reply.withUnsafeReadableBytes { bytes in
-            guard bytes.count > 1 else { return }
-            let body = bytes[..<(bytes.count - 1)]
-            let start = (body.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 }) ?? 0
-            let line = body[start...]
+            let line = bytes[...]
             let code: Slice<UnsafeRawBufferPointer>
             if line.starts(with: ServerMetrics.errPrefix) {
                 code = line.dropFirst(ServerMetrics.errPrefix.count).prefix { $0 != UInt8(ascii: " ") }
@@ -122,10 +161,13 @@ public final class ServerMetrics: Sendable {
     private static let errPrefix = Array("ERR ".utf8)
     private static let jsonErrPrefix = Array("{\"err\":\"".utf8)
 
-    /// The replies of `count` writes (or batches) handed to the writer together came back after
-    /// `nanoseconds`: one observation each.
-    func writesAnswered(_ count: Int, nanoseconds: Int64) {
-        for _ in 0..<count { writeDuration.recordNanoseconds(nanoseconds) }
+    /// The writes one connection handed to the writer together (those of one read burst) were
+    /// answered together after `nanoseconds`: one observation for them all. Aggregated per hand-off
+    /// because they share that latency by construction, and one histogram update per write was
+    /// measured at 5% of a write's cost (docs/performance.md, "Metrics"). `stockd_requests_total`
+    /// counts the writes themselves.
+    func writesAnswered(nanoseconds: Int64) {
+        writeDuration.recordNanoseconds(nanoseconds)
     }
 
     /// One group commit: how long its transaction took, how many writes and events it carried.

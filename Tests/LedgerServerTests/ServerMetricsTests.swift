@@ -12,10 +12,10 @@ import Testing
         return metrics.registry.emitToString()
     }
 
-    @Test func countsTheCodeOfTheLastLine() {
+    @Test func countsTheCodeOfAnErrReply() {
         let text = errorsCounted([
             "ERR INSUFFICIENT available=5 requested=50 sku=A wh=W\n",
-            "done seq=1\nERR ARG index=2 missing key: qty\n",
+            "ERR ARG index=2 missing key: qty\n",
             "{\"err\":\"INSUFFICIENT\",\"available\":5}\n",
             "ERR LIMIT\n",
         ])
