@@ -61,7 +61,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// `HELLO format=json` switches the replies of every later request of this connection to JSON.
     private var json = false
     /// Requests by verb counted here and added to the server's counters once per read burst.
-    private var tally = ServerMetrics.Tally()
+    /// Unchecked: touched only by this handler on its event loop, never while another access to it
+    /// is open, and the run-time exclusivity check would cost more than the count it guards.
+    @exclusivity(unchecked) private var tally = ServerMetrics.Tally()
+    /// Where this event loop's connections add their tallies.
+    private var requestShard: RequestShard?
 
     init(shared: ServerShared, peer: PeerCredentials) {
         self.shared = shared
@@ -69,7 +73,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
         self.role = shared.configuration.accessPolicy.role(uid: peer.uid, gid: peer.gid)
     }
 
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        requestShard = shared.metrics.requestShard(for: context.eventLoop)
+    }
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -77,7 +84,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         batch = nil
         inbound = nil
         stopWatching()
-        shared.metrics.add(&tally)
+        requestShard?.add(&tally)
         context.fireChannelInactive()
     }
 
@@ -170,7 +177,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        shared.metrics.add(&tally)
+        requestShard?.add(&tally)
         drain()
         context.fireChannelReadComplete()
     }

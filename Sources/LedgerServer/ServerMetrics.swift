@@ -18,15 +18,17 @@ import Glibc
 /// scrapes at once never interleave.
 ///
 /// Cost on the hot path (measured: docs/performance.md, "Metrics"): a request adds one to an integer
-/// of its connection's own, added to the shared counter once per read burst; an `ERR` reply is one
-/// atomic add; one in 16 reads answered from memory is timed (two monotonic clock reads and a
-/// histogram update under a short lock); a write is one histogram update, its clock reads shared by
-/// the whole read burst it came in.
+/// of its connection's own, added to its event loop's shard once per read burst; a reply's first
+/// byte is looked at, and an `ERR` is one atomic add; one in 16 reads answered from memory is timed
+/// (two monotonic clock reads and a histogram update under a short lock); the writes of one read
+/// burst share one histogram update.
 public final class ServerMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     private let factory: PrometheusMetricsFactory
     /// Indexed by `Verb.rawValue`.
-    private let requests: [CoreMetrics.Counter]
+    /// Request counts, one shard per event loop (`RequestShard`), summed into
+    /// `stockd_requests_total` when the metrics are asked for.
+    private let requestShards = Mutex<[ObjectIdentifier: RequestShard]>([:])
     private let errors: [String: CoreMetrics.Counter]
     let readDuration: CoreMetrics.Timer
     let writeDuration: CoreMetrics.Timer
@@ -56,9 +58,6 @@ public final class ServerMetrics: Sendable {
         func timer(_ name: String, buckets: [Duration], help: String) -> CoreMetrics.Timer {
             CoreMetrics.Timer(label: name, dimensions: [], handler: registry.makeDurationHistogram(
                 descriptor: ServerMetrics.descriptor(name, help), buckets: buckets), factory: factory)
-        }
-        requests = Verb.allCases.map {
-            counter("stockd_requests_total", [("verb", $0.name)], help: "Requests parsed, by verb.")
         }
         var errors: [String: CoreMetrics.Counter] = [:]
         for code in ErrorCode.allCases {
@@ -97,17 +96,22 @@ public final class ServerMetrics: Sendable {
     }
 
     /// One connection's requests by verb since its last read burst, and which read to time next:
-    /// plain integers of the connection's own, so a request costs no shared memory. Every counter of
-    /// the server is shared by both event loops, and an atomic add on a cache line the other core
-    /// keeps taking was measured at a tenth of a STOCK's whole cost (docs/performance.md, "Metrics").
+    /// plain integers of the connection's own, so a request costs no shared memory (see
+    /// `RequestShard`, where they go once per burst).
     struct Tally {
         /// Reads answered on an event loop are timed one in this many: two clock reads and a
-        /// histogram update are a sixth of an in-memory STOCK's cost. The off-loop reads (history,
-        /// the log) are all timed.
+        /// histogram update under a lock that both event loops take are a large part of an
+        /// in-memory STOCK, which costs about 2 µs of CPU in all. The off-loop reads (history, the
+        /// log) are all timed.
         static let readsPerTimedRead = 16
         var counts = [Int](repeating: 0, count: Verb.allCases.count)
         var total = 0
         var readsUntilTimed = 0
+
+        mutating func clear() {
+            for index in counts.indices { counts[index] = 0 }
+            total = 0
+        }
 
         @inline(__always)
         mutating func count(_ verb: Verb) {
@@ -127,14 +131,14 @@ public final class ServerMetrics: Sendable {
         }
     }
 
-    /// Adds a connection's tally to the counters and empties it.
-    func add(_ tally: inout Tally) {
-        guard tally.total > 0 else { return }
-        for (index, count) in tally.counts.enumerated() where count > 0 {
-            requests[index].increment(by: count)
-            tally.counts[index] = 0
+    /// The request counts of the connections of `loop`: taken once per connection.
+    func requestShard(for loop: any EventLoop) -> RequestShard {
+        requestShards.withLock { shards in
+            if let shard = shards[ObjectIdentifier(loop)] { return shard }
+            let shard = RequestShard()
+            shards[ObjectIdentifier(loop)] = shard
+            return shard
         }
-        tally.total = 0
     }
 
     func countError(_ code: ErrorCode) { errors[code.rawValue]?.increment() }
@@ -143,7 +147,15 @@ public final class ServerMetrics: Sendable {
     /// `{"err":"CODE"` in JSON). An `ERR` reply is always that one line (nothing was done, so there
     /// are no rows; a batch that fails answers only its `ERR index=`), so the first bytes tell, and a
     /// reply costs a comparison or two however long it is.
+    @inline(__always)
     func countIfError(_ reply: ByteBuffer) {
+        // Most replies start with `OK` or a row word: one byte tells them apart.
+        guard let first = reply.getInteger(at: reply.readerIndex, as: UInt8.self),
+              first == UInt8(ascii: "E") || first == UInt8(ascii: "{") else { return }
+        countError(in: reply)
+    }
+
+    private func countError(in reply: ByteBuffer) {
         reply.withUnsafeReadableBytes { bytes in
             let line = bytes[...]
             let code: Slice<UnsafeRawBufferPointer>
@@ -164,7 +176,7 @@ public final class ServerMetrics: Sendable {
     /// The writes one connection handed to the writer together (those of one read burst) were
     /// answered together after `nanoseconds`: one observation for them all. Aggregated per hand-off
     /// because they share that latency by construction, and one histogram update per write was
-    /// measured at 5% of a write's cost (docs/performance.md, "Metrics"). `stockd_requests_total`
+    /// measured at about 5% of a write's CPU (docs/performance.md, "Metrics"). `stockd_requests_total`
     /// counts the writes themselves.
     func writesAnswered(nanoseconds: Int64) {
         writeDuration.recordNanoseconds(nanoseconds)
@@ -196,6 +208,11 @@ public final class ServerMetrics: Sendable {
     /// The exposition text for `snapshot` and the process as it is now.
     func exposition(_ snapshot: Snapshot) -> String {
         scrape.withLock { _ in
+            var requests = [Int](repeating: 0, count: Verb.allCases.count)
+            for shard in requestShards.withLock({ Array($0.values) }) { shard.addCounts(to: &requests) }
+            for verb in Verb.allCases {
+                total("stockd_requests_total", "Requests parsed, by verb.", requests[verb.rawValue], labels: [("verb", verb.name)])
+            }
             gauge("stockd_last_seq", "The last seq committed and published.", snapshot.seq)
             gauge("stockd_connections", "Client connections open.", snapshot.connections)
             gauge("stockd_watchers", "Connections streaming a WATCH.", snapshot.watchers)
@@ -232,12 +249,37 @@ public final class ServerMetrics: Sendable {
 
     /// A counter whose total is kept elsewhere (the writer's statistics, the kernel): set to it.
     /// Only scrapes touch it, one at a time, so no scrape sees it between reset and increment.
-    private func total(_ name: String, _ help: String, _ value: some BinaryInteger) { total(name, help, Double(value)) }
+    private func total(_ name: String, _ help: String, _ value: some BinaryInteger, labels: [(String, String)] = []) {
+        total(name, help, Double(value), labels: labels)
+    }
 
-    private func total(_ name: String, _ help: String, _ value: Double) {
-        let counter = registry.makeCounter(descriptor: ServerMetrics.descriptor(name, help))
+    private func total(_ name: String, _ help: String, _ value: Double, labels: [(String, String)] = []) {
+        let counter = registry.makeCounter(descriptor: ServerMetrics.descriptor(name, help), labels: labels)
         counter.reset()
         counter.increment(by: value)
+    }
+}
+
+/// The requests by verb of one event loop's connections. Each connection tallies its own
+/// (`ServerMetrics.Tally`) and adds the tally here once per read burst. Only that loop's thread adds,
+/// and a scrape reads now and then, so the lock is never contended: a shared counter, taken by both
+/// event loops at every burst, was measured at a tenth of an in-memory STOCK's cost.
+final class RequestShard: Sendable {
+    private let counts = Mutex([Int](repeating: 0, count: Verb.allCases.count))
+
+    /// Adds a connection's tally and empties it.
+    func add(_ tally: inout ServerMetrics.Tally) {
+        guard tally.total > 0 else { return }
+        counts.withLock { counts in
+            for index in counts.indices { counts[index] += tally.counts[index] }
+        }
+        tally.clear()
+    }
+
+    func addCounts(to totals: inout [Int]) {
+        counts.withLock { counts in
+            for index in counts.indices { totals[index] += counts[index] }
+        }
     }
 }
 
