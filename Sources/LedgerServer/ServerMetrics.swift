@@ -160,7 +160,7 @@ public final class ServerMetrics: Sendable {
             let line = bytes[...]
             let code: Slice<UnsafeRawBufferPointer>
             if line.starts(with: ServerMetrics.errPrefix) {
-                code = line.dropFirst(ServerMetrics.errPrefix.count).prefix { $0 != UInt8(ascii: " ") }
+                code = line.dropFirst(ServerMetrics.errPrefix.count).prefix { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\n") }
             } else if line.starts(with: ServerMetrics.jsonErrPrefix) {
                 code = line.dropFirst(ServerMetrics.jsonErrPrefix.count).prefix { $0 != UInt8(ascii: "\"") }
             } else {
