@@ -12,8 +12,8 @@ import Glibc
 ///
 /// What happens is counted as it happens, through swift-metrics' types backed by swift-prometheus
 /// instruments on a registry of this server's own (not the process-wide `MetricsSystem`, so servers
-/// in one test process keep apart): requests by verb, `ERR` lines by code, read and write latency,
-/// commits. What is a state (connections, watchers, LMDB, the writer's totals, the process) is read
+/// in one test process keep apart): `ERR` lines by code, read and write latency, commits. Requests
+/// by verb are counted per event loop (`RequestShard`) and summed when asked for. What is a state (connections, watchers, LMDB, the writer's totals, the process) is read
 /// when the metrics are asked for and set just before the text is made, under one lock, so two
 /// scrapes at once never interleave.
 ///
@@ -25,7 +25,6 @@ import Glibc
 public final class ServerMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     private let factory: PrometheusMetricsFactory
-    /// Indexed by `Verb.rawValue`.
     /// Request counts, one shard per event loop (`RequestShard`), summed into
     /// `stockd_requests_total` when the metrics are asked for.
     private let requestShards = Mutex<[ObjectIdentifier: RequestShard]>([:])
