@@ -22,6 +22,11 @@ deps:
 	    echo "run as root:  apt-get update && apt-get install -y $(APT_PACKAGES)"; exit 1; \
 	  fi; \
 	fi
+	@# The metrics tests read stockd's Prometheus text with prometheus_client's own parser (PyPI). Debian
+	@# marks its Python externally managed (PEP 668); no Debian package here provides this module, so
+	@# pip may add it beside them.
+	@/usr/bin/python3 -c 'import prometheus_client' 2>/dev/null || \
+	  /usr/bin/python3 -m pip install --quiet --root-user-action=ignore --break-system-packages prometheus_client
 
 build: deps
 	$(SWIFT) build

@@ -25,9 +25,71 @@ public enum ReadRequest: Equatable, Sendable {
     case history(sku: String, wh: String?, from: UInt64, limit: Int)
     case events(from: UInt64, limit: Int)
     case info
+    /// The daemon's metrics in the Prometheus text format, one exposition line per row.
+    case metrics
 }
 
 public enum WatchTopic: Equatable, Sendable {
     case breaches(wh: String?, sku: String?)
     case events(from: UInt64?)
+}
+
+/// The verb a request was sent with: the `verb` label of the requests counter. Numbered, so a
+/// counter per verb is an array element rather than a hashed lookup on the hot path.
+public enum Verb: Int, CaseIterable, Sendable {
+    case receive, sell, reserve, release, transfer, arrive, adjust, count, returnGoods, expect, cancel, policy
+    case stock, breaches, reorder, reservations, transfers, history, events, info, metrics
+    case begin, commit, abort, hello, ping, quit, watch, unwatch
+
+    /// The word on the wire.
+    public var name: String {
+        switch self {
+        case .returnGoods: "RETURN"
+        default: String(describing: self).uppercased()
+        }
+    }
+}
+
+extension Request {
+    public var verb: Verb {
+        switch self {
+        case .write(let write):
+            switch write.command {
+            case .receive: .receive
+            case .sell, .sellReserved: .sell
+            case .reserve: .reserve
+            case .release: .release
+            case .transfer: .transfer
+            case .arrive: .arrive
+            case .adjust: .adjust
+            case .count: .count
+            case .returnGoods: .returnGoods
+            case .expect: .expect
+            case .cancel: .cancel
+            // Written by the daemon itself (Command.expire): never a parsed request, so never counted.
+            case .expire: .cancel
+            case .policy: .policy
+            }
+        case .read(let read):
+            switch read {
+            case .stock: .stock
+            case .breaches, .breachHistory: .breaches
+            case .reorder: .reorder
+            case .reservations: .reservations
+            case .transfers: .transfers
+            case .history: .history
+            case .events: .events
+            case .info: .info
+            case .metrics: .metrics
+            }
+        case .begin: .begin
+        case .commit: .commit
+        case .abort: .abort
+        case .hello: .hello
+        case .ping: .ping
+        case .quit: .quit
+        case .watch: .watch
+        case .unwatch: .unwatch
+        }
+    }
 }

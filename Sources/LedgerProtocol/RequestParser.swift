@@ -95,6 +95,7 @@ public enum RequestParser {
         case "EVENTS":
             request = .read(.events(from: try args.optionalSeq("from") ?? 1, limit: try args.limit()))
         case "INFO": request = .read(.info)
+        case "METRICS": request = .read(.metrics)
         case "PING": request = .ping
         case "QUIT": request = .quit
         case "BEGIN": request = .begin

@@ -60,6 +60,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var watchesCancelled = 0
     /// `HELLO format=json` switches the replies of every later request of this connection to JSON.
     private var json = false
+    /// Requests by verb counted here and added to the server's counters once per read burst.
+    /// Unchecked: touched only by this handler on its event loop, never while another access to it
+    /// is open, and the run-time exclusivity check would cost more than the count it guards.
+    @exclusivity(unchecked) private var tally = ServerMetrics.Tally()
+    /// Where this event loop's connections add their tallies.
+    private var requestShard: RequestShard?
 
     init(shared: ServerShared, peer: PeerCredentials) {
         self.shared = shared
@@ -67,7 +73,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
         self.role = shared.configuration.accessPolicy.role(uid: peer.uid, gid: peer.gid)
     }
 
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        requestShard = shared.metrics.requestShard(for: context.eventLoop)
+    }
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -75,6 +84,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         batch = nil
         inbound = nil
         stopWatching()
+        requestShard?.add(&tally)
         context.fireChannelInactive()
     }
 
@@ -150,6 +160,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             shared.logger.debug("closing an idle connection", metadata: ["pid": "\(peer.pid)", "uid": "\(peer.uid)"])
             var buffer = context.channel.allocator.buffer(capacity: 64)
             buffer.writeString(ProtocolError(.limit, "idle for \(shared.configuration.idleTimeoutSeconds) s, closing").line() + "\n")
+            shared.metrics.countError(.limit)
             context.write(wrapOutboundOut(buffer), promise: nil)
             closeWhenWritten(context)
         }
@@ -166,6 +177,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        requestShard?.add(&tally)
         drain()
         context.fireChannelReadComplete()
     }
@@ -196,6 +208,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     // MARK: requests
 
     private func handle(_ request: Request) {
+        tally.count(request.verb)
         if batch != nil { return handleInBatch(request) }
         if watch != nil || watchRequested { return handleWhileWatching(request) }
         switch request {
@@ -204,7 +217,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             submit(.single(write))
         case .read(let read):
             if replies.isEmpty && !ConnectionHandler.runsOffLoop(read) && shared.replyBudget.hasRoom {
-                let answer = shared.reads.answer(read, json: json, allocator: allocator)
+                let answer = shared.reads.answer(read, json: json, allocator: allocator, timed: tally.timesNextRead())
                 replies.append(.ready(answer), json: json)
             } else {
                 replies.append(.deferredRead(.request(read)), json: json)
@@ -292,7 +305,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     static func runsOffLoop(_ read: ReadRequest) -> Bool {
         switch read {
         case .stock(_, _, let at): at != nil
-        case .history, .events, .breachHistory: true
+        case .history, .events, .breachHistory, .metrics: true
         case .breaches, .reorder, .reservations, .transfers, .info: false
         }
     }
@@ -325,7 +338,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
         unsentSlotIDs.removeAll(keepingCapacity: true)
         // The writer thread answers; the handler is touched only back on its own event loop.
         let handler = NIOLoopBound(self, eventLoop: loop)
+        let metrics = shared.metrics, submitted = ServerMetrics.nanosecondsNow()
         shared.writer.submit(works, actor: peer.uid, on: loop) { lines in
+            metrics.writesAnswered(nanoseconds: ServerMetrics.nanosecondsNow() - submitted)
             for (slotID, reply) in zip(slotIDs, lines) { handler.value.fill(slotID, reply) }
             handler.value.drain()
         }
@@ -367,6 +382,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         var wrote = false
         var pending: ByteBuffer?
         func send(_ buffer: ByteBuffer) {
+            shared.metrics.countIfError(buffer)
             if buffer.readableBytes >= ConnectionHandler.budgetedReplyBytesMin {
                 sendPending()
                 sendBudgeted(buffer, context: context)
@@ -391,7 +407,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 }
                 if case .request(let request) = read, !ConnectionHandler.runsOffLoop(request) {
                     let entry = replies.popHead()!
-                    send(shared.reads.answer(request, json: entry.json, allocator: allocator))
+                    send(shared.reads.answer(request, json: entry.json, allocator: allocator, timed: tally.timesNextRead()))
                     continue
                 }
                 runOffLoop(read, slotID: replies.headID, json: replies.json(replies.headID) ?? json)

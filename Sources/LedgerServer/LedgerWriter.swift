@@ -123,6 +123,8 @@ public final class LedgerWriter: @unchecked Sendable {
     private let clock: @Sendable () -> Timestamp
     private let daemonActor = UInt32(getuid())
     private let checkpointPolicy: CheckpointPolicy
+    /// Each group commit is observed here (commit time, writes, events).
+    let metrics: ServerMetrics
 
     /// The queue's lock and the writer's wake-up. pthread's, because the writer sleeps until work
     /// arrives or a deadline on the monotonic clock passes, which neither `Synchronization.Mutex`
@@ -151,7 +153,9 @@ public final class LedgerWriter: @unchecked Sendable {
     static let clockBehindLoggedMicroseconds: Int64 = 1_000_000
 
     public init(store: LedgerStore, logger: Logger, checkpointPolicy: CheckpointPolicy = CheckpointPolicy(),
-                clock: @escaping @Sendable () -> Timestamp = LedgerWriter.systemClock) throws {
+                clock: @escaping @Sendable () -> Timestamp = LedgerWriter.systemClock,
+                metrics: ServerMetrics = ServerMetrics()) throws {
+        self.metrics = metrics
         self.store = store
         self.logger = logger
         self.clock = clock
@@ -401,6 +405,10 @@ public final class LedgerWriter: @unchecked Sendable {
             statistics.writesCommitted += UInt64(group.reduce(0) { $0 + $1.writeCount })
             statistics.commitMicroseconds += LedgerWriter.monotonicMicroseconds() - started
             statistics.commitBytesWritten += bytesWritten
+        }
+        if !scratch.events.isEmpty {
+            metrics.committed(microseconds: LedgerWriter.monotonicMicroseconds() - started,
+                              writes: group.reduce(0) { $0 + $1.writeCount }, events: scratch.events.count)
         }
         // The writer's own state moves on at once (the next group is decided on top of it); readers
         // and clients hear of the group once it is durable. A group that wrote nothing still waits

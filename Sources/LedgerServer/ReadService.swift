@@ -22,12 +22,17 @@ public struct ReadService: Sendable {
     let connectionCount: @Sendable () -> Int
     let writerStatistics: @Sendable () -> LedgerWriter.Statistics
     let damageLog: DamageLog
+    let metrics: ServerMetrics
+    /// Watchers and the slowest one's progress, for METRICS.
+    let watchers: WatchHub
 
     init(store: LedgerStore, view: LiveView, version: String, startedAt: Timestamp, clock: @escaping @Sendable () -> Timestamp,
          connectionCount: @escaping @Sendable () -> Int,
          writerStatistics: @escaping @Sendable () -> LedgerWriter.Statistics,
-         logger: Logger = Logger(label: "stockd")) {
+         logger: Logger = Logger(label: "stockd"), metrics: ServerMetrics = ServerMetrics(), watchers: WatchHub = WatchHub()) {
         self.damageLog = DamageLog(logger: logger)
+        self.metrics = metrics
+        self.watchers = watchers
         self.store = store
         self.view = view
         self.version = version
@@ -86,7 +91,9 @@ public struct ReadService: Sendable {
 
     /// The next rows of a log read, at most `rowsMax`; the last page ends with the `OK` line.
     func page(_ cursor: inout LogCursor, rowsMax: Int) throws -> [String] {
-        try damageLog.logging { try readPage(&cursor, rowsMax: rowsMax) }
+        let started = ServerMetrics.nanosecondsNow()
+        defer { metrics.readDuration.recordNanoseconds(ServerMetrics.nanosecondsNow() - started) }
+        return try damageLog.logging { try readPage(&cursor, rowsMax: rowsMax) }
     }
 
     private func readPage(_ cursor: inout LogCursor, rowsMax: Int) throws -> [String] {
@@ -149,7 +156,10 @@ public struct ReadService: Sendable {
 
     /// The reply of one read as the bytes to send. STOCK of the present, the most frequent read,
     /// goes from the view's values to bytes with no String in between.
-    func answer(_ request: ReadRequest, json: Bool, allocator: ByteBufferAllocator) -> ByteBuffer {
+    /// Reads answered on an event loop are `timed` one in `ServerMetrics.Tally.readsPerTimedRead`.
+    func answer(_ request: ReadRequest, json: Bool, allocator: ByteBufferAllocator, timed: Bool = true) -> ByteBuffer {
+        let started = timed ? ServerMetrics.nanosecondsNow() : 0
+        defer { if timed { metrics.readDuration.recordNanoseconds(ServerMetrics.nanosecondsNow() - started) } }
         if !json, case let .stock(sku, wh, nil) = request {
             let (skuPairs, seq) = view.withContents { ($0.skus[sku], $0.lastSeq) }
             var rows: ByteBuffer
@@ -176,6 +186,15 @@ public struct ReadService: Sendable {
             buffer.writeImmutableBuffer(rows)
             buffer.writeBytes(ok.bytes)
             buffer.writeInteger(UInt8(ascii: "\n"))
+            return buffer
+        }
+        if json, case .metrics = request {
+            // Exposition lines are not key=value rows: in JSON each travels whole, as a string.
+            var lines = answer(request)
+            let ok = lines.removeLast()
+            var buffer = allocator.buffer(capacity: 64 * lines.count)
+            for line in lines { buffer.writeString("{\"row\":\"metrics\",\"line\":" + JSONReply.quote(line) + "}\n") }
+            buffer.writeString(JSONReply.object(for: ok) + "\n")
             return buffer
         }
         return ReplyBytes.render(answer(request), json: json, allocator: allocator)
@@ -311,8 +330,28 @@ public struct ReadService: Sendable {
             line.add("pages_per_checkpoint", ratio(statistics.checkpointBytesWritten / 4096, statistics.checkpoints))
             line.add("clock_behind_s", max(0, ((newestEventAt ?? now).microseconds - now.microseconds) / 1_000_000))
             return ok([line.text], seq)
+
+        case .metrics:
+            let rows = metrics.exposition(metricsSnapshot()).split(separator: "\n").map(String.init)
+            return rows + ["OK rows=\(rows.count) seq=\(view.lastSeq)"]
         }
     }
+
+    /// What a scrape reads of the daemon's state.
+    func metricsSnapshot() -> ServerMetrics.Snapshot {
+        let seq = view.lastSeq
+        let (watcherCount, slowestSeq) = watchers.progress()
+        return ServerMetrics.Snapshot(
+            seq: seq, connections: connectionCount(), watchers: watcherCount,
+            slowestWatcherLag: slowestSeq.map { seq - min(seq, $0) } ?? 0,
+            breachesOpen: view.withContents { $0.breached.count }, writer: writerStatistics(),
+            mapBytes: store.environment.mapSizeBytes,
+            usedBytes: (store.environment.lastPageNumber + 1) * store.environment.pageSizeBytes,
+            dataFileBytes: store.dataFileBytes, startedAtSeconds: Double(startedAt.microseconds) / 1e6)
+    }
+
+    /// The Prometheus text exposition, for the HTTP endpoint (METRICS sends the same lines as rows).
+    func metricsText() -> String { metrics.exposition(metricsSnapshot()) }
 }
 
 /// Logs the first damage a read meets, once: every later read that meets damage is still answered

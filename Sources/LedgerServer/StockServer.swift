@@ -27,6 +27,8 @@ public struct ServerConfiguration: Sendable {
     public var connectionsPerUid = Limits.connectionsPerUidDefault
     /// Idle connections are closed after this many seconds; 0 keeps them.
     public var idleTimeoutSeconds = Limits.idleTimeoutSecondsDefault
+    /// Where to serve `GET /metrics` over HTTP (`--metrics-listen`); nil serves none.
+    public var metricsListen: (host: String, port: Int)?
     /// The wall clock: event times, deadlines, `at=`. Only tests replace it (stockd's hidden
     /// `--test-clock-offset-seconds`).
     public var clock: @Sendable () -> Timestamp = LedgerWriter.systemClock
@@ -47,6 +49,7 @@ final class ServerShared: Sendable {
     let logger: Logger
     let connections: ConnectionRegistry
     let replyBudget: ReplyBudget
+    var metrics: ServerMetrics { writer.metrics }
 
     init(configuration: ServerConfiguration, writer: LedgerWriter, reads: ReadService, readPool: NIOThreadPool,
          logger: Logger, connections: ConnectionRegistry, replyBudget: ReplyBudget = ReplyBudget()) {
@@ -92,8 +95,9 @@ public final class StockServer: Service, Sendable {
         defer { lock.release() }
         let store = try LedgerStore(directory: configuration.dataDirectory, deferredMetaSync: true,
                                     mapSizeBytes: configuration.mapSizeBytes)
+        let metrics = ServerMetrics()
         let writer = try LedgerWriter(store: store, logger: logger, checkpointPolicy: configuration.checkpointPolicy,
-                                      clock: configuration.clock)
+                                      clock: configuration.clock, metrics: metrics)
         writer.start()
         let (slots, descriptorLimit) = DescriptorLimit.fit()
         if slots != ConnectionRegistry.Slots() {
@@ -104,7 +108,8 @@ public final class StockServer: Service, Sendable {
         let connections = ConnectionRegistry(slots: slots, perUidMax: configuration.connectionsPerUid)
         let reads = ReadService(store: store, view: writer.view, version: configuration.version, startedAt: startedAt,
                                 clock: configuration.clock, connectionCount: { connections.count },
-                                writerStatistics: { writer.currentStatistics() }, logger: logger)
+                                writerStatistics: { writer.currentStatistics() }, logger: logger,
+                                metrics: metrics, watchers: writer.watchers)
         // One thread: heavy reads queue behind each other rather than take both cores from the
         // event loops and the writer.
         let readPool = NIOThreadPool(numberOfThreads: StockServer.readPoolThreads)
@@ -121,6 +126,21 @@ public final class StockServer: Service, Sendable {
             store.close()
             try? await group.shutdownGracefully()
             throw error
+        }
+        var metricsChannel: Channel?
+        if let listen = configuration.metricsListen {
+            do {
+                metricsChannel = try await MetricsEndpoint.bind(host: listen.host, port: listen.port, group: group, shared: shared)
+            } catch {
+                serverChannel.close(promise: nil)
+                writer.shutdown()
+                try? await readPool.shutdownGracefully()
+                store.close()
+                try? await group.shutdownGracefully()
+                throw MetricsListenError(address: "\(listen.host):\(listen.port)", cause: error)
+            }
+            let address = metricsChannel?.localAddress.map { "\($0.ipAddress ?? listen.host):\($0.port ?? listen.port)" } ?? ""
+            logger.info("serving metrics at http://\(address)/metrics")
         }
         startup.finish()
         let idleSweep = IdleSweep.schedule(on: group.next(), timeoutSeconds: configuration.idleTimeoutSeconds,
@@ -153,6 +173,7 @@ public final class StockServer: Service, Sendable {
 
         watchdog?.cancel()
         idleSweep?.cancel()
+        try? await metricsChannel?.close()
         notifier.notify("STOPPING=1\nSTATUS=stopping: answering committed writes")
         logger.info("stopping: no new connections; finishing queued writes")
         // Everything queued is committed and answered; later writes get ERR UNAVAILABLE.
@@ -215,6 +236,7 @@ public final class StockServer: Service, Sendable {
         return credentials.flatMapThrowing { credentials in
             let peer = PeerCredentials(pid: credentials.pid, uid: credentials.uid, gid: credentials.gid)
             if let refusal = shared.connections.add(channel, uid: peer.uid) {
+                shared.metrics.countError(.limit)
                 var buffer = channel.allocator.buffer(capacity: 64)
                 buffer.writeString(refusal.line + "\n")
                 channel.writeAndFlush(buffer).whenComplete { _ in channel.close(promise: nil) }
@@ -253,4 +275,11 @@ struct UnixCredentials: Sendable {
     var pid: Int32 = 0
     var uid: UInt32 = 0
     var gid: UInt32 = 0
+}
+
+/// `--metrics-listen` could not be bound: the address and why.
+public struct MetricsListenError: Error, CustomStringConvertible {
+    public var address: String
+    public var cause: Error
+    public var description: String { "cannot serve metrics on \(address): \(cause)" }
 }

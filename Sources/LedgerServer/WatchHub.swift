@@ -2,6 +2,7 @@ import LedgerCore
 import LedgerProtocol
 import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 
 /// How one pair changed with one event: what WATCH breaches turns into pushed lines.
 public struct PairTransition: Sendable {
@@ -48,6 +49,7 @@ final class WatchHub: @unchecked Sendable {
 
     struct Subscriber {
         let loop: EventLoop
+        let progress: WatchProgress
         let deliver: @Sendable (CommittedChanges) -> Void
     }
 
@@ -58,9 +60,10 @@ final class WatchHub: @unchecked Sendable {
     /// Cheap check for the writer: collect pair transitions only when someone listens.
     var hasWatchers: Bool { lock.withLock { count > 0 } }
 
-    func subscribe(_ id: ObjectIdentifier, loop: EventLoop, deliver: @escaping @Sendable (CommittedChanges) -> Void) {
+    func subscribe(_ id: ObjectIdentifier, loop: EventLoop, progress: WatchProgress,
+                   deliver: @escaping @Sendable (CommittedChanges) -> Void) {
         lock.withLock {
-            subscribers[id] = Subscriber(loop: loop, deliver: deliver)
+            subscribers[id] = Subscriber(loop: loop, progress: progress, deliver: deliver)
             count = subscribers.count
         }
     }
@@ -72,6 +75,12 @@ final class WatchHub: @unchecked Sendable {
         }
     }
 
+    /// How many watch, and the last seq the slowest of them has been handed (nil without watchers).
+    func progress() -> (watchers: Int, slowestSeq: UInt64?) {
+        let progresses = lock.withLock { subscribers.values.map(\.progress) }
+        return (progresses.count, progresses.map { $0.deliveredSeq.load(ordering: .relaxed) }.min())
+    }
+
     func publish(_ changes: CommittedChanges) {
         guard !changes.events.isEmpty else { return }
         let targets = lock.withLock { Array(subscribers.values) }
@@ -79,4 +88,11 @@ final class WatchHub: @unchecked Sendable {
             target.loop.execute { target.deliver(changes) }
         }
     }
+}
+
+/// The last seq a watcher has been handed, written on its event loop and read by a scrape: the
+/// measure of its lag (`stockd_watcher_lag_max_events`).
+final class WatchProgress: Sendable {
+    let deliveredSeq: Synchronization.Atomic<UInt64>
+    init(_ seq: UInt64) { deliveredSeq = Atomic(seq) }
 }

@@ -19,8 +19,13 @@ final class WatchStream {
     /// Called once when the stream ends by itself (too slow, history unreadable): the connection
     /// closes after what is queued.
     private let onEnd: () -> Void
-    /// The last log position pushed; later deliveries skip anything at or before it.
-    private var deliveredSeq: UInt64
+    /// The last log position pushed; later deliveries skip anything at or before it. Kept where a
+    /// scrape can read it (the watchers' lag).
+    private let progress = WatchProgress(0)
+    private var deliveredSeq: UInt64 {
+        get { progress.deliveredSeq.load(ordering: .relaxed) }
+        set { progress.deliveredSeq.store(newValue, ordering: .relaxed) }
+    }
     private var catchingUp: Bool
     private var catchUpPaused = false
     /// Bytes written while the channel was not writable: the measure of how far behind it is.
@@ -37,8 +42,8 @@ final class WatchStream {
         self.onEnd = onEnd
         var from: UInt64?
         if case .events(let start) = topic { from = start }
-        deliveredSeq = from.map { $0 - 1 } ?? 0
         catchingUp = from != nil
+        deliveredSeq = from.map { $0 - 1 } ?? 0
     }
 
     /// Subscribes, then fixes where the stream starts, then starts the catch-up. In that order: a
@@ -50,7 +55,7 @@ final class WatchStream {
         let loop = context.eventLoop
         // Deliveries and catch-up steps run on this connection's event loop, where the stream lives.
         let stream = NIOLoopBound(self, eventLoop: loop)
-        shared.writer.watchers.subscribe(id, loop: loop) { changes in
+        shared.writer.watchers.subscribe(id, loop: loop, progress: progress) { changes in
             stream.value.deliver(changes)
         }
         if catchingUp {
@@ -139,6 +144,7 @@ final class WatchStream {
     /// is written, or after a grace period if the client never reads again (then the queued data is
     /// dropped, not kept).
     private func end(_ error: ProtocolError) {
+        shared.metrics.countError(error.code)
         stop()
         onEnd()
         let buffer = ReplyBytes.render([error.line()], json: json, allocator: context.channel.allocator)

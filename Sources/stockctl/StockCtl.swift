@@ -17,7 +17,7 @@ struct StockCtl: ParsableCommand {
         commandName: "stockctl",
         abstract: "Inspect, replay, verify, back up, export and import a stockd ledger; talk to a running stockd.",
         subcommands: [Replay.self, Verify.self, Stat.self, Events.self, Stock.self, Backup.self, Export.self,
-                      Import.self, Send.self])
+                      Import.self, Send.self, Metrics.self])
 
     /// The exit code of a command that met a damaged store, as stockd's (docs/operating.md).
     static let storeDamagedExitCode: Int32 = 3

@@ -63,6 +63,19 @@ struct StockDaemon: AsyncParsableCommand {
             help: "Close a connection idle (or not reading its replies) for this many seconds; 0 never (default 300).")
     var idleTimeout: Int64?
 
+    @Option(name: .customLong("metrics-listen"),
+            help: "Also serve GET /metrics (Prometheus text) over HTTP at HOST:PORT, e.g. 127.0.0.1:9464 (default: none).")
+    var metricsListen: String?
+
+    /// `--metrics-listen` as host and port; `[::1]:9464` for IPv6.
+    var metricsAddress: (host: String, port: Int)? {
+        guard let metricsListen, let colon = metricsListen.lastIndex(of: ":"),
+              let port = Int(metricsListen[metricsListen.index(after: colon)...]), (0...65_535).contains(port) else { return nil }
+        var host = metricsListen[..<colon]
+        if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
+        return host.isEmpty ? nil : (String(host), port)
+    }
+
     /// For tests only (hidden from --help): runs the daemon as if the wall clock were this many
     /// seconds ahead (negative: behind), to test a clock that is set back.
     @Option(name: .customLong("test-clock-offset-seconds"), help: .hidden)
@@ -71,6 +84,9 @@ struct StockDaemon: AsyncParsableCommand {
     func validate() throws {
         guard mode_t(socketMode, radix: 8) != nil else { throw ValidationError("--socket-mode must be octal, like 0660") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        if metricsListen != nil && metricsAddress == nil {
+            throw ValidationError("--metrics-listen must be HOST:PORT, like 127.0.0.1:9464")
+        }
     }
 
     func run() async throws {
@@ -91,6 +107,7 @@ struct StockDaemon: AsyncParsableCommand {
         if let checkpointEvents { configuration.checkpointPolicy.eventsMax = max(1, checkpointEvents) }
         if let connectionsPerUid { configuration.connectionsPerUid = max(1, connectionsPerUid) }
         if let idleTimeout { configuration.idleTimeoutSeconds = max(0, idleTimeout) }
+        configuration.metricsListen = metricsAddress
         if let offset = testClockOffsetSeconds {
             logger.warning("test clock: running as if the clock were shifted", metadata: ["offset_s": "\(offset)"])
             configuration.clock = { LedgerWriter.systemClock().adding(seconds: offset) }

@@ -126,7 +126,16 @@ import Testing
         ("WATCH wh=PAR BREACHES", .watch(.breaches(wh: "PAR", sku: nil))),
         ("WATCH events", .watch(.events(from: nil))),
         ("WATCH events from=5", .watch(.events(from: 5))),
+        ("METRICS", .read(.metrics)),
     ]
+
+    /// The `verb` label of the requests counter is the word the client sent, for every verb.
+    @Test(arguments: RequestParserTests.writes.map(\.0) + RequestParserTests.others.map(\.0)
+          + ["BEGIN", "COMMIT", "ABORT", "PING", "QUIT", "UNWATCH", "HELLO", "SELL res=R1"])
+    func verbIsTheWordSent(line: String) throws {
+        let request = try #require(try parse(line))
+        #expect(request.verb.name == line.split(separator: " ")[0].uppercased())
+    }
 
     @Test(arguments: RequestParserTests.others)
     func parsesReadsAndSessionVerbs(line: String, expected: Request) throws {
