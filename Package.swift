@@ -24,6 +24,8 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
+        // libedit: line editing and history for stockctl's interactive mode.
+        .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
         .target(name: "LedgerCore"),
         .target(name: "LedgerStore", dependencies: ["CLMDB", "LedgerCore",
                                                     .product(name: "SystemPackage", package: "swift-system")]),
@@ -45,7 +47,7 @@ let package = Package(
         .executableTarget(
             name: "stockd",
             dependencies: [
-                "LedgerServer", "LedgerStore",
+                "LedgerServer", "LedgerStore", "LedgerProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -54,7 +56,7 @@ let package = Package(
         .executableTarget(
             name: "stockctl",
             dependencies: [
-                "LedgerCore", "LedgerStore", "LedgerProtocol", "LedgerClient",
+                "LedgerCore", "LedgerStore", "LedgerProtocol", "LedgerClient", "CEditLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
