@@ -63,7 +63,7 @@ struct Watch: ParsableCommand {
                 let request = (["WATCH", topic.rawValue] + filters.filter { !$0.hasPrefix("from=") }
                                + (nextSeq.map { ["from=\($0)"] } ?? [])).joined(separator: " ")
                 try expectOK(client.request(request))
-                if connected { printError("stockctl: watching again: \(request)") }
+                printError("stockctl: \(connected ? "watching again" : "watching"): \(request)")
                 connected = true
                 retrySeconds = Watch.retrySecondsFirst
                 while let line = try client.readLine() {
