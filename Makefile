@@ -6,8 +6,8 @@ MODE    ?= 0660
 ARGS    ?=
 
 # Debian packages the build and tests need, and a file each one provides.
-APT_PACKAGES := liblmdb-dev pkg-config systemd socat bc python3
-NEEDS := /usr/include/lmdb.h /usr/bin/pkg-config /usr/bin/systemd-analyze /usr/bin/socat /usr/bin/bc /usr/bin/python3
+APT_PACKAGES := liblmdb-dev libedit-dev pkg-config systemd socat bc python3
+NEEDS := /usr/include/lmdb.h /usr/include/editline/readline.h /usr/bin/pkg-config /usr/bin/systemd-analyze /usr/bin/socat /usr/bin/bc /usr/bin/python3
 
 .PHONY: deps build release run test bench fuzz fuzz-build chaos clean install install-files systemd-test
 

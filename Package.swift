@@ -27,6 +27,8 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
+        // libedit: line editing and history for stockctl's interactive mode.
+        .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
         .target(name: "LedgerCore"),
         .target(name: "LedgerStore", dependencies: ["CLMDB", "LedgerCore",
                                                     .product(name: "SystemPackage", package: "swift-system")]),
@@ -55,7 +57,7 @@ let package = Package(
         .executableTarget(
             name: "stockd",
             dependencies: [
-                "LedgerServer", "LedgerStore",
+                "LedgerServer", "LedgerStore", "LedgerProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -64,7 +66,7 @@ let package = Package(
         .executableTarget(
             name: "stockctl",
             dependencies: [
-                "LedgerCore", "LedgerStore", "LedgerProtocol", "LedgerClient", "LedgerExchange",
+                "LedgerCore", "LedgerStore", "LedgerProtocol", "LedgerClient", "LedgerExchange", "CEditLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -99,21 +99,32 @@ public final class LineClient {
     /// The range in `buffer` of the next line; the bytes stay valid until the next read.
     private func nextLineRange() throws -> Range<Int>? {
         while true {
-            if let newline = buffer[bufferStart..<bufferEnd].firstIndex(of: UInt8(ascii: "\n")) {
-                let range = bufferStart..<newline
-                bufferStart = newline + 1
-                return range
+            if let range = bufferedLineRange() { return range }
+            guard try receive() else { return nil }
+        }
+    }
+
+    /// The range of the next whole line already received, if any, consumed.
+    private func bufferedLineRange() -> Range<Int>? {
+        guard let newline = buffer[bufferStart..<bufferEnd].firstIndex(of: UInt8(ascii: "\n")) else { return nil }
+        let range = bufferStart..<newline
+        bufferStart = newline + 1
+        return range
+    }
+
+    /// Waits for bytes and appends what one `recv` brings; false when the server closed the connection.
+    private func receive() throws -> Bool {
+        if bufferStart > 0 {
+            // Move the partial line to the front, so the buffer never grows past one read plus a line.
+            let pending = bufferEnd - bufferStart
+            buffer.withUnsafeMutableBytes { raw in
+                raw.baseAddress!.copyMemory(from: raw.baseAddress! + bufferStart, byteCount: pending)
             }
-            if bufferStart > 0 {
-                // Move the partial line to the front, so the buffer never grows past one read plus a line.
-                let pending = bufferEnd - bufferStart
-                buffer.withUnsafeMutableBytes { raw in
-                    raw.baseAddress!.copyMemory(from: raw.baseAddress! + bufferStart, byteCount: pending)
-                }
-                bufferStart = 0
-                bufferEnd = pending
-            }
-            if bufferEnd == buffer.count { buffer.append(contentsOf: [UInt8](repeating: 0, count: buffer.count)) }
+            bufferStart = 0
+            bufferEnd = pending
+        }
+        if bufferEnd == buffer.count { buffer.append(contentsOf: [UInt8](repeating: 0, count: buffer.count)) }
+        while true {
             let count = buffer.withUnsafeMutableBytes { raw in
                 recv(fd, raw.baseAddress! + bufferEnd, raw.count - bufferEnd, 0)
             }
@@ -121,9 +132,21 @@ public final class LineClient {
                 if errno == EINTR { continue }
                 throw ClientError(operation: "recv", errno: errno)
             }
-            if count == 0 { return nil }
             bufferEnd += count
+            return count > 0
         }
+    }
+
+    /// The socket, for `poll` beside other descriptors (stockctl's interactive mode). When it is
+    /// readable, `receiveAvailable()` takes what arrived and `bufferedLine()` hands out its lines.
+    public var fileDescriptor: Int32 { fd }
+
+    /// One `recv` (it waits only if nothing has arrived); false when the server closed the connection.
+    public func receiveAvailable() throws -> Bool { try receive() }
+
+    /// The next whole line already received, without reading the socket; nil when there is none.
+    public func bufferedLine() -> String? {
+        bufferedLineRange().map { String(decoding: buffer[$0], as: UTF8.self) }
     }
 
     /// Reads one whole reply: its rows, then the `OK`/`ERR` line (last). Throws when the server
@@ -132,7 +155,7 @@ public final class LineClient {
         var lines: [String] = []
         while let line = try readLine() {
             lines.append(line)
-            if line.hasPrefix("OK") || line.hasPrefix("ERR") { return lines }
+            if ReplyEnd(line) != nil { return lines }
         }
         throw ClientError(operation: "read reply: connection closed", errno: ECONNRESET)
     }
@@ -168,6 +191,24 @@ public final class LineClient {
     public func setReceiveTimeout(seconds: Int) {
         var timeout = timeval(tv_sec: seconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+}
+
+/// The line that ends a reply, in either form: `OK ...`/`ERR CODE ...`, or after `HELLO format=json`
+/// `{"ok":true,...}`/`{"err":"CODE",...}`. Rows and pushed lines (`stock ...`, `{"row":...}`,
+/// `{"push":...}`) are not; a pushed `ERR LIMIT watcher too slow` ends a stream the same way.
+public enum ReplyEnd: Equatable, Sendable {
+    case ok
+    case error
+
+    public init?(_ line: String) {
+        if line == "OK" || line.hasPrefix("OK ") || line.hasPrefix("{\"ok\":") {
+            self = .ok
+        } else if line.hasPrefix("ERR ") || line.hasPrefix("{\"err\":") {
+            self = .error
+        } else {
+            return nil
+        }
     }
 }
 

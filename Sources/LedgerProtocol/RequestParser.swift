@@ -182,7 +182,16 @@ struct Arguments {
         if let flag = flags.first { throw ProtocolError(.argument, "unexpected word: \(flag)") }
     }
 
+    /// Every key some verb takes. A missing required key is reported as the unknown key the line
+    /// carries instead, when it has one no verb knows: `SELL sku=A wh=W quantity=1` is a typo for
+    /// `qty`, and `unknown key: quantity` says so where `missing key: qty` would not.
+    static let protocolKeys: Set<String> = [
+        "at", "delta", "eta", "format", "from", "history", "id", "limit", "lost", "max", "note", "po", "proto", "qty",
+        "reason", "ref", "reorder", "res", "safety", "sku", "to", "ttl", "wh", "xfer",
+    ]
+
     private mutating func take(_ key: String) -> String? {
+        assert(Arguments.protocolKeys.contains(key), "the parser takes \(key), which protocolKeys does not list")
         guard let index = values.firstIndex(where: { $0.key == key }) else { return nil }
         return values.remove(at: index).value
     }
@@ -194,7 +203,12 @@ struct Arguments {
     }
 
     mutating func required<T>(_ key: String, _ parse: (inout Arguments, String) throws(ProtocolError) -> T?) throws(ProtocolError) -> T {
-        guard let value = try parse(&self, key) else { throw ProtocolError(.argument, "missing key: \(key)") }
+        guard let value = try parse(&self, key) else {
+            if let unknown = values.lazy.map(\.key).filter({ !Arguments.protocolKeys.contains($0) }).min() {
+                throw ProtocolError(.argument, "unknown key: \(unknown)")
+            }
+            throw ProtocolError(.argument, "missing key: \(key)")
+        }
         return value
     }
 

@@ -1,4 +1,5 @@
 import LedgerCore
+import LedgerProtocol
 import LedgerStore
 import Logging
 import NIOConcurrencyHelpers
@@ -18,7 +19,7 @@ public struct ServerConfiguration: Sendable {
     public var socketMode: mode_t = 0o660
     public var mapSizeBytes: Int = LedgerStore.defaultMapSizeBytes
     public var accessPolicy = AccessPolicy()
-    public var version = "0.1.0"
+    public var version = StockdVersion.current
     /// Event loop threads: one per core serves this 2-core host; the writer has its own thread.
     public var eventLoopThreads = System.coreCount
     /// How often the writer checkpoints what changed since the last checkpoint.

@@ -13,6 +13,7 @@ struct Stock: ParsableCommand {
     @Option(help: "The sku.") var sku: String
     @Option(help: "Only this warehouse.") var wh: String?
     @Option(help: "As of an RFC 3339 time (UTC) or seq:N (the state right after event N).") var at: String?
+    @Flag(help: "Each line as the daemon's JSON replies print it (HELLO format=json).") var json = false
 
     func validate() throws {
         // The protocol's rules for identifiers, and its messages ("sku: only A-Z ... are allowed").
@@ -49,6 +50,6 @@ struct Stock: ParsableCommand {
             let rows = pairs.map { Rows.stock($0.0, $0.1) } + [Rows.total(sku: sku, pairs)]
             return rows + ["OK rows=\(rows.count) seq=\(seq)"]
         }
-        lines.forEach { print($0) }
+        lines.forEach { print(json ? JSONReply.object(for: $0) : $0) }
     }
 }

@@ -16,8 +16,11 @@ struct StockCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stockctl",
         abstract: "Inspect, replay, verify, back up, export and import a stockd ledger; talk to a running stockd.",
+        version: StockdVersion.current,
         subcommands: [Replay.self, Verify.self, Stat.self, Events.self, Stock.self, Backup.self, Export.self,
-                      Import.self, Send.self, Metrics.self])
+                      Import.self, Send.self, Watch.self, Top.self, Metrics.self],
+        // `stockctl` alone is the interactive session, as `redis-cli` alone is.
+        defaultSubcommand: Send.self)
 
     /// The exit code of a command that met a damaged store, as stockd's (docs/operating.md).
     static let storeDamagedExitCode: Int32 = 3
@@ -304,12 +307,27 @@ struct Verify: ParsableCommand {
         abstract: "Check the store: gapless log, every record readable, indexes in step, projections equal to a replay. "
             + "Exit 3 on damage, 1 on any other fault.")
     @OptionGroup var options: DataOptions
+    @Flag(help: "One JSON object: ok, events, seq, damaged, faults.") var json = false
+
+    /// What `--json` prints.
+    struct Summary: Encodable {
+        var ok: Bool
+        var events: Int
+        var seq: UInt64
+        var damaged: Bool
+        var faults: [String]
+    }
 
     func run() throws {
         let store = try options.openStore()
         defer { store.close() }
         let result = verifyStore(store)
-        print(result.summary)
+        if json {
+            print(try jsonText(Summary(ok: result.faults.isEmpty, events: result.report.events, seq: result.report.storedSeq,
+                                       damaged: result.damaged, faults: result.faults)))
+        } else {
+            print(result.summary)
+        }
         if result.damaged { throw ExitCode(StockCtl.storeDamagedExitCode) }
         if !result.faults.isEmpty { throw ExitCode(1) }
     }
@@ -378,22 +396,28 @@ func verifyStore(_ store: LedgerStore) -> VerifyResult {
 struct Stat: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Events, last seq, sizes and entry counts of a store.")
     @OptionGroup var options: DataOptions
+    @Flag(help: "One JSON object instead of one `name value` line each.") var json = false
 
     func run() throws {
         let store = try options.openStore()
         defer { store.close() }
-        try store.read { reader in
-            print("last_seq \(try reader.logEnd())")
-            print("checkpoint_seq \(try reader.checkpoint())")
-            for (name, count) in try reader.entryCounts() { print("\(name) \(count)") }
+        // `seq` as INFO names the log's last position; the rest as the databases and LMDB name them.
+        var figures: [(String, Int)] = try store.read { reader in
+            var figures = [("seq", Int(try reader.logEnd())), ("checkpoint_seq", Int(try reader.checkpoint()))]
+            figures += try reader.entryCounts()
             var open = 0
             try reader.forEachReservation { if $0.status == .open { open += 1 }; return true }
-            print("open_reservations \(open)")
+            figures.append(("open_reservations", open))
+            return figures
         }
-        print("data_bytes \(store.dataFileBytes)")
-        print("map_bytes \(store.environment.mapSizeBytes)")
-        print("page_bytes \(store.environment.pageSizeBytes)")
-        print("used_bytes \((store.environment.lastPageNumber + 1) * store.environment.pageSizeBytes)")
+        figures += [("data_bytes", store.dataFileBytes), ("map_bytes", store.environment.mapSizeBytes),
+                    ("page_bytes", store.environment.pageSizeBytes),
+                    ("used_bytes", (store.environment.lastPageNumber + 1) * store.environment.pageSizeBytes)]
+        if json {
+            print(try jsonText(Dictionary(figures, uniquingKeysWith: { first, _ in first })))
+        } else {
+            for (name, value) in figures { print("\(name) \(value)") }
+        }
     }
 }
 
@@ -414,36 +438,6 @@ struct Events: ParsableCommand {
                 printed += 1
                 return printed < limit
             }
-        }
-    }
-}
-
-struct Send: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Send one line to a running stockd and print the reply; with no line, read lines interactively.")
-    @OptionGroup var socketOptions: SocketOptions
-    @Argument(help: "The request line, for example 'STOCK sku=TSHIRT-M'.") var line: String?
-
-    func run() throws {
-        let client: LineClient
-        do { client = try LineClient(path: socketOptions.socket) } catch {
-            throw ValidationError("cannot reach stockd at \(socketOptions.socket): \(error)")
-        }
-        if let line {
-            let reply = try client.request(line)
-            reply.forEach { print($0) }
-            if reply.last?.hasPrefix("ERR") == true { throw ExitCode(2) }
-            return
-        }
-        let interactive = isatty(0) == 1
-        if interactive { print("connected to \(socketOptions.socket); type requests, QUIT or Ctrl-D to leave") }
-        while true {
-            if interactive { print("> ", terminator: ""); fflush(nil) }
-            guard let input = readLine(strippingNewline: true) else { break }
-            if input.trimmingCharacters(in: " \t").isEmpty { continue }
-            let reply = try client.request(input)
-            reply.forEach { print($0) }
-            if input.uppercased().hasPrefix("QUIT") { break }
         }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import LedgerProtocol
 import LedgerServer
 import LedgerStore
 import Logging
@@ -12,7 +13,8 @@ import Glibc
 struct StockDaemon: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stockd",
-        abstract: "Event-sourced stock ledger daemon: an LMDB event log served over a Unix socket.")
+        abstract: "Event-sourced stock ledger daemon: an LMDB event log served over a Unix socket.",
+        version: StockdVersion.current)
 
     /// The exit code of a start refused on a damaged store (docs/operating.md, "Exit codes").
     static let storeDamagedExitCode: Int32 = 3

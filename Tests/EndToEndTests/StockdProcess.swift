@@ -131,17 +131,28 @@ enum StockdError: Error, CustomStringConvertible {
 }
 
 /// Runs a tool from the build (stockctl) or the system and returns its exit status and output.
-func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+/// `input` is its standard input (none: /dev/null, so a tool never waits on the test's terminal);
+/// `/usr/bin/timeout` ends it after `timeoutSeconds`, so a hang fails the test (status 124) instead
+/// of blocking the suite.
+func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:], input: String? = nil,
+         timeoutSeconds: Int = 120) throws -> (status: Int32, output: String) {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : StockdProcess.binDirectory + "/" + executable)
-    process.arguments = arguments
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+    process.arguments = [String(timeoutSeconds),
+                         executable.hasPrefix("/") ? executable : StockdProcess.binDirectory + "/" + executable] + arguments
     var env = ProcessInfo.processInfo.environment
     for (key, value) in environment { env[key] = value }
     process.environment = env
     let pipe = Pipe()
     process.standardOutput = pipe
     process.standardError = pipe
+    let inputPipe = Pipe()
+    process.standardInput = input == nil ? FileHandle.nullDevice : inputPipe
     try process.run()
+    if let input {
+        inputPipe.fileHandleForWriting.write(Data(input.utf8))
+        try inputPipe.fileHandleForWriting.close()
+    }
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))

@@ -263,6 +263,22 @@ import Testing
         #expect(code(line) == .argument, "\(line) gave \(String(describing: error(line)))")
     }
 
+    @Test("issue 9: a key no verb knows is named, even where it stands for a missing one",
+          arguments: [
+            ("SELL sku=A wh=W quantity=1", "unknown key: quantity"),
+            ("RECEIVE sku=A warehouse=W qty=1", "unknown key: warehouse"),
+            ("RESERVE sku=A wh=W qty=2 tll=1h", "unknown key: tll"),
+            ("STOCK skus=A", "unknown key: skus"),
+            ("ADJUST sku=A wh=W delta=1 reasons=x note=y", "unknown key: reasons"),
+            // A key some other verb takes is not a typo: the missing one is named.
+            ("SELL sku=A wh=W eta=2026-11-25T08:00:00Z", "missing key: qty"),
+            ("CANCEL res=r1", "missing key: po"),
+            ("RECEIVE sku=A qty=1", "missing key: wh"),
+          ])
+    func unknownKeyIsNamed(line: String, message: String) {
+        #expect(error(line) == ProtocolError(.argument, message))
+    }
+
     @Test func argumentErrorsNameTheKey() {
         #expect(error("RECEIVE wh=PAR qty=1") == ProtocolError(.argument, "missing key: sku"))
         #expect(error("RECEIVE sku=A wh=W qty=1 colour=red") == ProtocolError(.argument, "unknown key: colour"))
