@@ -11,7 +11,7 @@ public struct ArgumentFields {
 
     /// Refuses keys the protocol would not accept (only lowercase letters, digits and `_`) and keys given twice.
     public init(_ fields: [(key: String, value: String)]) throws(ProtocolError) {
-        arguments = try Arguments(TokenizedLine(verb: "", arguments: fields, flags: []))
+        arguments = try Arguments(TokenizedLine(verb: "", arguments: fields, flags: []), knownKeys: nil)
     }
 
     public mutating func optionalString(_ key: String) throws(ProtocolError) -> String? {

@@ -145,8 +145,12 @@ struct Arguments {
     /// takes at most a dozen keys, each once, so the searches stay linear in the line.
     private var values: [(key: String, value: String)]
     private var flags: [String]
+    /// The keys a line may carry, for naming a typo (`protocolKeys` on a request line); nil for fields
+    /// that are not a request's (an imported record's columns), where a missing key is just missing.
+    private let knownKeys: Set<String>?
 
-    init(_ tokens: TokenizedLine) throws(ProtocolError) {
+    init(_ tokens: TokenizedLine, knownKeys: Set<String>? = Arguments.protocolKeys) throws(ProtocolError) {
+        self.knownKeys = knownKeys
         flags = tokens.flags
         values = tokens.arguments
         for argument in values {
@@ -191,7 +195,7 @@ struct Arguments {
     ]
 
     private mutating func take(_ key: String) -> String? {
-        assert(Arguments.protocolKeys.contains(key), "the parser takes \(key), which protocolKeys does not list")
+        assert(knownKeys?.contains(key) ?? true, "the parser takes \(key), which protocolKeys does not list")
         guard let index = values.firstIndex(where: { $0.key == key }) else { return nil }
         return values.remove(at: index).value
     }
@@ -204,7 +208,7 @@ struct Arguments {
 
     mutating func required<T>(_ key: String, _ parse: (inout Arguments, String) throws(ProtocolError) -> T?) throws(ProtocolError) -> T {
         guard let value = try parse(&self, key) else {
-            if let unknown = values.lazy.map(\.key).filter({ !Arguments.protocolKeys.contains($0) }).min() {
+            if let knownKeys, let unknown = values.lazy.map(\.key).filter({ !knownKeys.contains($0) }).min() {
                 throw ProtocolError(.argument, "unknown key: \(unknown)")
             }
             throw ProtocolError(.argument, "missing key: \(key)")
