@@ -4,10 +4,10 @@ import LedgerClient
 import Glibc
 #endif
 
-/// `stockctl top`: one screen about a running stockd, redrawn every second from `INFO` and
-/// `BREACHES`: writes per second, commit time, writes per commit, connections, breaches open now.
-/// Rates are over the last second; the first screen (and `--once`) shows them since start.
-/// Figures INFO does not report (reads, watchers) show as `-` until it does.
+/// `stockctl top`: one screen about a running stockd, redrawn every second from `INFO`, `BREACHES`
+/// and `METRICS`: writes and reads per second, commit time, writes per commit, connections,
+/// watchers and the slowest one's lag, breaches open now. Rates are over the last second; the first
+/// screen (and `--once`) shows them since start.
 struct Top: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A live one-screen view of a running stockd, refreshed every second (Ctrl-C to leave).")
@@ -36,6 +36,7 @@ struct Top: ParsableCommand {
         var writes_per_commit: Double?
         var connections: Int64?
         var watchers: Int64?
+        var watcher_lag_events: Int64?
         var breaches: Int64
     }
 
@@ -63,19 +64,50 @@ struct Top: ParsableCommand {
         do {
             let info = try connection.client.request("INFO")
             let breaches = try connection.client.request("BREACHES")
+            let metrics = try connection.client.request("METRICS")
             guard ReplyEnd(info.last ?? "") == .ok, ReplyEnd(breaches.last ?? "") == .ok else {
                 throw Failure("stockd at \(socketOptions.socket) refused: \((info + breaches).filter { ReplyEnd($0) == .error }.joined(separator: "; "))")
             }
-            return Sample(info: ReplyFields.parse(info[0]), breaches: ReplyFields.int("rows", in: breaches.last!) ?? 0,
+            var fields = ReplyFields.parse(info[0])
+            // Reads, watchers and their lag are in the metrics (a daemon without METRICS shows `-`).
+            if ReplyEnd(metrics.last ?? "") == .ok {
+                fields.merge(Top.figuresFromMetrics(metrics.dropLast())) { info, _ in info }
+            }
+            return Sample(info: fields, breaches: ReplyFields.int("rows", in: breaches.last!) ?? 0,
                           takenAt: monotonicSeconds())
         } catch let error as ClientError {
             throw Failure("stockd at \(socketOptions.socket): \(String(cString: strerror(error.errno)))")
         }
     }
 
+    /// The verbs that read, whose requests make `reads`: BREACHES is left out, as top asks it itself
+    /// every second.
+    static let readVerbs: Set<String> = ["STOCK", "REORDER", "RESERVATIONS", "TRANSFERS", "HISTORY", "EVENTS"]
+
+    /// `reads` (the read verbs' requests since start), `watchers` and `watcher_lag` from the
+    /// Prometheus text lines of a METRICS reply.
+    static func figuresFromMetrics<Lines: Sequence<String>>(_ lines: Lines) -> [String: String] {
+        var reads = 0.0
+        var figures: [String: String] = [:]
+        for line in lines where !line.hasPrefix("#") {
+            let parts = line.split(separator: " ")
+            guard parts.count >= 2, let value = Double(parts[1]) else { continue }
+            let series = parts[0]
+            if series == "stockd_watchers" { figures["watchers"] = String(Int64(value)) }
+            if series == "stockd_watcher_lag_max_events" { figures["watcher_lag"] = String(Int64(value)) }
+            if series.hasPrefix("stockd_requests_total{"), let verb = series.split(separator: "\"").dropFirst().first,
+               readVerbs.contains(String(verb)) {
+                reads += value
+            }
+        }
+        figures["reads"] = String(reads)
+        return figures
+    }
+
     /// Rates between two samples, or since start when there is no earlier one.
     static func figures(_ now: Sample, since before: Sample?) -> Figures {
-        let seconds = before.map { now.takenAt - $0.takenAt } ?? (now.number("uptime") ?? 0)
+        // INFO's uptime is in whole seconds: at least one, so a daemon started just now shows its rates.
+        let seconds = before.map { now.takenAt - $0.takenAt } ?? max(1, now.number("uptime") ?? 1)
         func delta(_ key: String) -> Double? {
             guard let value = now.number(key) else { return nil }
             return value - (before?.number(key) ?? 0)
@@ -93,7 +125,7 @@ struct Top: ParsableCommand {
             commit_us_mean: commits > 0 ? commitMicroseconds.map { max(0, $0) / commits } : 0,
             writes_per_commit: commits > 0 ? delta("writes_committed").map { $0 / commits } : 0,
             connections: now.number("connections").map { Int64($0) }, watchers: now.number("watchers").map { Int64($0) },
-            breaches: now.breaches)
+            watcher_lag_events: now.number("watcher_lag").map { Int64($0) }, breaches: now.breaches)
     }
 
     private func screen(_ figures: Figures) -> String {
@@ -110,10 +142,11 @@ struct Top: ParsableCommand {
             ("writes per commit", show(figures.writes_per_commit, 2)),
             ("connections", figures.connections.map(String.init) ?? "-"),
             ("watchers", figures.watchers.map(String.init) ?? "-"),
+            ("slowest watcher lag", figures.watcher_lag_events.map { "\($0) events" } ?? "-"),
             ("breaches now", String(figures.breaches)),
         ]
         let header = "stockd \(figures.version) at \(socketOptions.socket)  up \(figures.uptime) s  seq \(figures.seq)"
-        return ([header, ""] + rows.map { $0.0.padding(18) + $0.1 }).joined(separator: "\n") + "\n"
+        return ([header, ""] + rows.map { $0.0.padding(20) + $0.1 }).joined(separator: "\n") + "\n"
     }
 }
 

@@ -195,6 +195,14 @@ struct StockctlCLITests {
         let figures = try JSONSerialization.jsonObject(with: Data(top.output.utf8)) as? [String: Any]
         #expect(figures?["seq"] as? Int == 4 && figures?["breaches"] as? Int == 1, "\(top)")
         #expect((figures?["connections"] as? Int ?? 0) >= 1, "\(top)")
+        // Reads, watchers and the slowest watcher's lag come from METRICS.
+        #expect(figures?["watchers"] as? Int == 0 && figures?["watcher_lag_events"] as? Int == 0, "\(top)")
+        #expect(try daemon.request("STOCK sku=T").status.hasPrefix("OK"))
+        let watcher = try daemon.client()
+        #expect(try watcher.request("WATCH events") == ["OK watching=events"])
+        let later = try run("stockctl", ["top", "--once", "--json", "--socket", daemon.socketPath], timeoutSeconds: 30)
+        let laterFigures = try JSONSerialization.jsonObject(with: Data(later.output.utf8)) as? [String: Any]
+        #expect(laterFigures?["watchers"] as? Int == 1 && (laterFigures?["reads_per_s"] as? Double ?? 0) > 0, "\(later)")
 
         let stat = try run("stockctl", ["stat", "--data", daemon.dataDirectory], timeoutSeconds: 30)
         #expect(StockctlCLITests.lines(stat.output).first == "seq 4", "\(stat)")
