@@ -6,6 +6,7 @@ import Glibc
 
 /// What the connections of one event loop measured. Touched only on that loop's thread while the
 /// load runs, read by the main thread after every connection has closed.
+// @unchecked Sendable: touched on its event loop during the run, read by the main thread only after it.
 final class LoopStats: @unchecked Sendable {
     // Only one thread touches these at a time (the loop's, then the main thread after the run), so
     // Swift's dynamic exclusivity checks, a tenth of the tool's time in the profile, are switched off.
