@@ -213,7 +213,8 @@ struct PeerLimitTests {
         #expect(clients.count == 96)
         // A slot freed is a slot served again.
         clients.removeLast()
-        while try number("connections", clients[0].request("INFO")[0]) != 95 { usleep(10_000) }
+        let deadline = Date().addingTimeInterval(20)
+        while try number("connections", clients[0].request("INFO")[0]) != 95, Date() < deadline { usleep(10_000) }
         #expect(try daemon.request("PING") == ["OK pong"])
         let log = try String(contentsOfFile: daemon.logPath, encoding: .utf8)
         #expect(log.contains("the file descriptor limit is too low"))

@@ -58,7 +58,9 @@ struct StockctlTests {
         #expect(writer.acknowledged >= 200, "the writer did not get going")
 
         let backup = try run("stockctl", ["backup", restored.dataDirectory, "--data", daemon.dataDirectory])
-        usleep(200_000)
+        // Some writes after the backup, so the live store is ahead of the copy.
+        let afterBackup = writer.acknowledged
+        while writer.acknowledged < afterBackup + 50 && Date() < deadline.addingTimeInterval(20) { usleep(10_000) }
         writer.stop()
         #expect(backup.status == 0, "\(backup.output)")
         let copiedSeq = StockctlTests.lastSeq(inBackupOutput: backup.output)

@@ -167,15 +167,16 @@ struct VerbTests {
         let daemon = try StockdProcess().start()
         defer { daemon.removeFiles() }
         let c = try daemon.client()
+        // The daemon's own `expired` event is what to wait for: a watcher is pushed it when it commits.
+        let watcher = try daemon.client()
+        #expect(try watcher.request("WATCH events") == ["OK watching=events"])
         _ = try c.request("RECEIVE sku=E wh=W qty=5")
         let reserved = try c.request("RESERVE sku=E wh=W qty=2 ttl=1s")
         #expect(number("available", reserved.status) == 3)
-        var expired = false
-        for _ in 0..<40 where !expired {
-            usleep(100_000)
-            expired = try c.request("RESERVATIONS sku=E") == ["OK rows=0 seq=3"]
-        }
-        #expect(expired)
+        var pushed: [String] = []
+        while pushed.count < 3, let line = try watcher.readLine() { pushed.append(line) }
+        #expect(pushed.map { field("kind", $0) } == ["received", "reserved", "expired"])
+        #expect(try c.request("RESERVATIONS sku=E") == ["OK rows=0 seq=3"])
         let events = try c.request("EVENTS from=3")
         #expect(field("kind", events[0]) == "expired" && number("qty", events[0]) == 2)
         #expect(number("available", try c.request("STOCK sku=E")[0]) == 5)
