@@ -7,7 +7,7 @@ import Synchronization
 /// Tracks open client channels, for INFO, for the connection limits and for closing them at
 /// shutdown. A new connection is refused when the server is full or its uid holds its share;
 /// root is counted in neither, up to a few slots of its own, so an operator can always get in.
-// @unchecked Sendable: `channels` and `perUid` are touched only with `lock` held.
+// Shared across threads safely: `channels` and `perUid` are touched only with `lock` held.
 final class ConnectionRegistry: @unchecked Sendable {
     enum Refusal: Error, Equatable {
         case serverFull(Int)

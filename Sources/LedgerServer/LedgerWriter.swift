@@ -33,7 +33,7 @@ import Glibc
 /// deadlines (a reservation's expiry) follow the wall clock. When the clock reads earlier than the
 /// newest event (it was set back, or the log was written under a clock ahead), events keep the
 /// newest event's time until the clock catches up, and the writer logs it once, loudly.
-// @unchecked Sendable: the queue, the flags and `statistics` are touched only with `mutex` held; the
+// Shared across threads safely: the queue, the flags and `statistics` are touched only with `mutex` held; the
 // live ledger, `unsynced`, `lastTime` and the rest are touched only by the writer thread (and by
 // `init` before it starts); readers reach the ledger only through `view`, which has its own lock.
 public final class LedgerWriter: @unchecked Sendable {

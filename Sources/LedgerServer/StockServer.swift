@@ -250,7 +250,7 @@ public final class StockServer: Service, Sendable {
 }
 
 /// Sends EXTEND_TIMEOUT_USEC now and then until start-up is finished.
-// @unchecked Sendable: `finished`, the only mutable state, is touched only with `lock` held.
+// Shared across threads safely: `finished`, the only mutable state, is touched only with `lock` held.
 final class StartupExtender: @unchecked Sendable {
     private let lock = NIOLock()
     private var finished = false

@@ -44,7 +44,7 @@ public struct CommittedChanges: Sendable {
 
 /// Fans committed changes out to watching connections. The writer only appends a hand-off to each
 /// watcher's event loop (it never formats, filters or waits), so watchers cannot slow writers down.
-// @unchecked Sendable: `subscribers` and `count` are touched only with `lock` held.
+// Shared across threads safely: `subscribers` and `count` are touched only with `lock` held.
 final class WatchHub: @unchecked Sendable {
 
     struct Subscriber {

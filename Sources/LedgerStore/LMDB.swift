@@ -52,7 +52,7 @@ private func check(_ code: Int32) throws {
 
 /// An LMDB environment: one per process, per LMDB's own rule ("do not have open an LMDB database
 /// twice in the same process at the same time").
-// @unchecked Sendable: it holds only the C handle, which LMDB makes safe to share between threads
+// Shared across threads safely: it holds only the C handle, which LMDB makes safe to share between threads
 // (MDB_NOTLS read transactions; one write transaction at a time, serialised by LMDB's writer lock);
 // the map size is changed only under LedgerStore's map lock, and the map's address is an Atomic.
 public final class LMDBEnvironment: @unchecked Sendable {

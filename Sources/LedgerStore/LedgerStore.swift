@@ -18,7 +18,7 @@ import Glibc
 /// Reads run in short read-only transactions from any thread and never wait for the writer. Exactly
 /// one thread writes (`write(_:)`); LMDB serialises writers anyway, and one owner keeps group commit
 /// simple.
-// @unchecked Sendable: LMDB's environment is thread-safe for read transactions (MDB_NOTLS) and
+// Shared across threads safely: LMDB's environment is thread-safe for read transactions (MDB_NOTLS) and
 // one writer; the map-resize lock and the per-thread reader slots guard the rest.
 public final class LedgerStore: @unchecked Sendable {
     public static let defaultMapSizeBytes = 64 << 30

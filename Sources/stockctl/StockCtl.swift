@@ -153,7 +153,7 @@ final class EventBatch {
 
 /// A bounded hand-off of decoded events from the reading thread to the folding thread, and of
 /// drained batches back to the reader for reuse.
-// @unchecked Sendable: every mutable property is read and written only with `mutex` held.
+// Shared across threads safely: every mutable property is read and written only with `mutex` held.
 final class EventPipe: @unchecked Sendable {
     /// Events per hand-off: large enough that locking is noise, small enough to stay in cache.
     static let batchEventsMax = 8_192
@@ -213,7 +213,7 @@ final class EventPipe: @unchecked Sendable {
 }
 
 /// The folding side of a replay: applies every batch from the pipe to one state, on its own thread.
-// @unchecked Sendable: `state` is written only by the folding thread, and read by the starting
+// Shared across threads safely: `state` is written only by the folding thread, and read by the starting
 // thread only after `pthread_join` on it (which orders the two).
 final class ReplayFolder: @unchecked Sendable {
     let pipe: EventPipe

@@ -57,7 +57,7 @@ struct ConcurrencyTests {
     }
 }
 
-// @unchecked Sendable: its stored state is touched only with `lock` held.
+// Shared across threads safely: its stored state is touched only with `lock` held.
 final class Counter: @unchecked Sendable {
     private let lock = NSLock()
     private var total: Int64 = 0

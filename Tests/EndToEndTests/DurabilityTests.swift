@@ -268,7 +268,7 @@ struct DurabilityTests {
 }
 
 /// Ids of writes the daemon acknowledged, collected from several threads.
-// @unchecked Sendable: its stored state is touched only with `lock` held.
+// Shared across threads safely: its stored state is touched only with `lock` held.
 final class AcknowledgedWrites: @unchecked Sendable {
     private let lock = NSLock()
     private var ids: [String] = []

@@ -222,7 +222,7 @@ struct StockctlCLITests {
 }
 
 /// A stockctl left running (`watch`), its standard output and error collected as they come.
-// @unchecked Sendable: the collected text is read and written only with `lock` held; the reading
+// Shared across threads safely: the collected text is read and written only with `lock` held; the reading
 // threads are the only writers.
 final class BackgroundTool: @unchecked Sendable {
     private let process = Process()

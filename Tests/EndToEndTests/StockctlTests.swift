@@ -277,7 +277,7 @@ struct StockctlTests {
 }
 
 /// Sends the same write over and over on its own thread until stopped, counting acknowledgements.
-// @unchecked Sendable: its stored state is touched only with `lock` held.
+// Shared across threads safely: its stored state is touched only with `lock` held.
 final class BackgroundWriter: @unchecked Sendable {
     private let lock = NSLock()
     private var acknowledgedCount = 0

@@ -161,7 +161,7 @@ extension LineClient {
     }
 }
 
-// @unchecked Sendable: its stored state is touched only with `lock` held.
+// Shared across threads safely: its stored state is touched only with `lock` held.
 final class WatchResults: @unchecked Sendable {
     private let lock = NSLock()
     private(set) var failures: [Int] = []

@@ -59,7 +59,7 @@ final class TestLedger {
     }
 }
 
-// @unchecked Sendable: written by the writer thread before it signals the semaphore the test
+// Shared across threads safely: written by the writer thread before it signals the semaphore the test
 // thread waits on, and read only after that wait.
 final class ReplyBox: @unchecked Sendable {
     var value: [[String]] = []

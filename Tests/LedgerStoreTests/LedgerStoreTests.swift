@@ -429,7 +429,7 @@ import Testing
 }
 
 /// Collects one value per concurrent iteration.
-// @unchecked Sendable: its stored state is touched only with `lock` held.
+// Shared across threads safely: its stored state is touched only with `lock` held.
 final class ResultBox: @unchecked Sendable {
     private let lock = NSLock()
     private var storage: [Int64?]

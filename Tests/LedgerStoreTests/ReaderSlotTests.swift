@@ -33,7 +33,7 @@ final class ReadJob {
     init(store: LedgerStore, failures: FailureCount) { self.store = store; self.failures = failures }
 }
 
-// @unchecked Sendable: its stored state is touched only with `lock` held.
+// Shared across threads safely: its stored state is touched only with `lock` held.
 final class FailureCount: @unchecked Sendable {
     private let lock = NSLock()
     private var count = 0

@@ -6,7 +6,7 @@ import Glibc
 
 /// What the connections of one event loop measured. Touched only on that loop's thread while the
 /// load runs, read by the main thread after every connection has closed.
-// @unchecked Sendable: touched on its event loop during the run, read by the main thread only after it.
+// Shared across threads safely: touched on its event loop during the run, read by the main thread only after it.
 final class LoopStats: @unchecked Sendable {
     // Only one thread touches these at a time (the loop's, then the main thread after the run), so
     // Swift's dynamic exclusivity checks, a tenth of the tool's time in the profile, are switched off.
@@ -38,7 +38,7 @@ struct StopRule: Sendable {
 /// (closed loop) or from its scheduled time (open loop, so a stall of the server is not hidden:
 /// no coordinated omission). A reply ends at a line that starts with `OK` or `ERR`; other lines
 /// are rows and are skipped without being decoded.
-// @unchecked Sendable: every mutable property is touched only on this connection's event loop (the
+// Shared across threads safely: every mutable property is touched only on this connection's event loop (the
 // handler is created, added and called there).
 final class LoadConnection: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer

@@ -221,7 +221,7 @@ func processCPUSeconds() -> Double {
 }
 
 /// A shared count of requests still allowed, for `--requests`.
-// @unchecked Sendable: `remaining` is touched only with `lock` held.
+// Shared across threads safely: `remaining` is touched only with `lock` held.
 final class Budget: @unchecked Sendable {
     private var remaining: Int
     private var lock = pthread_mutex_t()
