@@ -10,7 +10,7 @@ import Testing
 @Suite struct LiveLedgerTests {
     /// A small world so that streams collide: few skus, warehouses, ids; keys reused on purpose.
     struct Stream {
-        var random: SeededGenerator
+        var random: SplitMix64
         let skus = ["A", "B", "C"], warehouses = ["PAR", "LYS"]
         var reservations: [String] = [], transfers: [String] = [], orders: [String] = []
         var counter = 0
@@ -68,7 +68,7 @@ import Testing
         let ledger = try TestLedger(policy: policy)
         defer { ledger.close() }
         let store = ledger.store, writer = ledger.writer
-        var stream = Stream(random: SeededGenerator(seed: seed))
+        var stream = Stream(random: SplitMix64(seed: seed))
         var index = 0
         while index < 300 {
             // Singles, several works in one submission, and batches (all or nothing).
@@ -195,15 +195,3 @@ extension LiveLedgerTests {
     }
 }
 
-/// A seeded generator (SplitMix64), so each argument replays the same stream.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -1,3 +1,4 @@
+import LedgerCore
 import LedgerClient
 #if canImport(Glibc)
 import Glibc

@@ -1,3 +1,4 @@
+import LedgerCore
 import NIOCore
 
 /// What a request's reply must tell the connection that sent it: for the mixed load, a RESERVE's

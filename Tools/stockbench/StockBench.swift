@@ -1,6 +1,7 @@
 import ArgumentParser
 import Histogram
 import LedgerClient
+import LedgerCore
 import NIOCore
 import NIOPosix
 #if canImport(Glibc)
@@ -236,19 +237,6 @@ final class Budget: @unchecked Sendable {
     }
 }
 
-/// SplitMix64: small, fast, and the same sequence for the same seed on every machine.
-struct SplitMix64 {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-}
 
 /// Zipf-distributed choice of a sku: rank k is chosen with weight 1/k^s (uniform when s = 0).
 struct Popularity: Sendable {
