@@ -268,6 +268,18 @@ def overdue_reservations(client):
     return late
 
 
+def check_restart(run, daemon, client):
+    """After a restart: retry what was in flight, read the whole log, and compare. Returns the
+    retries made, the problems found, the count of each acknowledged id in the log, the last seq,
+    and the ids lost and duplicated."""
+    retried, problems = retry_in_doubt(run, client)
+    counts, last_seq = scan_log(client)
+    lost = [key for key in run.acknowledged if key not in counts]
+    duplicated = [key for key, count in counts.items() if count > 1]
+    problems += check_replay(daemon, client)
+    return retried, problems, counts, last_seq, lost, duplicated
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bin", required=True, help="folder holding stockd and stockctl")
@@ -297,12 +309,8 @@ def main():
             aggressive = round_number % 2 == 1
             daemon.start(["--checkpoint-interval-ms", "1", "--checkpoint-events", "50"] if aggressive else [])
             client = Client(daemon.socket)
-            retried, problems = retry_in_doubt(run, client)
+            retried, problems, counts, last_seq, lost, duplicated = check_restart(run, daemon, client)
             retried_total += retried
-            counts, last_seq = scan_log(client)
-            lost = [key for key in run.acknowledged if key not in counts]
-            duplicated = [key for key, count in counts.items() if count > 1]
-            problems += check_replay(daemon, client)
             late = overdue_reservations(client)
             if late:
                 problems.append(f"{len(late)} reservations open more than {OVERDUE_SECONDS_MAX} s after their expiry, e.g. {late[0]}")
@@ -346,12 +354,8 @@ def main():
         # The last round's restart and checks, then a clean stop and a final verify.
         daemon.start([])
         client = Client(daemon.socket)
-        retried, problems = retry_in_doubt(run, client)
+        retried, problems, counts, last_seq, lost, duplicated = check_restart(run, daemon, client)
         retried_total += retried
-        counts, last_seq = scan_log(client)
-        lost = [key for key in run.acknowledged if key not in counts]
-        duplicated = [key for key, count in counts.items() if count > 1]
-        problems += check_replay(daemon, client)
         client.close()
         if daemon.stop() != 0:
             problems.append("stockd did not exit cleanly on SIGTERM")
