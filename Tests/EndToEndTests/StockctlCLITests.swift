@@ -234,11 +234,13 @@ final class BackgroundTool: @unchecked Sendable {
     init(_ arguments: [String]) throws {
         process.executableURL = URL(fileURLWithPath: StockdProcess.binDirectory + "/stockctl")
         process.arguments = arguments
-        process.standardInput = FileHandle.nullDevice
-        let output = Pipe(), errors = Pipe()
+        // Standard input at end of file, from a pipe of its own.
+        let input = Pipe(), output = Pipe(), errors = Pipe()
+        process.standardInput = input
         process.standardOutput = output
         process.standardError = errors
         try process.run()
+        try input.fileHandleForWriting.close()
         collect(output.fileHandleForReading) { $0.outputText += $1 }
         collect(errors.fileHandleForReading) { $0.errorText += $1 }
     }

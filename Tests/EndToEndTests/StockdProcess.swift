@@ -146,13 +146,12 @@ func run(_ executable: String, _ arguments: [String], environment: [String: Stri
     let pipe = Pipe()
     process.standardOutput = pipe
     process.standardError = pipe
+    // Standard input from a pipe of its own, closed after the input (or at once: end of file).
     let inputPipe = Pipe()
-    process.standardInput = input == nil ? FileHandle.nullDevice : inputPipe
+    process.standardInput = inputPipe
     try process.run()
-    if let input {
-        inputPipe.fileHandleForWriting.write(Data(input.utf8))
-        try inputPipe.fileHandleForWriting.close()
-    }
+    if let input { inputPipe.fileHandleForWriting.write(Data(input.utf8)) }
+    try inputPipe.fileHandleForWriting.close()
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
