@@ -16,12 +16,24 @@ extension Ledger {
             command = .sellReserved(reservation: reservation, quantity: quantity)
         case let .sold(sku, wh, quantity, nil):
             command = .sell(sku: sku, wh: wh, quantity: quantity)
-        case let .reserved(reservation, sku, wh, quantity, expiresAt):
+        case let .reserved(reservation, sku, wh, _, expiresAt):
             // The wall clock the daemon read is not in the event (it may differ from the event's time
             // while that is held after the clock was set back): any expiry is one that some clock and
-            // a ttl give, so decide is asked with the clock one second before it.
-            context.clock = expiresAt.adding(seconds: -1)
-            command = .reserve(sku: sku, wh: wh, quantity: quantity, reservation: reservation, ttlSeconds: 1)
+            // a ttl give, so decide is asked with the clock one second before it. A backorder's
+            // clock is the event's time, with the ttl that gives its expiry.
+            let decisions = event.decisions
+            let awaiting = decisions.moves.reduce(Int64(0)) { $0 + $1.quantity }
+            let quantity = event.body.reservedQuantity + awaiting
+            var terms = ReserveTerms(backorder: decisions.backorder ?? .no, priority: decisions.priority)
+            var ttl: Int64 = 1
+            if terms.backorder == .no {
+                context.clock = expiresAt.adding(seconds: -1)
+            } else {
+                ttl = max(1, (expiresAt.microseconds - event.recordedAt.microseconds) / 1_000_000)
+                let orders = Set(decisions.moves.compactMap { if case .line(.order(let po), _) = $0.to { po } else { nil } })
+                if orders.count == 1, decisions.moves.count == 1 { terms.purchaseOrder = orders.first }
+            }
+            command = .reserve(sku: sku, wh: wh, quantity: quantity, reservation: reservation, ttlSeconds: ttl, terms: terms)
         case let .released(reservation, _, _, quantity):
             command = .release(reservation: reservation, quantity: quantity)
         case let .expired(reservation, _, _, _):
@@ -39,19 +51,67 @@ extension Ledger {
         case let .returned(sku, wh, quantity):
             command = .returnGoods(sku: sku, wh: wh, quantity: quantity)
         case let .expected(po, sku, wh, quantity, eta):
-            command = .expect(sku: sku, wh: wh, quantity: quantity, eta: eta, purchaseOrder: po)
+            command = .expect(sku: sku, wh: wh, quantity: quantity, eta: eta, purchaseOrder: po, bind: !event.decisions.moves.isEmpty)
         case let .cancelled(po, _, _, _):
-            command = .cancel(purchaseOrder: po)
-        case let .policySet(sku, wh, safety, reorder, max):
-            command = .policy(sku: sku, wh: wh, safety: safety, reorder: reorder, max: max)
+            command = .cancel(purchaseOrder: po, releaseOrphans: event.decisions.moves.contains { $0.to == .released })
+        case let .policySet(sku, wh, safety, reorder, max, promises):
+            command = .policy(sku: sku, wh: wh, safety: safety, reorder: reorder, max: max, promises: promises)
+        case let .rescheduled(po, _, _, eta, _):
+            command = .reschedule(purchaseOrder: po, eta: eta, reason: nil)
+        case let .extended(reservation, _, _, expiresAt):
+            context.clock = expiresAt.adding(seconds: -1)
+            command = .extend(reservation: reservation, ttlSeconds: 1)
+        case .filled:
+            // Continues the event before it: decided with it, and checked here only for fitting.
+            return filledFits(event, in: state)
         }
         switch decide(WriteRequest(command: command), in: state, context: context) {
         case .failure(let refusal):
             return refusal
-        case .success(let decided) where decided.body != event.body:
+        case .success(let decided) where decided.body != event.body || !sameDecisions(decided.decisions, event.decisions):
             return .state("the ledger as it stands records this as \(decided.body), not \(event.body)")
         case .success:
             return nil
         }
+    }
+}
+
+extension Ledger {
+    /// A decided event keeps the fills of its first `Limits.fillsPerEventMax` reservations; the
+    /// stored one may hold those same moves.
+    private static func sameDecisions(_ decided: Decisions, _ stored: Decisions) -> Bool {
+        if decided == stored { return true }
+        var prefix = decided
+        prefix.moves = Array(decided.moves.prefix(stored.moves.count))
+        return prefix == stored && stored.moves.count < decided.moves.count
+    }
+
+    /// A `filled` event fits when each of its fills takes units its reservation awaits and the pair
+    /// has free units for them all.
+    private static func filledFits(_ event: Event, in state: LedgerState) -> Refusal? {
+        guard case let .filled(sku, wh) = event.body else { return .state("not a filled event") }
+        var free = state.pair(PairKey(sku: sku, wh: wh))?.available ?? 0
+        var lines: [String: [Backing: Int64]] = [:]
+        for move in event.decisions.moves {
+            guard move.to == .held, let from = move.from, let reservation = state.reservation(move.reservation),
+                  reservation.status == .open, reservation.pair == PairKey(sku: sku, wh: wh) else {
+                return .state("filled event \(event.seq) moves units it cannot")
+            }
+            let left = lines[move.reservation, default: [:]][from] ?? reservation.line(from)?.quantity ?? 0
+            guard move.quantity > 0, move.quantity <= left, move.quantity <= free else {
+                return .state("filled event \(event.seq) fills more than is free or awaited")
+            }
+            lines[move.reservation, default: [:]][from] = left - move.quantity
+            free -= move.quantity
+        }
+        return nil
+    }
+}
+
+extension EventBody {
+    /// The held units of a `reserved` event (0 for other kinds).
+    var reservedQuantity: Int64 {
+        if case let .reserved(_, _, _, quantity, _) = self { return quantity }
+        return 0
     }
 }

@@ -4,18 +4,36 @@ public enum Command: Equatable, Sendable {
     case receive(sku: String, wh: String, quantity: Int64, purchaseOrder: String?)
     case sell(sku: String, wh: String, quantity: Int64)
     case sellReserved(reservation: String, quantity: Int64?)
-    case reserve(sku: String, wh: String, quantity: Int64, reservation: String?, ttlSeconds: Int64?)
+    case reserve(sku: String, wh: String, quantity: Int64, reservation: String?, ttlSeconds: Int64?,
+                 terms: ReserveTerms = ReserveTerms())
     case release(reservation: String, quantity: Int64?)
     case transfer(sku: String, from: String, to: String, quantity: Int64, transfer: String?, eta: Timestamp?)
     case arrive(transfer: String, quantity: Int64?, lost: Int64?)
     case adjust(sku: String, wh: String, delta: Int64, reason: String)
     case count(sku: String, wh: String, quantity: Int64, reason: String?)
     case returnGoods(sku: String, wh: String, quantity: Int64)
-    case expect(sku: String, wh: String, quantity: Int64, eta: Timestamp, purchaseOrder: String)
-    case cancel(purchaseOrder: String)
-    case policy(sku: String, wh: String, safety: Int64?, reorder: Int64?, max: Int64?)
+    /// `bind: false` (`bind=no`) leaves waiting lines where they are.
+    case expect(sku: String, wh: String, quantity: Int64, eta: Timestamp, purchaseOrder: String, bind: Bool = true)
+    /// `releaseOrphans` (`orphans=release`) releases lines no other supply can take instead of leaving them unbacked.
+    case cancel(purchaseOrder: String, releaseOrphans: Bool = false)
+    case policy(sku: String, wh: String, safety: Int64?, reorder: Int64?, max: Int64?, promises: PromisePolicy? = nil)
+    /// A purchase order's ETA moves, and every promise bound to it.
+    case reschedule(purchaseOrder: String, eta: Timestamp, reason: String?)
+    /// A reservation's expiry becomes now + ttl.
+    case extend(reservation: String, ttlSeconds: Int64)
     /// Written by the daemon itself when a reservation's time is up; no client can send it.
     case expire(reservation: String)
+}
+
+/// How a RESERVE may wait for units it cannot hold now (FEATURES.md §1a).
+public struct ReserveTerms: Equatable, Sendable {
+    public var backorder: Backorder
+    /// `po=`: bind only to this purchase order.
+    public var purchaseOrder: String?
+    public var priority: UInt8?
+    public init(backorder: Backorder = .no, purchaseOrder: String? = nil, priority: UInt8? = nil) {
+        self.backorder = backorder; self.purchaseOrder = purchaseOrder; self.priority = priority
+    }
 }
 
 /// A command with the fields every write accepts.
@@ -37,6 +55,10 @@ public struct WriteRequest: Equatable, Sendable {
 /// `ERR` line and nothing is written.
 public enum Refusal: Error, Equatable, Sendable {
     case insufficient(available: Int64, requested: Int64, sku: String, wh: String)
+    /// A backorder RESERVE that neither stock, purchase orders nor the cap can cover.
+    case unpromisable(available: Int64, promisable: Int64, preorderLeft: Int64, requested: Int64)
+    /// `SELL res=` asked for more than the reservation holds while it still awaits units.
+    case awaiting(reservation: String, held: Int64, awaiting: Int64)
     /// No reservation, transfer or purchase order has this id.
     case notFound(Entity, String)
     /// The thing exists but is no longer open (`status`: released, sold, expired, closed).

@@ -1,14 +1,35 @@
 extension Ledger {
     /// Checks `request` against `state` and returns the one event it becomes, or why it is refused.
+    /// A write whose fills do not fit one event becomes several: use `decideEvents` to get them all.
     ///
     /// Guarantees: an event returned here can be folded into `state` without breaking any invariant;
     /// in particular available never goes below 0 and no bucket leaves its range.
     public static func decide(_ request: WriteRequest, in state: LedgerState,
                               context: DecisionContext) -> Result<Event, Refusal> {
+        decideEvents(request, in: state, context: context).map { $0[0] }
+    }
+
+    /// The events one write becomes: its own, then `filled` events (same time, next seqs) carrying
+    /// the fills beyond `Limits.fillsPerEventMax` reservations. They are folded in order.
+    public static func decideEvents(_ request: WriteRequest, in state: LedgerState,
+                                    context: DecisionContext) -> Result<[Event], Refusal> {
         do {
-            let body = try decideBody(request, state: state, context: context)
-            return .success(Event(seq: context.seq, recordedAt: context.now, actor: context.actor, body: body,
-                                  ref: request.ref, note: request.note, idempotencyKey: request.idempotencyKey))
+            let (body, decisions) = try decideBody(request, state: state, context: context)
+            var chunks = [decisions]
+            let fillers = Set(decisions.moves.lazy.filter { $0.to == .held }.map(\.reservation))
+            if fillers.count > Limits.fillsPerEventMax {
+                chunks = splitFills(decisions)
+            }
+            return .success(chunks.enumerated().map { index, decisions in
+                if index == 0 {
+                    return Event(seq: context.seq, recordedAt: context.now, actor: context.actor, body: body,
+                                 ref: request.ref, note: request.note, idempotencyKey: request.idempotencyKey,
+                                 decisions: decisions)
+                }
+                let wh = body.fillWarehouse
+                return Event(seq: context.seq + UInt64(index), recordedAt: context.now, actor: context.actor,
+                             body: .filled(sku: body.sku, wh: wh), ref: request.ref, decisions: decisions)
+            })
         } catch let refusal as Refusal {
             return .failure(refusal)
         } catch {
@@ -16,36 +37,147 @@ extension Ledger {
         }
     }
 
-    private static func decideBody(_ request: WriteRequest, state: LedgerState, context: DecisionContext) throws -> EventBody {
+    /// Keeps every move but the fills in the first event, with the fills of the first reservations;
+    /// the other fills go, `Limits.fillsPerEventMax` reservations at a time, into the next ones.
+    private static func splitFills(_ decisions: Decisions) -> [Decisions] {
+        var first = decisions
+        first.moves = []
+        var chunks: [Decisions] = []
+        var seen: Set<String> = [], current = Decisions()
+        for move in decisions.moves {
+            guard move.to == .held else { first.moves.append(move); continue }
+            if !seen.contains(move.reservation) {
+                if seen.count == Limits.fillsPerEventMax {
+                    chunks.append(current)
+                    current = Decisions()
+                    seen = []
+                }
+                seen.insert(move.reservation)
+            }
+            current.moves.append(move)
+        }
+        chunks.append(current)
+        first.moves += chunks[0].moves
+        return [first] + chunks.dropFirst()
+    }
+
+    private static func decideBody(_ request: WriteRequest, state: LedgerState,
+                                   context: DecisionContext) throws -> (EventBody, Decisions) {
         switch request.command {
         case let .receive(sku, wh, quantity, po):
-            let pair = state.pair(PairKey(sku: sku, wh: wh)) ?? PairState()
+            let key = PairKey(sku: sku, wh: wh)
+            var pair = state.pair(key) ?? PairState()
             try ensureRoom(pair.onHand, adding: quantity, bucket: "on_hand")
-            return .received(sku: sku, wh: wh, quantity: quantity, purchaseOrder: po)
+            pair.onHand += quantity
+            var received: String?
+            if let po, let line = pair.openOrders.firstIndex(where: { $0.purchaseOrder == po }) {
+                received = po
+                pair.openOrders[line].remaining -= min(quantity, pair.openOrders[line].remaining)
+            }
+            return (.received(sku: sku, wh: wh, quantity: quantity, purchaseOrder: po),
+                    Decisions(moves: fills(pair, key, state, receivedOrder: received)))
 
         case let .sell(sku, wh, quantity):
             try ensureAvailable(PairKey(sku: sku, wh: wh), quantity, state)
-            return .sold(sku: sku, wh: wh, quantity: quantity, reservation: nil)
+            return (.sold(sku: sku, wh: wh, quantity: quantity, reservation: nil), Decisions())
 
         case let .sellReserved(reservationID, quantity):
             let reservation = try openReservation(reservationID, state)
+            let awaiting = reservation.awaiting
+            if awaiting > 0, quantity ?? reservation.held > reservation.held || reservation.held == 0 {
+                throw Refusal.awaiting(reservation: reservationID, held: reservation.held, awaiting: awaiting)
+            }
             let taken = try portion(quantity, of: reservation.held, what: "reservation \(reservationID)")
-            return .sold(sku: reservation.sku, wh: reservation.wh, quantity: taken, reservation: reservationID)
+            return (.sold(sku: reservation.sku, wh: reservation.wh, quantity: taken, reservation: reservationID), Decisions())
 
-        case let .reserve(sku, wh, quantity, reservationID, ttlSeconds):
+        case let .reserve(sku, wh, quantity, reservationID, ttlSeconds, terms):
             let id = try newIdentifier(reservationID, prefix: "r", seq: context.seq) { state.reservation($0) != nil }
-            try ensureAvailable(PairKey(sku: sku, wh: wh), quantity, state)
-            let ttl = ttlSeconds ?? Limits.reservationTTLDefaultSeconds
-            return .reserved(reservation: id, sku: sku, wh: wh, quantity: quantity, expiresAt: context.clock.adding(seconds: ttl))
+            let key = PairKey(sku: sku, wh: wh)
+            var decisions = Decisions()
+            if let priority = terms.priority, priority != Reservation.defaultPriority { decisions.priority = priority }
+            guard terms.backorder != .no else {
+                try ensureAvailable(key, quantity, state)
+                let ttl = ttlSeconds ?? Limits.reservationTTLDefaultSeconds
+                return (.reserved(reservation: id, sku: sku, wh: wh, quantity: quantity,
+                                  expiresAt: context.clock.adding(seconds: ttl)), decisions)
+            }
+            decisions.backorder = terms.backorder
+            let pair = state.pair(key) ?? PairState()
+            let held = max(0, min(quantity, pair.available))
+            var lines: [AwaitingLine] = []
+            var rest = quantity - held
+            var promisable: Int64 = 0
+            let orders: [OpenOrder]
+            if let po = terms.purchaseOrder {
+                guard let order = state.purchaseOrder(po) else { throw Refusal.notFound(.purchaseOrder, po) }
+                guard order.pair == key else { throw Refusal.argument("po: \(po) is for \(order.sku)/\(order.wh)") }
+                guard order.isOpen, let open = pair.openOrders.first(where: { $0.purchaseOrder == po }) else {
+                    throw Refusal.closed(.purchaseOrder, po, status: "closed")
+                }
+                orders = [open]
+            } else {
+                orders = pair.ordersByETA
+            }
+            for order in orders where order.unpromised > 0 {
+                promisable += order.unpromised
+                let take = min(rest, order.unpromised)
+                if take > 0 && lines.count < Limits.awaitingLinesMax {
+                    lines.append(AwaitingLine(backing: .order(order.purchaseOrder), quantity: take,
+                                              date: order.eta.adding(seconds: pair.padSeconds)))
+                    rest -= take
+                }
+            }
+            let preorderLeft = terms.backorder == .cap ? pair.preorderLeft(at: context.clock) : 0
+            if rest > 0 && terms.backorder == .cap {
+                if pair.preorder > 0, let until = pair.preorderUntil, context.clock >= until {
+                    throw Refusal.state("preorder closed since \(until.rfc3339)")
+                }
+                let take = min(rest, preorderLeft)
+                if take > 0 && lines.count < Limits.awaitingLinesMax {
+                    lines.append(AwaitingLine(backing: .cap, quantity: take,
+                                              date: pair.preorderETA.map { $0.adding(seconds: pair.padSeconds) }))
+                    rest -= take
+                }
+            }
+            guard rest == 0 else {
+                throw Refusal.unpromisable(available: pair.available, promisable: promisable,
+                                           preorderLeft: preorderLeft, requested: quantity)
+            }
+            var reservation = Reservation(id: id, sku: sku, wh: wh, held: held, expiresAt: context.clock, ref: nil, status: .open)
+            reservation.lines = lines
+            let expiresAt = try backorderExpiry(reservation.promise, ttlSeconds: ttlSeconds, clock: context.clock)
+            decisions.moves = lines.map { LineMove(reservation: id, from: nil, to: .line($0.backing, date: $0.date), quantity: $0.quantity) }
+            return (.reserved(reservation: id, sku: sku, wh: wh, quantity: held, expiresAt: expiresAt), decisions)
 
         case let .release(reservationID, quantity):
             let reservation = try openReservation(reservationID, state)
-            let released = try portion(quantity, of: reservation.held, what: "reservation \(reservationID)")
-            return .released(reservation: reservationID, sku: reservation.sku, wh: reservation.wh, quantity: released)
+            let total = try portion(quantity, of: reservation.held + reservation.awaiting, what: "reservation \(reservationID)")
+            // Awaiting units go first, latest line first: what the customer holds stays theirs.
+            var moves: [LineMove] = []
+            var left = total
+            for line in latestFirst(reservation.lines) where left > 0 {
+                let take = min(left, line.quantity)
+                moves.append(LineMove(reservation: reservationID, from: line.backing, to: .released, quantity: take))
+                left -= take
+            }
+            let body = EventBody.released(reservation: reservationID, sku: reservation.sku, wh: reservation.wh, quantity: left)
+            return (body, Decisions(moves: moves + freedBy(body, releasing: reservationID, state)))
 
         case let .expire(reservationID):
             let reservation = try openReservation(reservationID, state)
-            return .expired(reservation: reservationID, sku: reservation.sku, wh: reservation.wh, quantity: reservation.held)
+            let moves = reservation.lines.map {
+                LineMove(reservation: reservationID, from: $0.backing, to: .released, quantity: $0.quantity)
+            }
+            let body = EventBody.expired(reservation: reservationID, sku: reservation.sku, wh: reservation.wh, quantity: reservation.held)
+            return (body, Decisions(moves: moves + freedBy(body, releasing: reservationID, state)))
+
+        case let .extend(reservationID, ttlSeconds):
+            let reservation = try openReservation(reservationID, state)
+            let expiresAt = context.clock.adding(seconds: ttlSeconds)
+            if case .date(let promise) = reservation.promise, expiresAt < promise {
+                throw Refusal.argument("ttl: ends \(expiresAt.rfc3339) before promise \(promise.rfc3339)")
+            }
+            return (.extended(reservation: reservationID, sku: reservation.sku, wh: reservation.wh, expiresAt: expiresAt), Decisions())
 
         case let .transfer(sku, from, to, quantity, transferID, eta):
             guard from != to else { throw Refusal.argument("to: must differ from from") }
@@ -53,7 +185,7 @@ extension Ledger {
             try ensureAvailable(PairKey(sku: sku, wh: from), quantity, state)
             let destination = state.pair(PairKey(sku: sku, wh: to)) ?? PairState()
             try ensureRoom(destination.inbound, adding: quantity, bucket: "inbound")
-            return .transferShipped(transfer: id, sku: sku, from: from, to: to, quantity: quantity, eta: eta)
+            return (.transferShipped(transfer: id, sku: sku, from: from, to: to, quantity: quantity, eta: eta), Decisions())
 
         case let .arrive(transferID, quantity, lost):
             guard let transfer = state.transfer(transferID) else { throw Refusal.notFound(.transfer, transferID) }
@@ -68,45 +200,70 @@ extension Ledger {
             }
             guard arrived + lostUnits > 0 else { throw Refusal.argument("qty: nothing arrives and nothing is lost") }
             if arrived == 0 {
-                return .transferLost(transfer: transferID, sku: transfer.sku, from: transfer.from, to: transfer.to, lost: lostUnits)
+                return (.transferLost(transfer: transferID, sku: transfer.sku, from: transfer.from, to: transfer.to, lost: lostUnits),
+                        Decisions())
             }
             let destination = state.pair(PairKey(sku: transfer.sku, wh: transfer.to)) ?? PairState()
             try ensureRoom(destination.onHand, adding: arrived, bucket: "on_hand")
-            return .transferArrived(transfer: transferID, sku: transfer.sku, from: transfer.from, to: transfer.to,
-                                    quantity: arrived, lost: lostUnits)
+            let body = EventBody.transferArrived(transfer: transferID, sku: transfer.sku, from: transfer.from, to: transfer.to,
+                                                 quantity: arrived, lost: lostUnits)
+            return (body, Decisions(moves: freedBy(body, releasing: nil, state)))
 
         case let .adjust(sku, wh, delta, reason):
             try ensureCorrection(PairKey(sku: sku, wh: wh), delta: delta, state)
-            return .adjusted(sku: sku, wh: wh, delta: delta, reason: reason)
+            let body = EventBody.adjusted(sku: sku, wh: wh, delta: delta, reason: reason)
+            return (body, Decisions(moves: freedBy(body, releasing: nil, state)))
 
         case let .count(sku, wh, quantity, reason):
             let pair = state.pair(PairKey(sku: sku, wh: wh)) ?? PairState()
             let delta = quantity - pair.onHand
             try ensureCorrection(PairKey(sku: sku, wh: wh), delta: delta, state)
-            return .counted(sku: sku, wh: wh, quantity: quantity, delta: delta, reason: reason)
+            let body = EventBody.counted(sku: sku, wh: wh, quantity: quantity, delta: delta, reason: reason)
+            return (body, Decisions(moves: freedBy(body, releasing: nil, state)))
 
         case let .returnGoods(sku, wh, quantity):
             let pair = state.pair(PairKey(sku: sku, wh: wh)) ?? PairState()
             try ensureRoom(pair.onHand, adding: quantity, bucket: "on_hand")
-            return .returned(sku: sku, wh: wh, quantity: quantity)
+            let body = EventBody.returned(sku: sku, wh: wh, quantity: quantity)
+            return (body, Decisions(moves: freedBy(body, releasing: nil, state)))
 
-        case let .expect(sku, wh, quantity, eta, po):
+        case let .expect(sku, wh, quantity, eta, po, bind):
             if state.purchaseOrder(po) != nil { throw Refusal.state("purchase order \(po) already exists") }
-            let pair = state.pair(PairKey(sku: sku, wh: wh)) ?? PairState()
+            let key = PairKey(sku: sku, wh: wh)
+            let pair = state.pair(key) ?? PairState()
             try ensureRoom(pair.incoming, adding: quantity, bucket: "incoming")
-            return .expected(purchaseOrder: po, sku: sku, wh: wh, quantity: quantity, eta: eta)
+            let moves = bind ? binds(pair, state, to: po, quantity: quantity, date: eta.adding(seconds: pair.padSeconds)) : []
+            return (.expected(purchaseOrder: po, sku: sku, wh: wh, quantity: quantity, eta: eta), Decisions(moves: moves))
 
-        case let .cancel(po):
-            guard let order = state.purchaseOrder(po) else { throw Refusal.notFound(.purchaseOrder, po) }
-            guard order.isOpen else { throw Refusal.closed(.purchaseOrder, po, status: "closed") }
-            let remaining = state.pair(order.pair)?.openOrders.first { $0.purchaseOrder == po }?.remaining ?? 0
-            return .cancelled(purchaseOrder: po, sku: order.sku, wh: order.wh, quantity: remaining)
+        case let .cancel(po, releaseOrphans):
+            let order = try openOrder(po, state)
+            let pair = state.pair(order.pair) ?? PairState()
+            let remaining = pair.openOrders.first { $0.purchaseOrder == po }?.remaining ?? 0
+            let moves = rebinds(pair, state, leaving: po, releaseOrphans: releaseOrphans, clock: context.clock)
+            return (.cancelled(purchaseOrder: po, sku: order.sku, wh: order.wh, quantity: remaining), Decisions(moves: moves))
 
-        case let .policy(sku, wh, safety, reorder, max):
-            guard safety != nil || reorder != nil || max != nil else {
+        case let .reschedule(po, eta, _):
+            let order = try openOrder(po, state)
+            guard eta != order.eta else { throw Refusal.argument("eta: unchanged") }
+            let pair = state.pair(order.pair) ?? PairState()
+            let date = eta.adding(seconds: pair.padSeconds)
+            var moves: [LineMove] = []
+            forEachWaiting(pair, state) { reservation in
+                if let line = reservation.line(.order(po)) {
+                    moves.append(LineMove(reservation: reservation.id, from: line.backing,
+                                          to: .line(line.backing, date: date), quantity: line.quantity))
+                }
+                return true
+            }
+            return (.rescheduled(purchaseOrder: po, sku: order.sku, wh: order.wh, eta: eta, previous: order.eta),
+                    Decisions(moves: moves, padSeconds: pair.padSeconds))
+
+        case let .policy(sku, wh, safety, reorder, max, promises):
+            guard safety != nil || reorder != nil || max != nil || !(promises?.isEmpty ?? true) else {
                 throw Refusal.argument("safety, reorder or max: at least one is required")
             }
-            return .policySet(sku: sku, wh: wh, safety: safety, reorder: reorder, max: max)
+            return (.policySet(sku: sku, wh: wh, safety: safety, reorder: reorder, max: max,
+                               promises: promises?.isEmpty == true ? nil : promises), Decisions())
         }
     }
 
@@ -129,6 +286,30 @@ extension Ledger {
     private static func ensureRoom(_ bucket: Int64, adding quantity: Int64, bucket name: String) throws {
         guard bucket + quantity <= Limits.bucketQuantityMax else {
             throw Refusal.argument("qty: \(name) would exceed \(Limits.bucketQuantityMax)")
+        }
+    }
+
+    private static func openOrder(_ po: String, _ state: LedgerState) throws -> PurchaseOrder {
+        guard let order = state.purchaseOrder(po) else { throw Refusal.notFound(.purchaseOrder, po) }
+        guard order.isOpen else { throw Refusal.closed(.purchaseOrder, po, status: "closed") }
+        return order
+    }
+
+    /// A backorder runs until its promise plus 7 days (30 days from now when the promise is unknown),
+    /// at most 90 days; an explicit ttl may not end before the promise.
+    private static func backorderExpiry(_ promise: Promise, ttlSeconds: Int64?, clock: Timestamp) throws -> Timestamp {
+        let latest = clock.adding(seconds: Limits.reservationTTLMaxSeconds)
+        if let ttlSeconds {
+            let expiresAt = clock.adding(seconds: ttlSeconds)
+            if case .date(let date) = promise, expiresAt < date {
+                throw Refusal.argument("ttl: ends \(expiresAt.rfc3339) before promise \(date.rfc3339)")
+            }
+            return expiresAt
+        }
+        switch promise {
+        case .now: return clock.adding(seconds: Limits.reservationTTLDefaultSeconds)
+        case .unknown: return min(latest, clock.adding(seconds: Limits.backorderTTLUnknownSeconds))
+        case .date(let date): return min(latest, max(clock, date).adding(seconds: Limits.backorderTTLAfterPromiseSeconds))
         }
     }
 

@@ -24,7 +24,50 @@ public struct PairState: Equatable, Sendable {
     /// Open purchase orders for this pair, in the order they were expected.
     public var openOrders: [OpenOrder] = []
 
+    // Promises (FEATURES.md §1a). All zero for a pair that never used them.
+    /// Awaiting units bound to open purchase orders (the sum of the orders' `promised`).
+    public var promised: Int64 = 0
+    /// Awaiting units bound to the pre-order cap.
+    public var preordered: Int64 = 0
+    /// Awaiting units bound to nothing (their purchase order was cancelled).
+    public var unbacked: Int64 = 0
+    /// The pre-order cap (0 = no pre-orders), the end of its window and the announced ship date.
+    public var preorder: Int64 = 0
+    public var preorderUntil: Timestamp?
+    public var preorderETA: Timestamp?
+    /// Added to an ETA to make a promise date (`POLICY pad=`), in seconds.
+    public var padSeconds: Int64 = 0
+    /// `POLICY fill=po`: only receipts against a purchase order fill, and only that order's lines.
+    public var fillByOrder: Bool = false
+    /// Reservations with awaiting units, in fill order (priority, then seq).
+    public var waiting: [WaitingEntry] = []
+    /// Set once a promise policy or an awaiting line ever touched the pair: from then on its rows
+    /// carry the promise buckets (P4: pairs that never used promises answer as before).
+    public var usesPromises: Bool = false
+
     public init() {}
+
+    /// Units waiting on anything: what the purchase orders and the cap must still cover.
+    public var awaiting: Int64 { promised + preordered + unbacked }
+    /// What can still be promised with a date: `free + incoming − promised`.
+    public var atp: Int64 { available + incoming - promised }
+    /// Whether new cap lines are accepted at `time`.
+    public func preorderOpen(at time: Timestamp) -> Bool {
+        preorder > 0 && (preorderUntil.map { time < $0 } ?? true)
+    }
+    /// Room left under the cap while its window is open, else 0.
+    public func preorderLeft(at time: Timestamp) -> Int64 {
+        preorderOpen(at: time) ? Swift.max(0, preorder - preordered) : 0
+    }
+    /// Open orders in the order promises bind to them: ETA, then the order they were expected in.
+    public var ordersByETA: [OpenOrder] {
+        openOrders.enumerated().sorted { $0.element.eta != $1.element.eta ? $0.element.eta < $1.element.eta : $0.offset < $1.offset }
+            .map(\.element)
+    }
+    /// The honest back-in-stock date: the first open order with units not yet promised, plus pad.
+    public var restockETA: Timestamp? {
+        ordersByETA.first { $0.remaining > $0.promised }.map { $0.eta.adding(seconds: padSeconds) }
+    }
 
     public var available: Int64 { onHand - reserved }
     public var incoming: Int64 { openOrders.reduce(0) { $0 + $1.remaining } }
@@ -32,10 +75,12 @@ public struct PairState: Equatable, Sendable {
     public var projected: Int64 { available + inbound + incoming }
     /// In breach when a safety level is set and available stock is below it.
     public var isBreached: Bool { safety > 0 && available < safety }
-    /// Reorder is suggested when a reorder level is set and projected stock is below it.
+    /// Projected stock less the backorders the purchase orders must cover (= projected with none).
+    public var net: Int64 { projected - awaiting }
+    /// Reorder is suggested when a reorder level is set and net stock is below it.
     public var reorderSuggestion: Int64? {
-        guard reorder > 0, projected < reorder else { return nil }
-        return Swift.max(max, reorder) - projected
+        guard reorder > 0, net < reorder else { return nil }
+        return Swift.max(max, reorder) - net
     }
 }
 
@@ -44,11 +89,72 @@ public struct OpenOrder: Equatable, Sendable {
     public var purchaseOrder: String
     public var remaining: Int64
     public var eta: Timestamp
-    public init(purchaseOrder: String, remaining: Int64, eta: Timestamp) {
+    /// Awaiting units of reservations bound to this order; never more than `remaining`.
+    public var promised: Int64
+    public init(purchaseOrder: String, remaining: Int64, eta: Timestamp, promised: Int64 = 0) {
         self.purchaseOrder = purchaseOrder
         self.remaining = remaining
         self.eta = eta
+        self.promised = promised
     }
+    /// What the order can still take as promises.
+    public var unpromised: Int64 { remaining - promised }
+}
+
+/// A reservation waiting for units in a pair, in fill order.
+public struct WaitingEntry: Equatable, Comparable, Sendable {
+    public var priority: UInt8
+    public var seq: UInt64
+    public var reservation: String
+    public init(priority: UInt8, seq: UInt64, reservation: String) {
+        self.priority = priority; self.seq = seq; self.reservation = reservation
+    }
+    public static func < (lhs: WaitingEntry, rhs: WaitingEntry) -> Bool {
+        (lhs.priority, lhs.seq) < (rhs.priority, rhs.seq)
+    }
+}
+
+/// What the awaiting units of a line wait on.
+public enum Backing: Hashable, Sendable {
+    case order(String)
+    case cap
+    case none
+
+    /// The wire form: the purchase order's id, `cap` or `none`.
+    public var name: String {
+        switch self {
+        case .order(let po): po
+        case .cap: "cap"
+        case .none: "none"
+        }
+    }
+
+    /// The order in which a reservation's own lines are filled: latest first, so `none`, then `cap`,
+    /// then orders (the caller sorts orders by date).
+    var fillRank: Int {
+        switch self {
+        case .none: 0
+        case .cap: 1
+        case .order: 2
+        }
+    }
+}
+
+/// Awaiting units of a reservation: how many, what they wait on and the date promised for them
+/// (ETA + pad; nil when unknown: unbacked, or a cap with no announced ship date).
+public struct AwaitingLine: Equatable, Sendable {
+    public var backing: Backing
+    public var quantity: Int64
+    public var date: Timestamp?
+    public init(backing: Backing, quantity: Int64, date: Timestamp?) {
+        self.backing = backing; self.quantity = quantity; self.date = date
+    }
+}
+
+/// How a reservation may wait for units it cannot hold now (`RESERVE backorder=`).
+public enum Backorder: UInt8, Sendable {
+    case no = 0, order = 1, cap = 2
+    public var name: String { self == .order ? "po" : self == .cap ? "cap" : "no" }
 }
 
 /// A hold on available stock that the daemon expires at `expiresAt`.
@@ -62,6 +168,15 @@ public struct Reservation: Equatable, Sendable {
     public var expiresAt: Timestamp
     public var ref: String?
     public var status: Status
+    /// Awaiting units, at most one line per backing.
+    public var lines: [AwaitingLine] = []
+    /// 1 is served first; 5 unless the RESERVE said otherwise.
+    public var priority: UInt8 = Reservation.defaultPriority
+    public var backorder: Backorder = .no
+    /// The seq of the event that made it: with the priority, its place in the fill order.
+    public var seq: UInt64 = 0
+
+    public static let defaultPriority: UInt8 = 5
 
     public init(id: String, sku: String, wh: String, held: Int64, expiresAt: Timestamp, ref: String?, status: Status) {
         self.id = id; self.sku = sku; self.wh = wh; self.held = held
@@ -69,6 +184,32 @@ public struct Reservation: Equatable, Sendable {
     }
 
     public var pair: PairKey { PairKey(sku: sku, wh: wh) }
+    public var awaiting: Int64 { lines.reduce(0) { $0 + $1.quantity } }
+    public var waitingEntry: WaitingEntry { WaitingEntry(priority: priority, seq: seq, reservation: id) }
+    /// The latest line date (nil when a line's date is unknown); `.now` when nothing is awaited.
+    public var promise: Promise {
+        if lines.isEmpty { return .now }
+        var latest: Timestamp?
+        for line in lines {
+            guard let date = line.date else { return .unknown }
+            latest = latest.map { Swift.max($0, date) } ?? date
+        }
+        return .date(latest!)
+    }
+    public func line(_ backing: Backing) -> AwaitingLine? { lines.first { $0.backing == backing } }
+}
+
+/// When a customer gets every unit of a reservation.
+public enum Promise: Equatable, Sendable {
+    case now, unknown
+    case date(Timestamp)
+    public var text: String {
+        switch self {
+        case .now: "now"
+        case .unknown: "unknown"
+        case .date(let time): time.rfc3339
+        }
+    }
 }
 
 /// Goods shipped from one warehouse to another; open while anything is still in transit.

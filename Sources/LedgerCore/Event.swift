@@ -20,10 +20,14 @@ public struct Event: Equatable, Sendable {
     /// and other arguments is a conflict; keeping this in the event lets a restart rebuild the
     /// idempotency records of events not yet checkpointed from the log alone.
     public var requestFingerprint: String?
+    /// What the daemon decided while writing it (P1 of FEATURES.md): the fold applies these and
+    /// never decides again. Empty for every event that does not touch promises.
+    public var decisions: Decisions
 
     public init(seq: UInt64, recordedAt: Timestamp, actor: UInt32, body: EventBody,
                 ref: String? = nil, note: String? = nil, idempotencyKey: String? = nil,
-                requestFingerprint: String? = nil) {
+                requestFingerprint: String? = nil, decisions: Decisions = Decisions()) {
+        self.decisions = decisions
         self.seq = seq
         self.recordedAt = recordedAt
         self.actor = actor
@@ -53,7 +57,13 @@ public enum EventBody: Equatable, Sendable {
     case returned(sku: String, wh: String, quantity: Int64)
     case expected(purchaseOrder: String, sku: String, wh: String, quantity: Int64, eta: Timestamp)
     case cancelled(purchaseOrder: String, sku: String, wh: String, quantity: Int64)
-    case policySet(sku: String, wh: String, safety: Int64?, reorder: Int64?, max: Int64?)
+    case policySet(sku: String, wh: String, safety: Int64?, reorder: Int64?, max: Int64?, promises: PromisePolicy? = nil)
+    /// A purchase order's ETA moved (from `previous`); the lines bound to it move in `decisions`.
+    case rescheduled(purchaseOrder: String, sku: String, wh: String, eta: Timestamp, previous: Timestamp)
+    /// A reservation's expiry moved.
+    case extended(reservation: String, sku: String, wh: String, expiresAt: Timestamp)
+    /// Fills beyond what one event carries, continuing the event before it in the same commit.
+    case filled(sku: String, wh: String)
 
     public var kind: EventKind {
         switch self {
@@ -71,6 +81,9 @@ public enum EventBody: Equatable, Sendable {
         case .expected: .expected
         case .cancelled: .cancelled
         case .policySet: .policySet
+        case .rescheduled: .rescheduled
+        case .extended: .extended
+        case .filled: .filled
         }
     }
 
@@ -81,7 +94,8 @@ public enum EventBody: Equatable, Sendable {
              .transferShipped(_, let sku, _, _, _, _), .transferArrived(_, let sku, _, _, _, _),
              .transferLost(_, let sku, _, _, _), .adjusted(let sku, _, _, _), .counted(let sku, _, _, _, _),
              .returned(let sku, _, _), .expected(_, let sku, _, _, _), .cancelled(_, let sku, _, _),
-             .policySet(let sku, _, _, _, _):
+             .policySet(let sku, _, _, _, _, _), .rescheduled(_, let sku, _, _, _), .extended(_, let sku, _, _),
+             .filled(let sku, _):
             return sku
         }
     }
@@ -92,7 +106,8 @@ public enum EventBody: Equatable, Sendable {
         case .received(_, let wh, _, _), .sold(_, let wh, _, _), .reserved(_, _, let wh, _, _),
              .released(_, _, let wh, _), .expired(_, _, let wh, _), .adjusted(_, let wh, _, _),
              .counted(_, let wh, _, _, _), .returned(_, let wh, _), .expected(_, _, let wh, _, _),
-             .cancelled(_, _, let wh, _), .policySet(_, let wh, _, _, _):
+             .cancelled(_, _, let wh, _), .policySet(_, let wh, _, _, _, _), .rescheduled(_, _, let wh, _, _),
+             .extended(_, _, let wh, _), .filled(_, let wh):
             return [wh]
         case .transferShipped(_, _, let from, let to, _, _):
             return [from, to]
@@ -107,6 +122,8 @@ public enum EventBody: Equatable, Sendable {
 public enum EventKind: UInt8, CaseIterable, Sendable {
     case received = 1, sold, reserved, released, expired, transferShipped, transferArrived, transferLost
     case adjusted, counted, returned, expected, cancelled, policySet
+    // Format version 2 (FEATURES.md §0: raw values continue from 15).
+    case rescheduled, extended, filled
 
     public var name: String {
         switch self {
@@ -124,6 +141,66 @@ public enum EventKind: UInt8, CaseIterable, Sendable {
         case .expected: "expected"
         case .cancelled: "cancelled"
         case .policySet: "policy_set"
+        case .rescheduled: "rescheduled"
+        case .extended: "extended"
+        case .filled: "filled"
         }
+    }
+}
+
+/// The promise levels of `POLICY` (FEATURES.md §1a); nil fields are left as they were.
+public struct PromisePolicy: Equatable, Sendable {
+    public var preorder: Int64?
+    /// The window's end; `.some(nil)` clears it.
+    public var preorderUntil: Timestamp??
+    public var preorderETA: Timestamp??
+    public var padSeconds: Int64?
+    public var fillByOrder: Bool?
+    public init(preorder: Int64? = nil, preorderUntil: Timestamp?? = nil, preorderETA: Timestamp?? = nil,
+                padSeconds: Int64? = nil, fillByOrder: Bool? = nil) {
+        self.preorder = preorder; self.preorderUntil = preorderUntil; self.preorderETA = preorderETA
+        self.padSeconds = padSeconds; self.fillByOrder = fillByOrder
+    }
+    public var isEmpty: Bool { self == PromisePolicy() }
+}
+
+/// Awaiting units moving inside a reservation: filled (to held), bound, rebound, released.
+public struct LineMove: Equatable, Sendable {
+    public enum Target: Equatable, Sendable {
+        case held
+        case line(Backing, date: Timestamp?)
+        case released
+    }
+    public var reservation: String
+    /// The line the units leave; nil for the new awaiting units of a RESERVE.
+    public var from: Backing?
+    public var to: Target
+    public var quantity: Int64
+    public init(reservation: String, from: Backing?, to: Target, quantity: Int64) {
+        self.reservation = reservation; self.from = from; self.to = to; self.quantity = quantity
+    }
+}
+
+/// The decision fields an event carries beside its body.
+public struct Decisions: Equatable, Sendable {
+    public var moves: [LineMove] = []
+    /// `reserved`: the priority when not the default, and how the reservation may wait.
+    public var priority: UInt8?
+    public var backorder: Backorder?
+    /// `rescheduled`: the pad in force, which the new line dates include.
+    public var padSeconds: Int64?
+    public init(moves: [LineMove] = [], priority: UInt8? = nil, backorder: Backorder? = nil, padSeconds: Int64? = nil) {
+        self.moves = moves; self.priority = priority; self.backorder = backorder; self.padSeconds = padSeconds
+    }
+    public var isEmpty: Bool { self == Decisions() }
+    /// Units that became held, per reservation, in the order first filled.
+    public var fills: [(String, Int64)] { sums { $0.to == .held } }
+    public func sums(_ include: (LineMove) -> Bool) -> [(String, Int64)] {
+        var order: [String] = [], totals: [String: Int64] = [:]
+        for move in moves where include(move) {
+            if totals[move.reservation] == nil { order.append(move.reservation) }
+            totals[move.reservation, default: 0] += move.quantity
+        }
+        return order.map { ($0, totals[$0]!) }
     }
 }

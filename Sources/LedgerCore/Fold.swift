@@ -37,7 +37,7 @@ public enum Ledger {
                 var reservation = existingReservation(reservationID, state)
                 precondition(reservation.held >= quantity, "sold more than reservation \(reservationID) holds")
                 reservation.held -= quantity
-                if reservation.held == 0 { reservation.status = .sold }
+                if reservation.held == 0 && reservation.lines.isEmpty { reservation.status = .sold }
                 state.reservations[reservationID] = reservation
             }
             updatePair(sku, wh, in: &state, time: at, mustExist: true) { pair in
@@ -46,16 +46,22 @@ public enum Ledger {
             }
 
         case let .reserved(reservationID, sku, wh, quantity, expiresAt):
-            state.reservations[reservationID] = Reservation(
+            var reservation = Reservation(
                 id: reservationID, sku: sku, wh: wh, held: quantity, expiresAt: expiresAt, ref: event.ref, status: .open)
+            reservation.priority = event.decisions.priority ?? Reservation.defaultPriority
+            reservation.backorder = event.decisions.backorder ?? .no
+            reservation.seq = event.seq
+            state.reservations[reservationID] = reservation
             updatePair(sku, wh, in: &state, time: at, mustExist: false) { $0.reserved += quantity }
 
         case let .released(reservationID, sku, wh, quantity), let .expired(reservationID, sku, wh, quantity):
             var reservation = existingReservation(reservationID, state)
             precondition(reservation.held >= quantity, "released more than reservation \(reservationID) holds")
             reservation.held -= quantity
-            if case .expired = event.body { reservation.status = .expired }
-            else if reservation.held == 0 { reservation.status = .released }
+            // Awaiting units leave through the event's moves, which close the reservation then.
+            if reservation.held == 0 && reservation.lines.isEmpty {
+                if case .expired = event.body { reservation.status = .expired } else { reservation.status = .released }
+            }
             state.reservations[reservationID] = reservation
             updatePair(sku, wh, in: &state, time: at, mustExist: true) { $0.reserved -= quantity }
 
@@ -89,14 +95,105 @@ public enum Ledger {
             state.purchaseOrders[po] = order
             updatePair(sku, wh, in: &state, time: at, mustExist: true) { $0.openOrders.removeAll { $0.purchaseOrder == po } }
 
-        case let .policySet(sku, wh, safety, reorder, max):
+        case let .policySet(sku, wh, safety, reorder, max, promises):
             updatePair(sku, wh, in: &state, time: at, mustExist: false) { pair in
                 if let safety { pair.safety = safety }
                 if let reorder { pair.reorder = reorder }
                 if let max { pair.max = max }
+                if let promises {
+                    if let preorder = promises.preorder { pair.preorder = preorder }
+                    if let until = promises.preorderUntil { pair.preorderUntil = until }
+                    if let eta = promises.preorderETA { pair.preorderETA = eta }
+                    if let pad = promises.padSeconds { pair.padSeconds = pad }
+                    if let byOrder = promises.fillByOrder { pair.fillByOrder = byOrder }
+                    pair.usesPromises = true
+                }
+            }
+
+        case let .rescheduled(po, sku, wh, eta, _):
+            guard var order = state.purchaseOrder(po) else { preconditionFailure("rescheduled unknown purchase order \(po)") }
+            order.eta = eta
+            state.purchaseOrders[po] = order
+            updatePair(sku, wh, in: &state, time: at, mustExist: true) { pair in
+                if let line = pair.openOrders.firstIndex(where: { $0.purchaseOrder == po }) { pair.openOrders[line].eta = eta }
+            }
+
+        case let .extended(reservationID, _, _, expiresAt):
+            var reservation = existingReservation(reservationID, state)
+            reservation.expiresAt = expiresAt
+            state.reservations[reservationID] = reservation
+
+        case .filled:
+            break
+        }
+        if !event.decisions.moves.isEmpty { applyMoves(event, to: &state) }
+        state.lastSeq = event.seq
+    }
+
+    /// Applies an event's line moves: awaiting units leave one line and become held, join another
+    /// line, or are given up. Buckets and each order's `promised` follow; a reservation left with
+    /// nothing closes the way its event says.
+    private static func applyMoves(_ event: Event, to state: inout LedgerState) {
+        var touched: [String] = []
+        for move in event.decisions.moves {
+            var reservation = existingReservation(move.reservation, state)
+            precondition(reservation.status == .open, "line move for reservation \(move.reservation), which is not open")
+            if !touched.contains(move.reservation) { touched.append(move.reservation) }
+            let quantity = move.quantity
+            if let from = move.from {
+                guard let index = reservation.lines.firstIndex(where: { $0.backing == from }),
+                      reservation.lines[index].quantity >= quantity else {
+                    preconditionFailure("reservation \(move.reservation) has fewer than \(quantity) units on \(from.name)")
+                }
+                reservation.lines[index].quantity -= quantity
+                if reservation.lines[index].quantity == 0 { reservation.lines.remove(at: index) }
+            }
+            switch move.to {
+            case .held:
+                reservation.held += quantity
+            case let .line(backing, date):
+                if let index = reservation.lines.firstIndex(where: { $0.backing == backing }) {
+                    let old = reservation.lines[index].date
+                    reservation.lines[index].quantity += quantity
+                    reservation.lines[index].date = old.flatMap { old in date.map { Swift.max(old, $0) } }
+                } else {
+                    reservation.lines.append(AwaitingLine(backing: backing, quantity: quantity, date: date))
+                }
+            case .released:
+                break
+            }
+            state.reservations[move.reservation] = reservation
+            updatePair(reservation.sku, reservation.wh, in: &state, time: event.recordedAt, mustExist: true) { pair in
+                if let from = move.from { pair.bind(from, -quantity) }
+                switch move.to {
+                case .held: pair.reserved += quantity
+                case let .line(backing, _): pair.bind(backing, quantity)
+                case .released: break
+                }
+                pair.usesPromises = true
             }
         }
-        state.lastSeq = event.seq
+        for id in touched {
+            var reservation = existingReservation(id, state)
+            if reservation.held == 0 && reservation.lines.isEmpty {
+                switch event.body {
+                case .expired: reservation.status = .expired
+                case .sold: reservation.status = .sold
+                default: reservation.status = .released
+                }
+            }
+            state.reservations[id] = reservation
+            let entry = reservation.waitingEntry
+            let waits = reservation.status == .open && !reservation.lines.isEmpty
+            updatePair(reservation.sku, reservation.wh, in: &state, time: event.recordedAt, mustExist: true) { pair in
+                let index = pair.waiting.firstIndex { $0.reservation == id }
+                if waits, index == nil {
+                    pair.waiting.insert(entry, at: pair.waiting.firstIndex { entry < $0 } ?? pair.waiting.endIndex)
+                } else if !waits, let index {
+                    pair.waiting.remove(at: index)
+                }
+            }
+        }
     }
 
     private static func land(_ transferID: String, sku: String, to: String, arrived: Int64, lost: Int64,
@@ -135,7 +232,8 @@ public enum Ledger {
     }
 
     private static func settle(_ pair: inout PairState, key: PairKey, time: Timestamp) {
-        precondition(pair.onHand >= 0 && pair.reserved >= 0 && pair.inbound >= 0 && pair.available >= 0,
+        precondition(pair.onHand >= 0 && pair.reserved >= 0 && pair.inbound >= 0 && pair.available >= 0
+                        && pair.promised >= 0 && pair.preordered >= 0 && pair.unbacked >= 0,
                      "buckets of \(key.sku)/\(key.wh) went negative")
         if pair.isBreached {
             if pair.breachSince == nil {
@@ -147,6 +245,20 @@ public enum Ledger {
         } else if pair.breachSince != nil {
             pair.breachSince = nil
             pair.breachLowest = 0
+        }
+    }
+}
+
+extension PairState {
+    /// Counts `quantity` awaiting units more (or fewer) against `backing`. An order that already
+    /// closed or was cancelled is no longer in `openOrders`: its lines are leaving it.
+    mutating func bind(_ backing: Backing, _ quantity: Int64) {
+        switch backing {
+        case .order(let po):
+            promised += quantity
+            if let index = openOrders.firstIndex(where: { $0.purchaseOrder == po }) { openOrders[index].promised += quantity }
+        case .cap: preordered += quantity
+        case .none: unbacked += quantity
         }
     }
 }

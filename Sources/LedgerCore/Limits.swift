@@ -37,6 +37,16 @@ public enum Limits {
     public static let reservationTTLDefaultSeconds: Int64 = 15 * 60
     /// The longest hold we accept; anything longer is a purchase order, not a reservation.
     public static let reservationTTLMaxSeconds: Int64 = 90 * 24 * 3600
+    /// A backorder's default ttl: its promise plus this (or `backorderTTLUnknownSeconds` from now
+    /// when the promise is unknown), never beyond `reservationTTLMaxSeconds` (FEATURES.md §1a).
+    public static let backorderTTLAfterPromiseSeconds: Int64 = 7 * 24 * 3600
+    public static let backorderTTLUnknownSeconds: Int64 = 30 * 24 * 3600
+    /// Awaiting lines one reservation may have (one per purchase order, the cap or none).
+    public static let awaitingLinesMax = 8
+    /// Reservations one event fills; the rest go into `filled` events in the same commit.
+    public static let fillsPerEventMax = 1_000
+    /// `promise` rows one RESCHEDULE or CANCEL answers; beyond, the OK line says `more=N`.
+    public static let promiseRowsMax = 1_000
     /// EVENTS answers at most this many rows per request (the protocol's figure).
     public static let eventsLimitMax = 100_000
     /// EVENTS and HISTORY answer this many rows when the request gives no `limit=`.

@@ -40,6 +40,12 @@ public struct ProtocolError: Error, Equatable, Sendable {
         case let .insufficient(available, requested, sku, wh):
             self.init(.insufficient, "", pairs: [("available", String(available)), ("requested", String(requested)),
                                                  ("sku", sku), ("wh", wh)])
+        case let .unpromisable(available, promisable, preorderLeft, requested):
+            self.init(.insufficient, "", pairs: [("available", String(available)), ("promisable", String(promisable)),
+                                                 ("preorder_left", String(preorderLeft)), ("requested", String(requested))])
+        case let .awaiting(reservation, held, awaiting):
+            self.init(.state, "reservation \(reservation) holds \(held) and still awaits \(awaiting)",
+                      pairs: [("res", reservation), ("state", "awaiting"), ("held", String(held)), ("awaiting", String(awaiting))])
         case let .notFound(entity, id):
             self.init(.notFound, "no such \(entity.name) \(id)", pairs: [(entity.key, id)])
         case let .closed(entity, id, status):

@@ -20,13 +20,26 @@ public enum ReadRequest: Equatable, Sendable {
     case breaches(wh: String?, sku: String?)
     case breachHistory(wh: String?, sku: String?, from: Timestamp?, to: Timestamp?)
     case reorder(wh: String?, sku: String?)
-    case reservations(sku: String?, wh: String?, reservation: String?, ref: String? = nil)
+    case reservations(sku: String?, wh: String?, reservation: String?, ref: String? = nil,
+                      filter: ReservationFilter = ReservationFilter())
+    /// When `quantity` units could be promised (one row per warehouse), or without it the ATP timeline.
+    case promise(sku: String, wh: String?, quantity: Int64?, backorder: Backorder)
     case transfers(sku: String?, wh: String?, transfer: String?)
     case history(sku: String, wh: String?, from: UInt64, limit: Int)
     case events(from: UInt64, limit: Int)
     case info
     /// The daemon's metrics in the Prometheus text format, one exposition line per row.
     case metrics
+}
+
+/// The promise filters of RESERVATIONS: bound to `po=`, with awaiting units, late.
+public struct ReservationFilter: Equatable, Sendable {
+    public var purchaseOrder: String?
+    public var awaiting: Bool?
+    public var late: Bool?
+    public init(purchaseOrder: String? = nil, awaiting: Bool? = nil, late: Bool? = nil) {
+        self.purchaseOrder = purchaseOrder; self.awaiting = awaiting; self.late = late
+    }
 }
 
 public enum WatchTopic: Equatable, Sendable {
@@ -38,7 +51,8 @@ public enum WatchTopic: Equatable, Sendable {
 /// counter per verb is an array element rather than a hashed lookup on the hot path.
 public enum Verb: Int, CaseIterable, Sendable {
     case receive, sell, reserve, release, transfer, arrive, adjust, count, returnGoods, expect, cancel, policy
-    case stock, breaches, reorder, reservations, transfers, history, events, info, metrics
+    case reschedule, extend
+    case stock, breaches, reorder, reservations, transfers, history, events, info, metrics, promise
     case begin, commit, abort, hello, ping, quit, watch, unwatch
 
     /// The word on the wire.
@@ -69,6 +83,8 @@ extension Request {
             // Written by the daemon itself (Command.expire): never a parsed request, so never counted.
             case .expire: .cancel
             case .policy: .policy
+            case .reschedule: .reschedule
+            case .extend: .extend
             }
         case .read(let read):
             switch read {
@@ -81,6 +97,7 @@ extension Request {
             case .events: .events
             case .info: .info
             case .metrics: .metrics
+            case .promise: .promise
             }
         case .begin: .begin
         case .commit: .commit

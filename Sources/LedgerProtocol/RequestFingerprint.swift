@@ -20,9 +20,11 @@ public enum RequestFingerprint {
             line.add("sku", sku); line.add("wh", wh); line.add("qty", quantity)
         case let .sellReserved(reservation, quantity):
             line.add("res", reservation); line.add("qty", quantity)
-        case let .reserve(sku, wh, quantity, reservation, ttlSeconds):
+        case let .reserve(sku, wh, quantity, reservation, ttlSeconds, terms):
             line.add("sku", sku); line.add("wh", wh); line.add("qty", quantity); line.add("res", reservation)
             line.add("ttl", ttlSeconds)
+            if terms.backorder != .no { line.add("backorder", terms.backorder.name) }
+            line.add("po", terms.purchaseOrder); line.add("priority", terms.priority.map(Int64.init))
         case let .release(reservation, quantity):
             line.add("res", reservation); line.add("qty", quantity)
         case let .transfer(sku, from, to, quantity, transfer, eta):
@@ -36,14 +38,27 @@ public enum RequestFingerprint {
             line.add("sku", sku); line.add("wh", wh); line.add("qty", quantity); line.addText("reason", reason)
         case let .returnGoods(sku, wh, quantity):
             line.add("sku", sku); line.add("wh", wh); line.add("qty", quantity)
-        case let .expect(sku, wh, quantity, eta, purchaseOrder):
+        case let .expect(sku, wh, quantity, eta, purchaseOrder, bind):
             line.add("sku", sku); line.add("wh", wh); line.add("qty", quantity); line.add("eta", eta)
             line.add("po", purchaseOrder)
-        case let .cancel(purchaseOrder):
+            if !bind { line.add("bind", "no") }
+        case let .cancel(purchaseOrder, releaseOrphans):
             line.add("po", purchaseOrder)
-        case let .policy(sku, wh, safety, reorder, max):
+            if releaseOrphans { line.add("orphans", "release") }
+        case let .policy(sku, wh, safety, reorder, max, promises):
             line.add("sku", sku); line.add("wh", wh); line.add("safety", safety); line.add("reorder", reorder)
             line.add("max", max)
+            if let promises {
+                line.add("preorder", promises.preorder)
+                line.add("preorder_until", promises.preorderUntil.map { $0?.rfc3339 ?? "-" })
+                line.add("preorder_eta", promises.preorderETA.map { $0?.rfc3339 ?? "-" })
+                line.add("pad", promises.padSeconds)
+                line.add("fill", promises.fillByOrder.map { $0 ? "po" : "fifo" })
+            }
+        case let .reschedule(purchaseOrder, eta, reason):
+            line.add("po", purchaseOrder); line.add("eta", eta); line.addText("reason", reason)
+        case let .extend(reservation, ttlSeconds):
+            line.add("res", reservation); line.add("ttl", ttlSeconds)
         case let .expire(reservation):
             line.add("res", reservation)
         }
@@ -73,6 +88,8 @@ public enum RequestFingerprint {
         case .expect: "EXPECT"
         case .cancel: "CANCEL"
         case .policy: "POLICY"
+        case .reschedule: "RESCHEDULE"
+        case .extend: "EXTEND"
         case .expire: "EXPIRE"
         }
     }
@@ -121,8 +138,8 @@ enum LegacyFingerprint {
             "sell(sku: \(q(sku)), wh: \(q(wh)), quantity: \(quantity))"
         case let .sellReserved(reservation, quantity):
             "sellReserved(reservation: \(q(reservation)), quantity: \(o(quantity)))"
-        case let .reserve(sku, wh, quantity, reservation, ttlSeconds):
-            "reserve(sku: \(q(sku)), wh: \(q(wh)), quantity: \(quantity), reservation: \(q(reservation)), ttlSeconds: \(o(ttlSeconds)))"
+        case let .reserve(sku, wh, quantity, reservation, ttlSeconds, terms):
+            terms != ReserveTerms() ? "" : "reserve(sku: \(q(sku)), wh: \(q(wh)), quantity: \(quantity), reservation: \(q(reservation)), ttlSeconds: \(o(ttlSeconds)))"
         case let .release(reservation, quantity):
             "release(reservation: \(q(reservation)), quantity: \(o(quantity)))"
         case let .transfer(sku, from, to, quantity, transfer, eta):
@@ -135,14 +152,17 @@ enum LegacyFingerprint {
             "count(sku: \(q(sku)), wh: \(q(wh)), quantity: \(quantity), reason: \(q(reason)))"
         case let .returnGoods(sku, wh, quantity):
             "returnGoods(sku: \(q(sku)), wh: \(q(wh)), quantity: \(quantity))"
-        case let .expect(sku, wh, quantity, eta, purchaseOrder):
-            "expect(sku: \(q(sku)), wh: \(q(wh)), quantity: \(quantity), eta: \(eta.rfc3339), purchaseOrder: \(q(purchaseOrder)))"
-        case let .cancel(purchaseOrder):
-            "cancel(purchaseOrder: \(q(purchaseOrder)))"
-        case let .policy(sku, wh, safety, reorder, max):
-            "policy(sku: \(q(sku)), wh: \(q(wh)), safety: \(o(safety)), reorder: \(o(reorder)), max: \(o(max)))"
+        case let .expect(sku, wh, quantity, eta, purchaseOrder, bind):
+            !bind ? "" : "expect(sku: \(q(sku)), wh: \(q(wh)), quantity: \(quantity), eta: \(eta.rfc3339), purchaseOrder: \(q(purchaseOrder)))"
+        case let .cancel(purchaseOrder, releaseOrphans):
+            releaseOrphans ? "" : "cancel(purchaseOrder: \(q(purchaseOrder)))"
+        case let .policy(sku, wh, safety, reorder, max, promises):
+            promises != nil ? "" : "policy(sku: \(q(sku)), wh: \(q(wh)), safety: \(o(safety)), reorder: \(o(reorder)), max: \(o(max)))"
         case let .expire(reservation):
             "expire(reservation: \(q(reservation)))"
+        // Added after the legacy form was frozen: no record was ever written in it ("" never matches one).
+        case .reschedule, .extend:
+            ""
         }
     }
 

@@ -27,9 +27,16 @@ public enum RequestParser {
             }
         case "RESERVE":
             let sku = try args.identifier("sku"), wh = try args.identifier("wh"), quantity = try args.quantity("qty")
-            request = try write(&args, .reserve(sku: sku, wh: wh, quantity: quantity,
-                                                reservation: try args.optionalIdentifier("res"),
-                                                ttlSeconds: try args.optionalDuration("ttl")))
+            let reservation = try args.optionalIdentifier("res"), ttl = try args.optionalDuration("ttl")
+            request = try write(&args, .reserve(sku: sku, wh: wh, quantity: quantity, reservation: reservation,
+                                                ttlSeconds: ttl, terms: try args.reserveTerms()))
+        case "EXTEND":
+            let reservation = try args.identifier("res")
+            guard let ttl = try args.optionalDuration("ttl") else { throw ProtocolError(.argument, "missing key: ttl") }
+            request = try write(&args, .extend(reservation: reservation, ttlSeconds: ttl))
+        case "RESCHEDULE":
+            let po = try args.identifier("po"), eta = try args.time("eta")
+            request = try write(&args, .reschedule(purchaseOrder: po, eta: eta, reason: try args.optionalFreeText("reason")))
         case "RELEASE":
             let reservation = try args.identifier("res")
             request = try write(&args, .release(reservation: reservation, quantity: try args.optionalQuantity("qty")))
@@ -56,19 +63,26 @@ public enum RequestParser {
         case "EXPECT":
             let sku = try args.identifier("sku"), wh = try args.identifier("wh"), quantity = try args.quantity("qty")
             let eta = try args.time("eta")
-            request = try write(&args, .expect(sku: sku, wh: wh, quantity: quantity, eta: eta,
-                                               purchaseOrder: try args.identifier("po")))
+            let po = try args.identifier("po")
+            request = try write(&args, .expect(sku: sku, wh: wh, quantity: quantity, eta: eta, purchaseOrder: po,
+                                               bind: try args.optionalYesNo("bind") ?? true))
         case "CANCEL":
-            request = try write(&args, .cancel(purchaseOrder: try args.identifier("po")))
+            let po = try args.identifier("po")
+            let orphans = try args.optionalString("orphans")
+            guard orphans == nil || orphans == "rebind" || orphans == "release" else {
+                throw ProtocolError(.argument, "orphans: expected rebind or release")
+            }
+            request = try write(&args, .cancel(purchaseOrder: po, releaseOrphans: orphans == "release"))
         case "POLICY":
             let sku = try args.identifier("sku"), wh = try args.identifier("wh")
             let safety = try args.optionalQuantity("safety", minimum: 0)
             let reorder = try args.optionalQuantity("reorder", minimum: 0)
             let max = try args.optionalQuantity("max", minimum: 0)
-            guard safety != nil || reorder != nil || max != nil else {
-                throw ProtocolError(.argument, "missing key: one of safety, reorder, max")
+            let promises = try args.promisePolicy()
+            guard safety != nil || reorder != nil || max != nil || promises != nil else {
+                throw ProtocolError(.argument, "missing key: one of safety, reorder, max, preorder, preorder_until, preorder_eta, pad, fill")
             }
-            request = try write(&args, .policy(sku: sku, wh: wh, safety: safety, reorder: reorder, max: max))
+            request = try write(&args, .policy(sku: sku, wh: wh, safety: safety, reorder: reorder, max: max, promises: promises))
 
         case "STOCK":
             let sku = try args.identifier("sku"), wh = try args.optionalIdentifier("wh")
@@ -84,8 +98,19 @@ public enum RequestParser {
         case "REORDER":
             request = .read(.reorder(wh: try args.optionalIdentifier("wh"), sku: try args.optionalIdentifier("sku")))
         case "RESERVATIONS":
-            request = .read(.reservations(sku: try args.optionalIdentifier("sku"), wh: try args.optionalIdentifier("wh"),
-                                          reservation: try args.optionalIdentifier("res"), ref: try args.optionalIdentifier("ref")))
+            let sku = try args.optionalIdentifier("sku"), wh = try args.optionalIdentifier("wh")
+            let reservation = try args.optionalIdentifier("res"), ref = try args.optionalIdentifier("ref")
+            let filter = ReservationFilter(purchaseOrder: try args.optionalIdentifier("po"),
+                                           awaiting: try args.optionalYesNo("awaiting"), late: try args.optionalYesNo("late"))
+            request = .read(.reservations(sku: sku, wh: wh, reservation: reservation, ref: ref, filter: filter))
+        case "PROMISE":
+            let sku = try args.identifier("sku")
+            let quantity = try args.optionalQuantity("qty"), wh = try args.optionalIdentifier("wh")
+            let backorder = try args.optionalString("backorder")
+            guard backorder == nil || backorder == "po" || backorder == "cap" else {
+                throw ProtocolError(.argument, "backorder: expected po or cap")
+            }
+            request = .read(.promise(sku: sku, wh: wh, quantity: quantity, backorder: backorder == "po" ? .order : .cap))
         case "TRANSFERS":
             request = .read(.transfers(sku: try args.optionalIdentifier("sku"), wh: try args.optionalIdentifier("wh"),
                                        transfer: try args.optionalIdentifier("xfer")))
@@ -192,6 +217,9 @@ struct Arguments {
     static let protocolKeys: Set<String> = [
         "at", "delta", "eta", "format", "from", "history", "id", "limit", "lost", "max", "note", "po", "proto", "qty",
         "reason", "ref", "reorder", "res", "safety", "sku", "to", "ttl", "wh", "xfer",
+        // Promises (FEATURES.md §1a).
+        "awaiting", "backorder", "bind", "fill", "late", "orphans", "pad", "preorder", "preorder_eta", "preorder_until",
+        "priority",
     ]
 
     private mutating func take(_ key: String) -> String? {
@@ -360,5 +388,54 @@ public enum Identifier {
              UInt8(ascii: "#"), UInt8(ascii: "@"), UInt8(ascii: "+"): true
         default: false
         }
+    }
+}
+
+extension Arguments {
+    /// `backorder=no|po|cap`, `po=` (only with `backorder=po`) and `priority=1..9` of a RESERVE.
+    mutating func reserveTerms() throws(ProtocolError) -> ReserveTerms {
+        let backorder: Backorder
+        switch try optionalString("backorder") {
+        case nil, "no": backorder = .no
+        case "po": backorder = .order
+        case "cap": backorder = .cap
+        default: throw ProtocolError(.argument, "backorder: expected no, po or cap")
+        }
+        let po = try optionalIdentifier("po")
+        if po != nil && backorder != .order { throw ProtocolError(.argument, "po: needs backorder=po") }
+        var priority: UInt8?
+        if let text = try optionalString("priority") {
+            guard let value = UInt8(text), (1...9).contains(value) else { throw ProtocolError(.argument, "priority: 1 to 9") }
+            priority = value
+        }
+        return ReserveTerms(backorder: backorder, purchaseOrder: po, priority: priority)
+    }
+
+    /// The promise levels of a POLICY, nil when none is given. Times and ship dates take `-` to clear.
+    mutating func promisePolicy() throws(ProtocolError) -> PromisePolicy? {
+        var policy = PromisePolicy()
+        policy.preorder = try optionalQuantity("preorder", minimum: 0)
+        policy.preorderUntil = try optionalClearableTime("preorder_until")
+        policy.preorderETA = try optionalClearableTime("preorder_eta")
+        if let pad = try optionalString("pad") {
+            if pad == "0" { policy.padSeconds = 0 } else {
+                values.append((key: "pad", value: pad))
+                policy.padSeconds = try optionalDuration("pad")
+            }
+        }
+        switch try optionalString("fill") {
+        case nil: break
+        case "fifo": policy.fillByOrder = false
+        case "po": policy.fillByOrder = true
+        default: throw ProtocolError(.argument, "fill: expected fifo or po")
+        }
+        return policy.isEmpty ? nil : policy
+    }
+
+    private mutating func optionalClearableTime(_ key: String) throws(ProtocolError) -> Timestamp?? {
+        guard let text = try optionalString(key) else { return nil }
+        if text == "-" { return .some(nil) }
+        values.append((key: key, value: text))
+        return .some(try optionalTime(key))
     }
 }

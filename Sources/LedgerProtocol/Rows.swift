@@ -4,10 +4,11 @@ import LedgerCore
 /// so every verb that shows a pair shows it the same way.
 public enum Rows {
     /// A `stock` row: every bucket of one (sku, wh).
-    public static func stock(_ key: PairKey, _ pair: PairState) -> String { stockLine(key, pair).text }
+    /// `at` is the time the pre-order window is judged at (the read's time, or its `at=`).
+    public static func stock(_ key: PairKey, _ pair: PairState, at: Timestamp? = nil) -> String { stockLine(key, pair, at: at).text }
 
     /// The `stock` row as bytes (the daemon copies them straight into the reply).
-    public static func stockLine(_ key: PairKey, _ pair: PairState) -> ReplyLine {
+    public static func stockLine(_ key: PairKey, _ pair: PairState, at: Timestamp? = nil) -> ReplyLine {
         var line = ReplyLine("stock")
         line.add("sku", key.sku)
         line.add("wh", key.wh)
@@ -23,6 +24,15 @@ public enum Rows {
         line.add("breach", pair.isBreached)
         line.addIfPresent("breach_since", pair.breachSince)
         line.add("projected", pair.projected)
+        // Promise buckets only for pairs that use promises, so other replies stay as they were (P4).
+        if pair.usesPromises {
+            line.add("promised", pair.promised)
+            line.add("preordered", pair.preordered)
+            line.add("unbacked", pair.unbacked)
+            line.add("atp", pair.atp)
+            line.add("preorder_left", at.map { pair.preorderLeft(at: $0) } ?? (pair.preorderUntil == nil ? max(0, pair.preorder - pair.preordered) : 0))
+            line.addIfPresent("restock_eta", pair.restockETA)
+        }
         return line
     }
 
@@ -59,6 +69,11 @@ public enum Rows {
         line.add("reserved", pair.reserved)
         line.add("available", pair.available)
         line.add("breach", pair.isBreached)
+        if pair.usesPromises {
+            line.add("promised", pair.promised)
+            if pair.preorder > 0 || pair.preordered > 0 { line.add("preordered", pair.preordered) }
+            if pair.unbacked > 0 { line.add("unbacked", pair.unbacked) }
+        }
     }
 
     public static func breach(_ key: PairKey, _ pair: PairState) -> String {
@@ -95,15 +110,113 @@ public enum Rows {
         return line.text
     }
 
-    public static func reservation(_ reservation: Reservation) -> String {
+    /// `late`: whether an order it waits on is past its ETA (nil: not judged).
+    public static func reservation(_ reservation: Reservation, late: Bool? = nil) -> String {
         var line = ReplyLine("reservation")
         line.add("res", reservation.id)
         line.add("sku", reservation.sku)
         line.add("wh", reservation.wh)
-        line.add("qty", reservation.held)
+        line.add("qty", reservation.held + reservation.awaiting)
         line.add("expires", reservation.expiresAt)
         line.addIfPresent("ref", reservation.ref)
+        if reservation.backorder != .no || !reservation.lines.isEmpty || reservation.priority != Reservation.defaultPriority {
+            line.add("held", reservation.held)
+            line.add("awaiting", reservation.awaiting)
+            line.add("lines", lines(reservation.lines))
+            line.add("promise", reservation.promise.text)
+            line.add("late", late ?? false)
+            line.add("priority", Int64(reservation.priority))
+        }
         return line.text
+    }
+
+    /// `PO-9:3,cap:2` (`-` for none).
+    public static func lines(_ lines: [AwaitingLine]) -> String {
+        lines.isEmpty ? "-" : lines.map { "\($0.backing.name):\($0.quantity)" }.joined(separator: ",")
+    }
+
+    /// The supply a promise may draw on in a pair, earliest first: free units now, each open order's
+    /// unpromised units at ETA + pad, then (with `backorder=cap`) the pre-order cap's room.
+    public static func supply(_ pair: PairState, backorder: Backorder, at time: Timestamp) -> [(source: String, quantity: Int64, date: Timestamp?)] {
+        var supply: [(source: String, quantity: Int64, date: Timestamp?)] = []
+        for order in pair.ordersByETA where order.unpromised > 0 {
+            supply.append((order.purchaseOrder, order.unpromised, order.eta.adding(seconds: pair.padSeconds)))
+        }
+        if backorder == .cap, pair.preorderLeft(at: time) > 0 {
+            supply.append(("cap", pair.preorderLeft(at: time), pair.preorderETA.map { $0.adding(seconds: pair.padSeconds) }))
+        }
+        return supply
+    }
+
+    /// A `promise` row of PROMISE: what a RESERVE of `quantity` with this backorder would get now.
+    public static func promise(_ key: PairKey, _ pair: PairState, quantity: Int64, backorder: Backorder, at time: Timestamp) -> String {
+        let now = max(0, min(quantity, pair.available))
+        var rest = quantity - now
+        var lines: [AwaitingLine] = []
+        for source in supply(pair, backorder: backorder, at: time) where rest > 0 && lines.count < Limits.awaitingLinesMax {
+            let take = min(rest, source.quantity)
+            lines.append(AwaitingLine(backing: source.source == "cap" ? .cap : .order(source.source), quantity: take, date: source.date))
+            rest -= take
+        }
+        var probe = Reservation(id: "", sku: key.sku, wh: key.wh, held: now, expiresAt: time, ref: nil, status: .open)
+        probe.lines = lines
+        var line = ReplyLine("promise")
+        line.add("wh", key.wh)
+        line.add("now", now)
+        line.add("lines", lines.isEmpty ? "-" : lines.map { "\($0.backing.name):\($0.quantity)@\($0.date?.rfc3339 ?? "unknown")" }.joined(separator: ","))
+        line.add("date", rest > 0 ? "none" : probe.promise.text)
+        line.add("short", rest)
+        return line.text
+    }
+
+    /// PROMISE without a quantity: the ATP timeline of a pair, `atp wh= date=now qty=N`, then one row
+    /// per supply (`date=<eta+pad> qty=+30 po=PO-9`, the cap last with `cap=yes`).
+    public static func atpTimeline(_ key: PairKey, _ pair: PairState, backorder: Backorder, at time: Timestamp) -> [String] {
+        var rows: [String] = []
+        var line = ReplyLine("atp")
+        line.add("wh", key.wh)
+        line.add("date", "now")
+        line.add("qty", max(0, pair.available))
+        rows.append(line.text)
+        for source in supply(pair, backorder: .cap, at: time) {
+            var line = ReplyLine("atp")
+            line.add("wh", key.wh)
+            line.add("date", source.date?.rfc3339 ?? "unknown")
+            line.add("qty", "+\(source.quantity)")
+            if source.source == "cap" { line.add("cap", true) } else { line.add("po", source.source) }
+            rows.append(line.text)
+        }
+        return rows
+    }
+
+    /// A `fill` row: awaiting units of a reservation became held.
+    public static func fill(_ reservation: Reservation, quantity: Int64) -> String {
+        var line = ReplyLine("fill")
+        line.add("res", reservation.id)
+        line.add("qty", quantity)
+        line.add("held", reservation.held)
+        line.add("awaiting", reservation.awaiting)
+        return line.text
+    }
+
+    /// A `promise` row: a reservation's promise moved (RESCHEDULE, CANCEL).
+    public static func promise(_ reservation: Reservation, old: Promise) -> String {
+        var line = ReplyLine("promise")
+        line.add("res", reservation.id)
+        line.add("old", old.text)
+        line.add("new", reservation.promise.text)
+        line.addIfPresent("ref", reservation.ref)
+        return line.text
+    }
+
+    /// The promises of the reservations an event's moves touch, taken before it is folded: the
+    /// `old=` of `promise` rows.
+    public static func promisesBefore(_ event: Event, reservations: (String) -> Reservation?) -> [String: Promise] {
+        var promises: [String: Promise] = [:]
+        for move in event.decisions.moves where promises[move.reservation] == nil {
+            if let reservation = reservations(move.reservation) { promises[move.reservation] = reservation.promise }
+        }
+        return promises
     }
 
     public static func transfer(_ transfer: Transfer) -> String {
@@ -128,10 +241,55 @@ public enum Rows {
         line.add("kind", event.body.kind.name)
         line.add("actor", Int64(event.actor))
         for (key, value) in fields(of: event.body) { line.add(key, value) }
+        for (key, value) in decisionFields(of: event) { line.add(key, value) }
         line.addIfPresent("ref", event.ref)
         line.addIfPresent("id", event.idempotencyKey)
         line.addIfPresent("note", event.note)
         return line.text
+    }
+
+    /// The decisions of an event as `event` rows show them: `backorder= priority= lines=` of a
+    /// reservation, `fills=r11:3,r14:2`, `binds=` (EXPECT), `rebind=r12:3>PO-10,r15:2>cap` (CANCEL),
+    /// `moved=` (RESCHEDULE, with `pad=`), `gave_up=` (awaiting units a RELEASE or expiry gave up).
+    public static func decisionFields(of event: Event) -> [(String, String)] {
+        let decisions = event.decisions
+        guard !decisions.isEmpty else { return [] }
+        var fields: [(String, String)] = []
+        if let backorder = decisions.backorder { fields.append(("backorder", backorder.name)) }
+        if let priority = decisions.priority { fields.append(("priority", String(priority))) }
+        let created = decisions.moves.filter { $0.from == nil }
+        if !created.isEmpty {
+            fields.append(("lines", created.map { move -> String in
+                guard case let .line(backing, _) = move.to else { return "" }
+                return "\(backing.name):\(move.quantity)"
+            }.joined(separator: ",")))
+        }
+        func join(_ sums: [(String, Int64)]) -> String { sums.map { "\($0.0):\($0.1)" }.joined(separator: ",") }
+        let moved = decisions.moves.filter { $0.from != nil && $0.to != .held }
+        switch event.body {
+        case .cancelled:
+            if !moved.isEmpty {
+                fields.append(("rebind", moved.map { move -> String in
+                    let target: String
+                    switch move.to {
+                    case let .line(backing, _): target = backing.name
+                    case .released: target = "released"
+                    case .held: target = "held"
+                    }
+                    return "\(move.reservation):\(move.quantity)>\(target)"
+                }.joined(separator: ",")))
+            }
+        case .rescheduled:
+            fields.append(("moved", join(decisions.sums { $0.from != nil && $0.to != .held })))
+            fields.append(("pad", String(decisions.padSeconds ?? 0)))
+        case .expected:
+            if !moved.isEmpty { fields.append(("binds", join(decisions.sums { $0.from != nil && $0.to != .held }))) }
+        default:
+            if !moved.isEmpty { fields.append(("gave_up", join(decisions.sums { $0.from != nil && $0.to == .released }))) }
+        }
+        let fills = decisions.fills
+        if !fills.isEmpty { fields.append(("fills", join(fills))) }
+        return fields
     }
 
     /// An event's own fields in the protocol's order (sku wh qty res xfer from to po delta reason ...).
@@ -164,18 +322,49 @@ public enum Rows {
             return [("sku", sku), ("wh", wh), ("qty", n(quantity)), ("po", po), ("eta", eta.rfc3339)]
         case let .cancelled(po, sku, wh, quantity):
             return [("sku", sku), ("wh", wh), ("qty", n(quantity)), ("po", po)]
-        case let .policySet(sku, wh, safety, reorder, max):
-            return [("sku", sku), ("wh", wh)] + (safety.map { [("safety", n($0))] } ?? [])
+        case let .policySet(sku, wh, safety, reorder, max, promises):
+            var fields = [("sku", sku), ("wh", wh)] + (safety.map { [("safety", n($0))] } ?? [])
                 + (reorder.map { [("reorder", n($0))] } ?? []) + (max.map { [("max", n($0))] } ?? [])
+            if let promises {
+                if let preorder = promises.preorder { fields.append(("preorder", n(preorder))) }
+                if let until = promises.preorderUntil { fields.append(("preorder_until", until?.rfc3339 ?? "-")) }
+                if let eta = promises.preorderETA { fields.append(("preorder_eta", eta?.rfc3339 ?? "-")) }
+                if let pad = promises.padSeconds { fields.append(("pad", n(pad))) }
+                if let byOrder = promises.fillByOrder { fields.append(("fill", byOrder ? "po" : "fifo")) }
+            }
+            return fields
+        case let .rescheduled(po, sku, wh, eta, previous):
+            return [("sku", sku), ("wh", wh), ("po", po), ("eta", eta.rfc3339), ("previous", previous.rfc3339)]
+        case let .extended(reservation, sku, wh, expiresAt):
+            return [("sku", sku), ("wh", wh), ("res", reservation), ("expires", expiresAt.rfc3339)]
+        case let .filled(sku, wh):
+            return [("sku", sku), ("wh", wh)]
         }
     }
 
-    /// The reply to a write that was applied: rows (one `stock` row per pair for a transfer), then the
-    /// `OK` line with `seq=`, the identifiers the write made or touched, and the pair's buckets.
-    public static func writeReply(_ event: Event, pairs: (PairKey) -> PairState) -> [String] {
+    /// The reply to a write that was applied: rows (one `stock` row per pair for a transfer; `fill`
+    /// and `promise` rows for promises), then the `OK` line with `seq=`, the identifiers the write
+    /// made or touched, and the pair's buckets. `continuation` are the `filled` events that carried
+    /// the rest of its fills; `before` the promises its moves changed, as they were.
+    public static func writeReply(_ event: Event, pairs: (PairKey) -> PairState,
+                                  reservations: (String) -> Reservation? = { _ in nil },
+                                  before: [String: Promise] = [:], continuation: [Event] = []) -> [String] {
         var line = ReplyLine("OK")
         line.add("seq", event.seq)
         let sku = event.sku
+        var rows: [String] = []
+        let fills = ([event] + continuation).flatMap(\.decisions.fills)
+        for (id, quantity) in fills {
+            if let reservation = reservations(id) { rows.append(fill(reservation, quantity: quantity)) }
+        }
+        let filled = fills.reduce(Int64(0)) { $0 + $1.1 }
+        func promiseRows(_ include: (LineMove) -> Bool) -> Int {
+            let moved = event.decisions.sums { $0.from != nil && include($0) }
+            for (id, _) in moved.prefix(Limits.promiseRowsMax) {
+                if let reservation = reservations(id), let old = before[id] { rows.append(promise(reservation, old: old)) }
+            }
+            return moved.count
+        }
         switch event.body {
         case let .transferShipped(transfer, _, from, to, _, _):
             line.add("xfer", transfer)
@@ -184,8 +373,17 @@ public enum Rows {
         case let .reserved(reservation, _, _, _, expiresAt):
             line.add("res", reservation)
             line.add("expires", expiresAt)
+            if event.decisions.backorder != nil, let made = reservations(reservation) {
+                line.add("held", made.held)
+                line.add("awaiting", made.awaiting)
+                line.add("lines", lines(made.lines))
+                line.add("promise", made.promise.text)
+            }
         case let .sold(_, _, _, reservation?), let .released(reservation, _, _, _), let .expired(reservation, _, _, _):
             line.add("res", reservation)
+        case let .extended(reservation, _, _, expiresAt):
+            line.add("res", reservation)
+            line.add("expires", expiresAt)
         case let .transferArrived(transfer, _, _, _, quantity, lost):
             line.add("xfer", transfer)
             line.add("arrived", quantity)
@@ -196,13 +394,33 @@ public enum Rows {
             line.add("lost", lost)
         case let .counted(_, _, _, delta, _):
             line.add("delta", delta)
-        case let .expected(po, _, _, _, _), let .cancelled(po, _, _, _):
+        case let .expected(po, _, _, _, _):
             line.add("po", po)
+        case let .cancelled(po, _, wh, _):
+            line.add("po", po)
+            let count = promiseRows { _ in true }
+            if count > 0 || pairs(PairKey(sku: sku, wh: wh)).usesPromises {
+                let moves = event.decisions.moves
+                func units(_ include: (LineMove.Target) -> Bool) -> Int64 {
+                    moves.reduce(0) { $0 + (include($1.to) ? $1.quantity : 0) }
+                }
+                line.add("rebound", units { if case .line(let backing, _) = $0 { backing != .none } else { false } })
+                line.add("unbacked", units { $0 == .line(.none, date: nil) })
+                line.add("released", units { $0 == .released })
+                if count > Limits.promiseRowsMax { line.add("more", count - Limits.promiseRowsMax) }
+            }
+        case let .rescheduled(po, _, _, eta, _):
+            line.add("po", po)
+            line.add("eta", eta)
+            let count = promiseRows { _ in true }
+            line.add("moved", count)
+            if count > Limits.promiseRowsMax { line.add("more", count - Limits.promiseRowsMax) }
         default:
             break
         }
-        let key = PairKey(sku: sku, wh: event.body.warehouses[0])
+        if filled > 0 { line.add("filled", filled) }
+        let key = PairKey(sku: sku, wh: event.body.warehouses.last!)
         addBuckets(key, pairs(key), to: &line)
-        return [line.text]
+        return rows + [line.text]
     }
 }

@@ -306,7 +306,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         switch read {
         case .stock(_, _, let at): at != nil
         case .history, .events, .breachHistory, .metrics: true
-        case .breaches, .reorder, .reservations, .transfers, .info: false
+        case .breaches, .reorder, .reservations, .transfers, .info, .promise: false
         }
     }
 

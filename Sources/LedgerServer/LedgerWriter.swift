@@ -590,22 +590,28 @@ struct GroupScratch {
             }
         }
         let context = DecisionContext(now: now, seq: state.lastSeq + 1, actor: actor, clock: clock)
-        switch Ledger.decide(request, in: state, context: context) {
+        switch Ledger.decideEvents(request, in: state, context: context) {
         case .failure(let refusal):
             return .failure(ProtocolError(refusal))
-        case .success(var event):
-            if request.idempotencyKey != nil { event.requestFingerprint = fingerprint }
-            let keys = event.body.warehouses.map { PairKey(sku: event.sku, wh: $0) }
-            let before = tracksTransitions ? keys.map { state.pair($0) } : []
-            Ledger.apply(event, to: &state)
-            events.append(event)
-            if tracksTransitions {
-                for (key, old) in zip(keys, before) {
-                    transitions.append(PairTransition(seq: event.seq, at: event.recordedAt, key: key, before: old,
-                                                      after: state.pair(key) ?? PairState()))
+        case .success(var decided):
+            if request.idempotencyKey != nil { decided[0].requestFingerprint = fingerprint }
+            let event = decided[0]
+            let before = Rows.promisesBefore(event) { [state] in state.reservation($0) }
+            for event in decided {
+                let keys = event.body.warehouses.map { PairKey(sku: event.sku, wh: $0) }
+                let before = tracksTransitions ? keys.map { state.pair($0) } : []
+                Ledger.apply(event, to: &state)
+                events.append(event)
+                if tracksTransitions {
+                    for (key, old) in zip(keys, before) {
+                        transitions.append(PairTransition(seq: event.seq, at: event.recordedAt, key: key, before: old,
+                                                          after: state.pair(key) ?? PairState()))
+                    }
                 }
             }
-            let lines = Rows.writeReply(event) { [state] key in state.pair(key) ?? PairState() }
+            let lines = Rows.writeReply(event, pairs: { [state] key in state.pair(key) ?? PairState() },
+                                        reservations: { [state] in state.reservation($0) }, before: before,
+                                        continuation: Array(decided.dropFirst()))
             if let key = request.idempotencyKey {
                 idempotency[key] = IdempotencyRecord(fingerprint: fingerprint, reply: lines.joined(separator: "\n"),
                                                      recordedAt: now)

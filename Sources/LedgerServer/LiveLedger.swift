@@ -53,9 +53,13 @@ final class LiveLedger: LedgerSource {
         var records: [String: IdempotencyRecord] = [:]
         try store.read { reader in
             try reader.forEachEvent(from: state.lastSeq + 1) { event in
+                let before = Rows.promisesBefore(event) { folded.reservation($0) }
                 Ledger.apply(event, to: &folded)
                 if let key = event.idempotencyKey {
-                    let reply = Rows.writeReply(event) { folded.pair($0) ?? PairState() }
+                    // A write whose fills went on into `filled` events is answered again with the
+                    // fills of its own event only (its OK line says how many units those filled).
+                    let reply = Rows.writeReply(event, pairs: { folded.pair($0) ?? PairState() },
+                                                reservations: { folded.reservation($0) }, before: before)
                     records[key] = IdempotencyRecord(fingerprint: event.requestFingerprint ?? IdempotencyRecord.importedFingerprint,
                                                      reply: reply.joined(separator: "\n"), recordedAt: event.recordedAt)
                 }
@@ -112,7 +116,8 @@ final class LiveLedger: LedgerSource {
             dirtyPairs.insert(key)
         }
         for (id, reservation) in changed.reservations {
-            if state.reservations[id] == nil && reservation.status == .open {
+            // A new reservation, or one whose expiry moved (EXTEND; the old entry is skipped when due).
+            if reservation.status == .open && state.reservations[id]?.expiresAt != reservation.expiresAt {
                 expiries.insert(Expiry(due: reservation.expiresAt, reservationID: id))
             }
             state.reservations[id] = reservation

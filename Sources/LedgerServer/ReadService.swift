@@ -170,14 +170,18 @@ public struct ReadService: Sendable {
             } else {
                 let pairs = ReadService.pairs(of: sku, skuPairs, wh: wh)
                 rows = allocator.buffer(capacity: 192 * (pairs.count + 1))
+                let now = clock()
                 for (key, pair) in pairs {
-                    rows.writeBytes(Rows.stockLine(key, pair).bytes)
+                    rows.writeBytes(Rows.stockLine(key, pair, at: now).bytes)
                     rows.writeInteger(UInt8(ascii: "\n"))
                 }
                 rows.writeBytes(Rows.totalLine(sku: sku, pairs).bytes)
                 rows.writeInteger(UInt8(ascii: "\n"))
                 rowCount += pairs.count
-                if wh == nil, let skuPairs { view.keepRendered(rows, sku: sku, version: skuPairs.version) }
+                // preorder_left changes when a pre-order window ends, with no event: such rows are not kept.
+                if wh == nil, let skuPairs, !pairs.contains(where: { $0.1.preorderUntil != nil }) {
+                    view.keepRendered(rows, sku: sku, version: skuPairs.version)
+                }
             }
             var ok = ReplyLine("OK")
             ok.add("rows", rowCount)
@@ -244,7 +248,8 @@ public struct ReadService: Sendable {
         switch request {
         case let .stock(sku, wh, nil):
             let (pairs, seq) = presentStock(sku: sku, wh: wh)
-            return ok(pairs.map { Rows.stock($0.0, $0.1) } + [Rows.total(sku: sku, pairs)], seq)
+            let now = clock()
+            return ok(pairs.map { Rows.stock($0.0, $0.1, at: now) } + [Rows.total(sku: sku, pairs)], seq)
 
         case let .stock(sku, wh, at?):
             let (tail, heldSeq) = view.withContents { contents in
@@ -253,7 +258,8 @@ public struct ReadService: Sendable {
             let (pairs, answerSeq) = try store.read { reader in
                 try reader.stock(sku: sku, wh: wh, at: ReadService.resolve(at, heldSeq: heldSeq, reader: reader, tail: tail), tail: tail)
             }
-            return ok(pairs.map { Rows.stock($0.0, $0.1) } + [Rows.total(sku: sku, pairs)], answerSeq)
+            let time = at.time ?? clock()
+            return ok(pairs.map { Rows.stock($0.0, $0.1, at: time) } + [Rows.total(sku: sku, pairs)], answerSeq)
 
         case let .breaches(wh, sku):
             let (found, seq) = pairs(in: { $0.breached }, wh: wh, sku: sku)
@@ -271,16 +277,39 @@ public struct ReadService: Sendable {
             let (found, seq) = pairs(in: { $0.reorderable }, wh: wh, sku: sku)
             return ok(found.map { Rows.reorder($0.0, $0.1, suggest: $0.1.reorderSuggestion ?? 0) }, seq)
 
-        case let .reservations(sku, wh, reservationID, ref):
-            func matches(_ reservation: Reservation) -> Bool {
-                (sku == nil || reservation.sku == sku) && (wh == nil || reservation.wh == wh) && (ref == nil || reservation.ref == ref)
+        case let .reservations(sku, wh, reservationID, ref, filter):
+            let now = clock()
+            // The view holds only open reservations, which are the ones this verb lists. A reservation
+            // is late while an order it waits on is past its ETA.
+            let (found, seq) = view.withContents { contents -> ([(Reservation, Bool)], UInt64) in
+                func late(_ reservation: Reservation) -> Bool {
+                    guard reservation.lines.contains(where: { if case .order = $0.backing { true } else { false } }) else { return false }
+                    let orders = contents.pair(reservation.pair)?.openOrders ?? []
+                    return reservation.lines.contains { line in
+                        orders.contains { Backing.order($0.purchaseOrder) == line.backing && $0.eta <= now }
+                    }
+                }
+                func matches(_ reservation: Reservation) -> (Reservation, Bool)? {
+                    guard (sku == nil || reservation.sku == sku) && (wh == nil || reservation.wh == wh)
+                            && (ref == nil || reservation.ref == ref)
+                            && (filter.purchaseOrder.map { reservation.line(.order($0)) != nil } ?? true)
+                            && (filter.awaiting.map { $0 == (reservation.awaiting > 0) } ?? true) else { return nil }
+                    let isLate = late(reservation)
+                    guard filter.late.map({ $0 == isLate }) ?? true else { return nil }
+                    return (reservation, isLate)
+                }
+                if let reservationID { return (contents.reservations[reservationID].flatMap(matches).map { [$0] } ?? [], contents.lastSeq) }
+                return (contents.reservations.values.compactMap(matches), contents.lastSeq)
             }
-            // The view holds only open reservations, which are the ones this verb lists.
-            let (found, seq) = view.withContents { contents -> ([Reservation], UInt64) in
-                if let reservationID { return (contents.reservations[reservationID].map { [$0] }?.filter(matches) ?? [], contents.lastSeq) }
-                return (contents.reservations.values.filter(matches), contents.lastSeq)
-            }
-            return ok(found.sorted { $0.id.utf8.lexicographicallyPrecedes($1.id.utf8) }.map(Rows.reservation), seq)
+            return ok(found.sorted { $0.0.id.utf8.lexicographicallyPrecedes($1.0.id.utf8) }.map { Rows.reservation($0.0, late: $0.1) }, seq)
+
+        case let .promise(sku, wh, quantity, backorder):
+            let (pairs, seq) = presentStock(sku: sku, wh: wh)
+            let now = clock()
+            return ok(pairs.flatMap { key, pair in
+                quantity.map { [Rows.promise(key, pair, quantity: $0, backorder: backorder, at: now)] }
+                    ?? Rows.atpTimeline(key, pair, backorder: backorder, at: now)
+            }, seq)
 
         case let .transfers(sku, wh, transferID):
             func matches(_ transfer: Transfer) -> Bool {

@@ -7,18 +7,85 @@ import LedgerCore
 /// bytes), so a reader skips fields it does not know: later versions still read old events and old
 /// readers skip what new writers add.
 public enum EventCodec {
-    public static let formatVersion: UInt8 = 1
+    /// The newest version this build writes and reads. Version 2 (FEATURES.md §0, P4) adds the
+    /// promise kinds and decision fields; an event is written as version 2 only when it carries
+    /// them, so a log that never used promises stays readable by a version-1 build, and one that
+    /// did is refused by it instead of folded wrongly.
+    public static let formatVersion: UInt8 = 2
+
+    static func version(of event: Event) -> UInt8 {
+        if !event.decisions.isEmpty || event.body.kind.rawValue >= EventKind.rescheduled.rawValue { return 2 }
+        if case .policySet(_, _, _, _, _, let promises?) = event.body, !promises.isEmpty { return 2 }
+        return 1
+    }
 
     enum Field: UInt64 {
         case sku = 1, wh, quantity, reservation, transfer, from, to, purchaseOrder, delta, reason
         case ref, note, idempotencyKey, eta, lost, expiresAt, safety, reorder, max
         /// Added with the in-memory ledger: older events lack it, older readers skip it.
         case requestFingerprint
+        // Version 2: promises.
+        case move, priority, backorder, pad, preorder, preorderUntil, preorderETA, fillByOrder, previous
+    }
+
+    /// A cleared time (`preorder_until=-`) in a field that holds times.
+    static let clearedTime = Int64.min
+
+    static func encode(_ move: LineMove) -> [UInt8] {
+        var writer = ByteWriter(capacity: 24)
+        writer.string(move.reservation)
+        func backing(_ backing: Backing?) {
+            switch backing {
+            case nil: writer.byte(0)
+            case .order(let po)?: writer.byte(1); writer.string(po)
+            case .cap?: writer.byte(2)
+            case .none?: writer.byte(3)
+            }
+        }
+        backing(move.from)
+        switch move.to {
+        case .held: writer.byte(0)
+        case let .line(target, date):
+            writer.byte(1)
+            backing(target)
+            if let date { writer.byte(1); writer.signed(date.microseconds) } else { writer.byte(0) }
+        case .released: writer.byte(2)
+        }
+        writer.signed(move.quantity)
+        return writer.bytes
+    }
+
+    static func decodeMove(_ buffer: UnsafeRawBufferPointer, seq: UInt64) throws -> LineMove {
+        var reader = ByteReader(buffer)
+        let reservation = try reader.string()
+        func backing() throws -> Backing? {
+            switch try reader.byte() {
+            case 0: return nil
+            case 1: return .order(try reader.string())
+            case 2: return .cap
+            case 3: return Backing.none
+            default: throw CorruptRecord(reason: "event \(seq) has a line move with an unknown backing")
+            }
+        }
+        let from = try backing()
+        let to: LineMove.Target
+        switch try reader.byte() {
+        case 0: to = .held
+        case 1:
+            guard let target = try backing() else { throw CorruptRecord(reason: "event \(seq) moves units to no line") }
+            let date = try reader.byte() == 1 ? Timestamp(microseconds: try reader.signed()) : nil
+            to = .line(target, date: date)
+        case 2: to = .released
+        default: throw CorruptRecord(reason: "event \(seq) has a line move with an unknown target")
+        }
+        let quantity = try reader.amount()
+        guard quantity > 0 else { throw CorruptRecord(reason: "event \(seq) moves no units") }
+        return LineMove(reservation: reservation, from: from, to: to, quantity: quantity)
     }
 
     public static func encode(_ event: Event) -> [UInt8] {
         var writer = ByteWriter(capacity: 64)
-        writer.byte(formatVersion)
+        writer.byte(version(of: event))
         writer.byte(event.body.kind.rawValue)
         writer.signed(event.recordedAt.microseconds)
         writer.varint(UInt64(event.actor))
@@ -61,9 +128,33 @@ public enum EventCodec {
             number(.eta, eta.microseconds)
         case let .cancelled(po, sku, wh, quantity):
             text(.purchaseOrder, po); text(.sku, sku); text(.wh, wh); number(.quantity, quantity)
-        case let .policySet(sku, wh, safety, reorder, max):
+        case let .policySet(sku, wh, safety, reorder, max, promises):
             text(.sku, sku); text(.wh, wh); number(.safety, safety); number(.reorder, reorder); number(.max, max)
+            if let promises {
+                number(.preorder, promises.preorder)
+                number(.preorderUntil, promises.preorderUntil.map { $0?.microseconds ?? clearedTime })
+                number(.preorderETA, promises.preorderETA.map { $0?.microseconds ?? clearedTime })
+                number(.pad, promises.padSeconds)
+                number(.fillByOrder, promises.fillByOrder.map { $0 ? 1 : 0 })
+            }
+        case let .rescheduled(po, sku, wh, eta, previous):
+            text(.purchaseOrder, po); text(.sku, sku); text(.wh, wh); number(.eta, eta.microseconds)
+            number(.previous, previous.microseconds)
+        case let .extended(reservation, sku, wh, expiresAt):
+            text(.reservation, reservation); text(.sku, sku); text(.wh, wh); number(.expiresAt, expiresAt.microseconds)
+        case let .filled(sku, wh):
+            text(.sku, sku); text(.wh, wh)
         }
+        let decisions = event.decisions
+        for move in decisions.moves {
+            writer.varint(Field.move.rawValue << 1 | 1)
+            let bytes = encode(move)
+            writer.varint(UInt64(bytes.count))
+            writer.bytes.append(contentsOf: bytes)
+        }
+        number(.priority, decisions.priority.map(Int64.init))
+        number(.backorder, decisions.backorder.map { Int64($0.rawValue) })
+        number(.pad, decisions.padSeconds)
         text(.ref, event.ref)
         text(.note, event.note)
         text(.idempotencyKey, event.idempotencyKey)
@@ -91,6 +182,9 @@ public enum EventCodec {
         var requestFingerprint: String?
         var quantity: Int64?, delta: Int64?, eta: Int64?, lost: Int64?, expiresAt: Int64?
         var safety: Int64?, reorder: Int64?, max: Int64?
+        var moves: [LineMove] = []
+        var priority: Int64?, backorder: Int64?, pad: Int64?, preorder: Int64?, preorderUntil: Int64?, preorderETA: Int64?
+        var fillByOrder: Int64?, previous: Int64?
         while !reader.isAtEnd {
             let tag = try reader.varint()
             if tag & 1 == 1 {
@@ -109,6 +203,7 @@ public enum EventCodec {
                 case Field.note.rawValue: note = string()
                 case Field.idempotencyKey.rawValue: idempotencyKey = string()
                 case Field.requestFingerprint.rawValue: requestFingerprint = string()
+                case Field.move.rawValue: moves.append(try decodeMove(bytes, seq: seq))
                 default: break  // unknown, or a number field sent as text: skipped
                 }
             } else {
@@ -122,6 +217,14 @@ public enum EventCodec {
                 case Field.safety.rawValue: safety = try ByteReader.amount(value)
                 case Field.reorder.rawValue: reorder = try ByteReader.amount(value)
                 case Field.max.rawValue: max = try ByteReader.amount(value)
+                case Field.priority.rawValue: priority = value
+                case Field.backorder.rawValue: backorder = value
+                case Field.pad.rawValue: pad = value
+                case Field.preorder.rawValue: preorder = try ByteReader.amount(value)
+                case Field.preorderUntil.rawValue: preorderUntil = value
+                case Field.preorderETA.rawValue: preorderETA = value
+                case Field.fillByOrder.rawValue: fillByOrder = value
+                case Field.previous.rawValue: previous = value
                 default: break  // unknown, or a text field sent as a number: skipped
                 }
             }
@@ -176,11 +279,37 @@ public enum EventCodec {
             body = .cancelled(purchaseOrder: try required(purchaseOrder, .purchaseOrder), sku: try required(sku, .sku), wh: try required(wh, .wh),
                               quantity: try required(quantity, .quantity))
         case .policySet:
+            func clearable(_ value: Int64?) -> Timestamp?? {
+                value.map { $0 == clearedTime ? nil : Timestamp(microseconds: $0) }
+            }
+            let promises = PromisePolicy(preorder: preorder, preorderUntil: clearable(preorderUntil), preorderETA: clearable(preorderETA),
+                                         padSeconds: pad, fillByOrder: fillByOrder.map { $0 != 0 })
             body = .policySet(sku: try required(sku, .sku), wh: try required(wh, .wh), safety: safety,
-                              reorder: reorder, max: max)
+                              reorder: reorder, max: max, promises: promises.isEmpty ? nil : promises)
+            pad = nil
+        case .rescheduled:
+            body = .rescheduled(purchaseOrder: try required(purchaseOrder, .purchaseOrder), sku: try required(sku, .sku),
+                                wh: try required(wh, .wh), eta: Timestamp(microseconds: try required(eta, .eta)),
+                                previous: Timestamp(microseconds: try required(previous, .previous)))
+        case .extended:
+            body = .extended(reservation: try required(reservation, .reservation), sku: try required(sku, .sku),
+                             wh: try required(wh, .wh), expiresAt: Timestamp(microseconds: try required(expiresAt, .expiresAt)))
+        case .filled:
+            body = .filled(sku: try required(sku, .sku), wh: try required(wh, .wh))
+        }
+        var decisions = Decisions(moves: moves, padSeconds: pad)
+        if let priority {
+            guard (1...9).contains(priority) else { throw CorruptRecord(reason: "event \(seq) has priority \(priority)") }
+            decisions.priority = UInt8(priority)
+        }
+        if let backorder {
+            guard let mode = UInt8(exactly: backorder).flatMap(Backorder.init(rawValue:)) else {
+                throw CorruptRecord(reason: "event \(seq) has an unknown backorder mode")
+            }
+            decisions.backorder = mode
         }
         return Event(seq: seq, recordedAt: recordedAt, actor: actor, body: body,
                      ref: ref, note: note, idempotencyKey: idempotencyKey,
-                     requestFingerprint: requestFingerprint)
+                     requestFingerprint: requestFingerprint, decisions: decisions)
     }
 }

@@ -2,8 +2,10 @@ import LedgerCore
 
 /// The binary forms of the stored projections (pairs, reservations, transfers, purchase orders).
 /// Each starts with a format-version byte; a store written by a newer format is refused, not guessed.
+/// Version 2 appends the promise fields (FEATURES.md §1a) to pairs and reservations; version-1
+/// records read as having none.
 public enum ProjectionCodec {
-    public static let formatVersion: UInt8 = 1
+    public static let formatVersion: UInt8 = 2
 
     private static func optionalTime(_ writer: inout ByteWriter, _ time: Timestamp?) {
         if let time { writer.byte(1); writer.signed(time.microseconds) } else { writer.byte(0) }
@@ -21,9 +23,11 @@ public enum ProjectionCodec {
         try reader.byte() == 1 ? try reader.string() : nil
     }
 
-    private static func checkVersion(_ reader: inout ByteReader, _ what: String) throws {
+    @discardableResult
+    private static func checkVersion(_ reader: inout ByteReader, _ what: String) throws -> UInt8 {
         let version = try reader.byte()
-        guard version == formatVersion else { throw CorruptRecord(reason: "\(what) has format version \(version)") }
+        guard version >= 1 && version <= formatVersion else { throw CorruptRecord(reason: "\(what) has format version \(version)") }
+        return version
     }
 
     public static func encode(_ pair: PairState) -> [UInt8] {
@@ -39,12 +43,23 @@ public enum ProjectionCodec {
             writer.signed(order.remaining)
             writer.signed(order.eta.microseconds)
         }
+        for order in pair.openOrders { writer.signed(order.promised) }
+        for value in [pair.promised, pair.preordered, pair.unbacked, pair.preorder, pair.padSeconds] { writer.signed(value) }
+        optionalTime(&writer, pair.preorderUntil)
+        optionalTime(&writer, pair.preorderETA)
+        writer.byte((pair.fillByOrder ? 1 : 0) | (pair.usesPromises ? 2 : 0))
+        writer.varint(UInt64(pair.waiting.count))
+        for entry in pair.waiting {
+            writer.byte(entry.priority)
+            writer.varint(entry.seq)
+            writer.string(entry.reservation)
+        }
         return writer.bytes
     }
 
     public static func decodePair(_ buffer: UnsafeRawBufferPointer) throws -> PairState {
         var reader = ByteReader(buffer)
-        try checkVersion(&reader, "pair")
+        let version = try checkVersion(&reader, "pair")
         var pair = PairState()
         pair.onHand = try reader.amount()
         pair.reserved = try reader.amount()
@@ -59,6 +74,22 @@ public enum ProjectionCodec {
             pair.openOrders.append(OpenOrder(purchaseOrder: try reader.string(), remaining: try reader.amount(),
                                              eta: Timestamp(microseconds: try reader.signed())))
         }
+        guard version >= 2 else { return pair }
+        for index in pair.openOrders.indices { pair.openOrders[index].promised = try reader.amount() }
+        pair.promised = try reader.amount()
+        pair.preordered = try reader.amount()
+        pair.unbacked = try reader.amount()
+        pair.preorder = try reader.amount()
+        pair.padSeconds = try reader.signed()
+        pair.preorderUntil = try optionalTime(&reader)
+        pair.preorderETA = try optionalTime(&reader)
+        let flags = try reader.byte()
+        pair.fillByOrder = flags & 1 != 0
+        pair.usesPromises = flags & 2 != 0
+        let waiting = try reader.varint()
+        for _ in 0..<waiting {
+            pair.waiting.append(WaitingEntry(priority: try reader.byte(), seq: try reader.varint(), reservation: try reader.string()))
+        }
         return pair
     }
 
@@ -71,19 +102,51 @@ public enum ProjectionCodec {
         writer.signed(reservation.expiresAt.microseconds)
         optionalText(&writer, reservation.ref)
         writer.byte(reservation.status.rawValue)
+        writer.byte(reservation.priority)
+        writer.byte(reservation.backorder.rawValue)
+        writer.varint(reservation.seq)
+        writer.varint(UInt64(reservation.lines.count))
+        for line in reservation.lines {
+            switch line.backing {
+            case .order(let po): writer.byte(1); writer.string(po)
+            case .cap: writer.byte(2)
+            case .none: writer.byte(3)
+            }
+            writer.signed(line.quantity)
+            optionalTime(&writer, line.date)
+        }
         return writer.bytes
     }
 
     public static func decodeReservation(id: String, _ buffer: UnsafeRawBufferPointer) throws -> Reservation {
         var reader = ByteReader(buffer)
-        try checkVersion(&reader, "reservation \(id)")
+        let version = try checkVersion(&reader, "reservation \(id)")
         let sku = try reader.string(), wh = try reader.string()
         let held = try reader.amount(), expiresAt = Timestamp(microseconds: try reader.signed())
         let ref = try optionalText(&reader)
         guard let status = Reservation.Status(rawValue: try reader.byte()) else {
             throw CorruptRecord(reason: "reservation \(id) has an unknown status")
         }
-        return Reservation(id: id, sku: sku, wh: wh, held: held, expiresAt: expiresAt, ref: ref, status: status)
+        var reservation = Reservation(id: id, sku: sku, wh: wh, held: held, expiresAt: expiresAt, ref: ref, status: status)
+        guard version >= 2 else { return reservation }
+        reservation.priority = try reader.byte()
+        guard let backorder = Backorder(rawValue: try reader.byte()) else {
+            throw CorruptRecord(reason: "reservation \(id) has an unknown backorder mode")
+        }
+        reservation.backorder = backorder
+        reservation.seq = try reader.varint()
+        let lines = try reader.varint()
+        for _ in 0..<lines {
+            let backing: Backing
+            switch try reader.byte() {
+            case 1: backing = .order(try reader.string())
+            case 2: backing = .cap
+            case 3: backing = Backing.none
+            default: throw CorruptRecord(reason: "reservation \(id) has a line with an unknown backing")
+            }
+            reservation.lines.append(AwaitingLine(backing: backing, quantity: try reader.amount(), date: try optionalTime(&reader)))
+        }
+        return reservation
     }
 
     public static func encode(_ transfer: Transfer) -> [UInt8] {

@@ -166,6 +166,10 @@ struct Importer {
         case let .notFound(entity, id)?: return "\(entity.name) \(id) does not exist"
         case let .closed(entity, id, status)?: return "\(entity.name) \(id) is \(status)"
         case let .state(what)?, let .argument(what)?: return what
+        case let .unpromisable(available, promisable, preorderLeft, requested)?:
+            return "\(event.body.kind.name) \(requested) but only \(available) available, \(promisable) promisable, \(preorderLeft) under the pre-order cap"
+        case let .awaiting(reservation, held, awaiting)?:
+            return "reservation \(reservation) holds \(held) and still awaits \(awaiting)"
         }
     }
 

@@ -124,9 +124,11 @@ import Testing
         try ledger.accept(.reserve(sku: "TSHIRT-M", wh: "PAR", quantity: 3, reservation: nil, ttlSeconds: 900),
                           ref: "ORDER-1001")
         #expect(buckets(ledger.pair("TSHIRT-M", "PAR")) == [40, 3, 37, 0, 0])
-        #expect(ledger.state.reservation("r2") == Reservation(
+        var expected = Reservation(
             id: "r2", sku: "TSHIRT-M", wh: "PAR", held: 3, expiresAt: LedgerHarness.start.adding(seconds: 900),
-            ref: "ORDER-1001", status: .open))
+            ref: "ORDER-1001", status: .open)
+        expected.seq = 2
+        #expect(ledger.state.reservation("r2") == expected)
     }
 
     @Test func sellReservedInFullMarksTheReservationSold() throws {

@@ -142,9 +142,9 @@ import Testing
 
     static func refusalName(_ refusal: Refusal) -> String {
         switch refusal {
-        case .insufficient: "insufficient"
+        case .insufficient, .unpromisable: "insufficient"
         case .notFound: "notFound"
-        case .state, .closed: "state"
+        case .state, .closed, .awaiting: "state"
         case .argument: "argument"
         }
     }
@@ -175,7 +175,9 @@ import Testing
             }
         }
         // The walk is only worth something if it went everywhere.
-        #expect(Set(kinds.keys) == Set(EventKind.allCases), "kinds never written: \(Set(EventKind.allCases).subtracting(kinds.keys))")
+        // This walk covers the kinds before promises; PromiseWalkTests walks those.
+        let walked = Set(EventKind.allCases.filter { $0.rawValue < EventKind.rescheduled.rawValue })
+        #expect(Set(kinds.keys) == walked, "kinds never written: \(walked.subtracting(kinds.keys))")
         #expect(Set(refusals.keys) == ["insufficient", "notFound", "state", "argument"])
         #expect(ledger.events.count == Int(ledger.state.lastSeq))
         #expect(ledger.events.count > steps / 4)
