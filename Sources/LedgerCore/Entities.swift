@@ -203,6 +203,17 @@ public struct Reservation: Equatable, Sendable {
 public enum Promise: Equatable, Sendable {
     case now, unknown
     case date(Timestamp)
+
+    /// Whether this promise is later than `other` (unknown is later than any date, now earlier).
+    public func isLater(than other: Promise) -> Bool {
+        switch (self, other) {
+        case (.unknown, .unknown), (.now, _): false
+        case (.unknown, _): true
+        case (.date, .now): true
+        case let (.date(a), .date(b)): a > b
+        case (.date, .unknown): false
+        }
+    }
     public var text: String {
         switch self {
         case .now: "now"

@@ -142,5 +142,5 @@ extension Ledger {
 
 extension EventBody {
     /// The warehouse whose units an event's fills use (`filled` events continue it).
-    var fillWarehouse: String { warehouses.last! }
+    public var fillWarehouse: String { warehouses.last! }
 }

@@ -45,6 +45,8 @@ public struct ReservationFilter: Equatable, Sendable {
 public enum WatchTopic: Equatable, Sendable {
     case breaches(wh: String?, sku: String?)
     case events(from: UInt64?)
+    /// `filled`, `slipped`, `unbacked` and `overdue` lines for an order service (FEATURES.md §1a).
+    case promises(sku: String?, wh: String?)
 }
 
 /// The verb a request was sent with: the `verb` label of the requests counter. Numbered, so a

@@ -139,12 +139,14 @@ public enum RequestParser {
             }
             request = .hello(format: format)
         case "WATCH":
-            guard let topic = args.takeFlag() else { throw ProtocolError(.argument, "missing topic: breaches or events") }
+            guard let topic = args.takeFlag() else { throw ProtocolError(.argument, "missing topic: breaches, events or promises") }
             switch topic.lowercased() {
             case "breaches":
                 request = .watch(.breaches(wh: try args.optionalIdentifier("wh"), sku: try args.optionalIdentifier("sku")))
             case "events":
                 request = .watch(.events(from: try args.optionalSeq("from")))
+            case "promises":
+                request = .watch(.promises(sku: try args.optionalIdentifier("sku"), wh: try args.optionalIdentifier("wh")))
             default:
                 throw ProtocolError(.argument, "unknown topic: \(topic)")
             }

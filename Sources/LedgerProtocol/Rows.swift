@@ -209,6 +209,65 @@ public enum Rows {
         return line.text
     }
 
+    /// What `WATCH promises` pushes for one event: `filled` (awaiting units became held: the order
+    /// can be picked), `slipped` (a promise moved later, or became unknown), `unbacked` (units left
+    /// with no supply). `before` are the promises as they were; `reservations` answers after it.
+    public static func promisePushes(_ event: Event, before: [String: Promise],
+                                     reservations: (String) -> Reservation?) -> [String] {
+        guard !event.decisions.moves.isEmpty else { return [] }
+        var lines: [String] = []
+        func line(_ word: String, _ reservation: Reservation) -> ReplyLine {
+            var line = ReplyLine(word)
+            line.add("seq", event.seq)
+            line.add("at", event.recordedAt)
+            line.add("res", reservation.id)
+            line.add("sku", reservation.sku)
+            line.add("wh", reservation.wh)
+            return line
+        }
+        for (id, quantity) in event.decisions.fills {
+            guard let reservation = reservations(id) else { continue }
+            var row = line("filled", reservation)
+            row.add("qty", quantity)
+            row.add("held", reservation.held)
+            row.add("awaiting", reservation.awaiting)
+            row.add("promise", reservation.promise.text)
+            row.addIfPresent("ref", reservation.ref)
+            lines.append(row.text)
+        }
+        for (id, old) in before.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
+            guard let reservation = reservations(id), reservation.status == .open, reservation.promise.isLater(than: old) else { continue }
+            var row = line("slipped", reservation)
+            row.add("from", old.text)
+            row.add("to", reservation.promise.text)
+            let left = event.decisions.moves.first { $0.reservation == id && $0.from != nil }?.from
+            if case .order(let po)? = left { row.add("po", po) }
+            row.addIfPresent("ref", reservation.ref)
+            lines.append(row.text)
+        }
+        for (id, quantity) in event.decisions.sums({ $0.from != nil && $0.to == .line(.none, date: nil) }) {
+            guard let reservation = reservations(id) else { continue }
+            var row = line("unbacked", reservation)
+            row.add("qty", quantity)
+            row.addIfPresent("ref", reservation.ref)
+            lines.append(row.text)
+        }
+        return lines
+    }
+
+    /// The `overdue` push: an open purchase order with promises bound to it reached its ETA.
+    public static func overdue(_ key: PairKey, _ order: OpenOrder, at time: Timestamp) -> String {
+        var line = ReplyLine("overdue")
+        line.add("at", time)
+        line.add("po", order.purchaseOrder)
+        line.add("sku", key.sku)
+        line.add("wh", key.wh)
+        line.add("eta", order.eta)
+        line.add("remaining", order.remaining)
+        line.add("promised", order.promised)
+        return line.text
+    }
+
     /// The promises of the reservations an event's moves touch, taken before it is folded: the
     /// `old=` of `promise` rows.
     public static func promisesBefore(_ event: Event, reservations: (String) -> Reservation?) -> [String: Promise] {

@@ -422,6 +422,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 switch topic {
                 case .breaches: name = "breaches"
                 case .events: name = "events"
+                case .promises: name = "promises"
                 }
                 if watchesCancelled > 0 {
                     watchesCancelled -= 1

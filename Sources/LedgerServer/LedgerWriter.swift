@@ -250,7 +250,7 @@ public final class LedgerWriter: @unchecked Sendable {
         while true {
             pthread_mutex_lock(mutex)
             heartbeat = LedgerWriter.monotonicMicroseconds()
-            while queue.isEmpty && !stopping && !expiryDue() && !checkpointDue() {
+            while queue.isEmpty && !stopping && !expiryDue() && !checkpointDue() && !overdueDue() {
                 var deadline = timespec()
                 clock_gettime(CLOCK_MONOTONIC, &deadline)
                 let waitMicros = min(Limits.writerIdleWakeMicroseconds, max(1_000, microsUntilTimedWork()))
@@ -268,6 +268,7 @@ public final class LedgerWriter: @unchecked Sendable {
 
             if io == nil { io = ThreadWriteCounter() }
             if !group.isEmpty || expiryDue() { process(group) }
+            announceOverdue()
             // Nothing queued: no next commit will sync for the groups waiting, so sync now.
             if !unsynced.isEmpty && (finished || locked({ queue.isEmpty })) { syncUnsynced() }
             if checkpointDue() || (finished && live.pendingEvents > 0) {
@@ -433,12 +434,41 @@ public final class LedgerWriter: @unchecked Sendable {
         finishUnsynced()
     }
 
+    /// Up to when purchase orders were looked at for `overdue` (writer thread only).
+    private var overdueCheckedUntil: Timestamp?
+
+    /// Pushes `overdue` to WATCH promises once for each open purchase order with promises bound to
+    /// it whose ETA passed since the last look (at most once a second). Time alone implies it, so
+    /// nothing is logged; an order already late when the daemon started is found with
+    /// `RESERVATIONS late=yes`.
+    private func overdueDue(clock now: Timestamp? = nil) -> Bool {
+        guard let from = overdueCheckedUntil else { return true }
+        return (now ?? clock()).microseconds - from.microseconds >= 1_000_000 && watchers.hasWatchers
+    }
+
+    private func announceOverdue() {
+        let now = clock()
+        guard let from = overdueCheckedUntil else { overdueCheckedUntil = now; return }
+        guard overdueDue(clock: now) else { return }
+        overdueCheckedUntil = now
+        guard watchers.hasWatchers else { return }
+        var pushes: [TopicPush] = []
+        for key in live.promising.sorted() {
+            guard let pair = live.state.pairs[key] else { continue }
+            for order in pair.ordersByETA where order.promised > 0 && order.eta > from && order.eta <= now {
+                pushes.append(TopicPush(seq: 0, key: key, line: Rows.overdue(key, order, at: now)))
+            }
+        }
+        if !pushes.isEmpty { watchers.publish(CommittedChanges(events: [], transitions: [], promisePushes: pushes)) }
+    }
+
     /// The groups waiting are durable now: publish them to readers, then acknowledge, in order.
     private func finishUnsynced() {
         for committed in unsynced { publish(committed.scratch) }
         answer(unsynced.flatMap { committed in zip(committed.group, committed.replies).map { ($0, $1) } })
         for committed in unsynced {
-            watchers.publish(CommittedChanges(events: committed.scratch.events, transitions: committed.scratch.transitions))
+            watchers.publish(CommittedChanges(events: committed.scratch.events, transitions: committed.scratch.transitions,
+                                              promisePushes: committed.scratch.promisePushes))
         }
         unsynced.removeAll(keepingCapacity: true)
     }
@@ -529,6 +559,8 @@ struct GroupScratch {
     var idempotency: [String: IdempotencyRecord] = [:]
     /// Each event's effect on the pairs it touched, kept only while someone watches breaches.
     var transitions: [PairTransition] = []
+    /// WATCH promises lines of its events, kept like `transitions`.
+    var promisePushes: [TopicPush] = []
     let tracksTransitions: Bool
     let live: LiveLedger
     /// The group's event time (held at the newest event's while the clock is behind it).
@@ -555,7 +587,7 @@ struct GroupScratch {
             }
         case .batch(let requests):
             // A batch is all or nothing: on the first refusal, forget what it did so far.
-            let saved = (state, events.count, idempotency, transitions.count)
+            let saved = (state, events.count, idempotency, transitions.count, promisePushes.count)
             var rows: [String] = []
             for (index, request) in requests.enumerated() {
                 switch apply(request, actor: actor) {
@@ -566,6 +598,7 @@ struct GroupScratch {
                     events.removeLast(events.count - saved.1)
                     idempotency = saved.2
                     transitions.removeLast(transitions.count - saved.3)
+                    promisePushes.removeLast(promisePushes.count - saved.4)
                     return [error.line(prefix: [("index", String(index + 1))])]
                 }
             }
@@ -600,12 +633,17 @@ struct GroupScratch {
             for event in decided {
                 let keys = event.body.warehouses.map { PairKey(sku: event.sku, wh: $0) }
                 let before = tracksTransitions ? keys.map { state.pair($0) } : []
+                let promisesBefore = tracksTransitions ? Rows.promisesBefore(event) { [state] in state.reservation($0) } : [:]
                 Ledger.apply(event, to: &state)
                 events.append(event)
                 if tracksTransitions {
                     for (key, old) in zip(keys, before) {
                         transitions.append(PairTransition(seq: event.seq, at: event.recordedAt, key: key, before: old,
                                                           after: state.pair(key) ?? PairState()))
+                    }
+                    let key = PairKey(sku: event.sku, wh: event.body.fillWarehouse)
+                    for line in Rows.promisePushes(event, before: promisesBefore, reservations: { [state] in state.reservation($0) }) {
+                        promisePushes.append(TopicPush(seq: event.seq, key: key, line: line))
                     }
                 }
             }

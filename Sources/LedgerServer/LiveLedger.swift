@@ -19,6 +19,8 @@ final class LiveLedger: LedgerSource {
     private(set) var dirtyOrders: Set<String> = []
     private(set) var idempotency: [String: IdempotencyRecord] = [:]
     private(set) var tail: UnindexedTail
+    /// Pairs with units promised to open purchase orders: where `overdue` is looked for.
+    private(set) var promising: Set<PairKey> = []
     private var expiries = Heap<Expiry>()
     private let store: LedgerStore
 
@@ -68,6 +70,7 @@ final class LiveLedger: LedgerSource {
             }
         }
         absorb(folded, events: events, idempotency: records)
+        promising = Set(state.pairs.lazy.filter { $0.value.promised > 0 }.map(\.key))
         for reservation in state.reservations.values where reservation.status == .open {
             expiries.insert(Expiry(due: reservation.expiresAt, reservationID: reservation.id))
         }
@@ -114,6 +117,7 @@ final class LiveLedger: LedgerSource {
         for (key, pair) in changed.pairs {
             state.pairs[key] = pair
             dirtyPairs.insert(key)
+            if pair.promised > 0 { promising.insert(key) } else { promising.remove(key) }
         }
         for (id, reservation) in changed.reservations {
             // A new reservation, or one whose expiry moved (EXTEND; the old entry is skipped when due).

@@ -36,10 +36,19 @@ public struct PairTransition: Sendable {
     }
 }
 
-/// What one commit changed, handed to every watcher after the commit is durable.
+/// A line pushed to one topic's watchers about one pair (WATCH promises).
+public struct TopicPush: Sendable {
+    public var seq: UInt64
+    public var key: PairKey
+    public var line: String
+}
+
+/// What one commit changed, handed to every watcher after the commit is durable; or, with no
+/// events, what the daemon noticed by the clock (`overdue`).
 public struct CommittedChanges: Sendable {
     public var events: [Event]
     public var transitions: [PairTransition]
+    public var promisePushes: [TopicPush] = []
 }
 
 /// Fans committed changes out to watching connections. The writer only appends a hand-off to each
@@ -82,7 +91,7 @@ final class WatchHub: @unchecked Sendable {
     }
 
     func publish(_ changes: CommittedChanges) {
-        guard !changes.events.isEmpty else { return }
+        guard !changes.events.isEmpty || !changes.promisePushes.isEmpty else { return }
         let targets = lock.withLock { Array(subscribers.values) }
         for target in targets {
             target.loop.execute { target.deliver(changes) }

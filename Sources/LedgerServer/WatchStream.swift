@@ -121,6 +121,11 @@ final class WatchStream {
                 && (wh == nil || transition.key.wh == wh) && (sku == nil || transition.key.sku == sku) {
                 lines += transition.lines
             }
+        case let .promises(sku, wh):
+            for push in changes.promisePushes where (push.seq == 0 || push.seq > deliveredSeq)
+                && (wh == nil || push.key.wh == wh) && (sku == nil || push.key.sku == sku) {
+                lines.append(push.line)
+            }
         }
         if let last = changes.events.last { deliveredSeq = max(deliveredSeq, last.seq) }
         if !lines.isEmpty { push(lines) }
