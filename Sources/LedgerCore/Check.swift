@@ -61,6 +61,10 @@ extension Ledger {
         case let .extended(reservation, _, _, expiresAt):
             context.clock = expiresAt.adding(seconds: -1)
             command = .extend(reservation: reservation, ttlSeconds: 1)
+        case let .waitlisted(sku, wh, subscriber, quantity, channel):
+            command = .wait(sku: sku, wh: wh, subscriber: subscriber, quantity: quantity, channel: channel)
+        case let .unwaitlisted(sku, wh, subscriber, reason):
+            command = .unwait(sku: sku, wh: wh, subscriber: subscriber, reason: reason)
         case .filled:
             // Continues the event before it: decided with it, and checked here only for fitting.
             return filledFits(event, in: state)

@@ -21,6 +21,9 @@ public enum Command: Equatable, Sendable {
     case reschedule(purchaseOrder: String, eta: Timestamp, reason: String?)
     /// A reservation's expiry becomes now + ttl.
     case extend(reservation: String, ttlSeconds: Int64)
+    /// Join the waitlist of a pair (`wh` nil: of any warehouse of the sku).
+    case wait(sku: String, wh: String?, subscriber: String, quantity: Int64, channel: String?)
+    case unwait(sku: String, wh: String?, subscriber: String, reason: String?)
     /// Written by the daemon itself when a reservation's time is up; no client can send it.
     case expire(reservation: String)
 }
@@ -57,6 +60,8 @@ public enum Refusal: Error, Equatable, Sendable {
     case insufficient(available: Int64, requested: Int64, sku: String, wh: String)
     /// A backorder RESERVE that neither stock, purchase orders nor the cap can cover.
     case unpromisable(available: Int64, promisable: Int64, preorderLeft: Int64, requested: Int64)
+    /// A bound of `Limits` would be passed (`ERR LIMIT`).
+    case limit(String)
     /// `SELL res=` asked for more than the reservation holds while it still awaits units.
     case awaiting(reservation: String, held: Int64, awaiting: Int64)
     /// No reservation, transfer or purchase order has this id.
@@ -69,18 +74,25 @@ public enum Refusal: Error, Equatable, Sendable {
 
     /// The things a write can name by id, with the argument key that names them.
     public enum Entity: String, Sendable {
-        case reservation, transfer, purchaseOrder
+        case reservation, transfer, purchaseOrder, waiter
 
-        /// The request key for this entity's id (`res`, `xfer`, `po`).
+        /// The request key for this entity's id (`res`, `xfer`, `po`, `ref`).
         public var key: String {
             switch self {
             case .reservation: "res"
             case .transfer: "xfer"
             case .purchaseOrder: "po"
+            case .waiter: "ref"
             }
         }
 
-        public var name: String { self == .purchaseOrder ? "purchase order" : rawValue }
+        public var name: String {
+            switch self {
+            case .purchaseOrder: "purchase order"
+            case .waiter: "waitlist entry"
+            default: rawValue
+            }
+        }
     }
 }
 

@@ -258,6 +258,21 @@ extension Ledger {
             return (.rescheduled(purchaseOrder: po, sku: order.sku, wh: order.wh, eta: eta, previous: order.eta),
                     Decisions(moves: moves, padSeconds: pair.padSeconds))
 
+        case let .wait(sku, wh, subscriber, quantity, channel):
+            let pair = state.pair(PairKey(sku: sku, wh: wh ?? PairKey.anyWarehouse)) ?? PairState()
+            if pair.waitlist.contains(where: { $0.ref == subscriber }) {
+                throw Refusal.state("\(subscriber) already waits for \(sku)/\(wh ?? PairKey.anyWarehouse)")
+            }
+            guard pair.waitlist.count < Limits.waitlistPerPairMax else {
+                throw Refusal.limit("waitlist: \(Limits.waitlistPerPairMax) entries for \(sku)/\(wh ?? PairKey.anyWarehouse)")
+            }
+            return (.waitlisted(sku: sku, wh: wh, subscriber: subscriber, quantity: quantity, channel: channel), Decisions())
+
+        case let .unwait(sku, wh, subscriber, reason):
+            let pair = state.pair(PairKey(sku: sku, wh: wh ?? PairKey.anyWarehouse)) ?? PairState()
+            guard pair.waitlist.contains(where: { $0.ref == subscriber }) else { throw Refusal.notFound(.waiter, subscriber) }
+            return (.unwaitlisted(sku: sku, wh: wh, subscriber: subscriber, reason: reason), Decisions())
+
         case let .policy(sku, wh, safety, reorder, max, promises):
             guard safety != nil || reorder != nil || max != nil || !(promises?.isEmpty ?? true) else {
                 throw Refusal.argument("safety, reorder or max: at least one is required")

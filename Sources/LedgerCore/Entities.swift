@@ -3,6 +3,10 @@ public struct PairKey: Hashable, Comparable, Sendable {
     public var sku: String
     public var wh: String
     public init(sku: String, wh: String) { self.sku = sku; self.wh = wh }
+    /// The pseudo-warehouse of a sku's waitlist for any warehouse (`WAIT` without `wh`). `*` is not
+    /// an identifier byte, so it never names a real warehouse; reads of stock never list it.
+    public static let anyWarehouse = "*"
+    public var isAnyWarehouse: Bool { wh == PairKey.anyWarehouse }
     public static func < (lhs: PairKey, rhs: PairKey) -> Bool {
         lhs.sku != rhs.sku ? lhs.sku.utf8.lexicographicallyPrecedes(rhs.sku.utf8)
                            : lhs.wh.utf8.lexicographicallyPrecedes(rhs.wh.utf8)
@@ -41,12 +45,16 @@ public struct PairState: Equatable, Sendable {
     public var fillByOrder: Bool = false
     /// Reservations with awaiting units, in fill order (priority, then seq).
     public var waiting: [WaitingEntry] = []
-    /// Set once a promise policy or an awaiting line ever touched the pair: from then on its rows
+    /// Customers waiting to be told the pair is back (`WAIT`), oldest first.
+    public var waitlist: [Waiter] = []
+    /// Set once a promise policy, an awaiting line or a waiter ever touched the pair: from then on its rows
     /// carry the promise buckets (P4: pairs that never used promises answer as before).
     public var usesPromises: Bool = false
 
     public init() {}
 
+    /// Units the waitlist asks for.
+    public var waitingUnits: Int64 { waitlist.reduce(0) { $0 + $1.quantity } }
     /// Units waiting on anything: what the purchase orders and the cap must still cover.
     public var awaiting: Int64 { promised + preordered + unbacked }
     /// What can still be promised with a date: `free + incoming − promised`.
@@ -99,6 +107,18 @@ public struct OpenOrder: Equatable, Sendable {
     }
     /// What the order can still take as promises.
     public var unpromised: Int64 { remaining - promised }
+}
+
+/// One entry of a waitlist: an opaque subscriber token (no e-mail or phone in the ledger), how many
+/// units they want and since when.
+public struct Waiter: Equatable, Sendable {
+    public var ref: String
+    public var quantity: Int64
+    public var since: Timestamp
+    public var channel: String?
+    public init(ref: String, quantity: Int64, since: Timestamp, channel: String?) {
+        self.ref = ref; self.quantity = quantity; self.since = since; self.channel = channel
+    }
 }
 
 /// A reservation waiting for units in a pair, in fill order.

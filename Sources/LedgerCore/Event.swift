@@ -64,6 +64,10 @@ public enum EventBody: Equatable, Sendable {
     case extended(reservation: String, sku: String, wh: String, expiresAt: Timestamp)
     /// Fills beyond what one event carries, continuing the event before it in the same commit.
     case filled(sku: String, wh: String)
+    /// A subscriber waits for the pair (`wh` nil: any warehouse of the sku) to be back.
+    case waitlisted(sku: String, wh: String?, subscriber: String, quantity: Int64, channel: String?)
+    /// A subscriber leaves the waitlist (`reason`: notified or cancelled).
+    case unwaitlisted(sku: String, wh: String?, subscriber: String, reason: String?)
 
     public var kind: EventKind {
         switch self {
@@ -84,6 +88,8 @@ public enum EventBody: Equatable, Sendable {
         case .rescheduled: .rescheduled
         case .extended: .extended
         case .filled: .filled
+        case .waitlisted: .waitlisted
+        case .unwaitlisted: .unwaitlisted
         }
     }
 
@@ -95,7 +101,7 @@ public enum EventBody: Equatable, Sendable {
              .transferLost(_, let sku, _, _, _), .adjusted(let sku, _, _, _), .counted(let sku, _, _, _, _),
              .returned(let sku, _, _), .expected(_, let sku, _, _, _), .cancelled(_, let sku, _, _),
              .policySet(let sku, _, _, _, _, _), .rescheduled(_, let sku, _, _, _), .extended(_, let sku, _, _),
-             .filled(let sku, _):
+             .filled(let sku, _), .waitlisted(let sku, _, _, _, _), .unwaitlisted(let sku, _, _, _):
             return sku
         }
     }
@@ -109,6 +115,8 @@ public enum EventBody: Equatable, Sendable {
              .cancelled(_, _, let wh, _), .policySet(_, let wh, _, _, _, _), .rescheduled(_, _, let wh, _, _),
              .extended(_, _, let wh, _), .filled(_, let wh):
             return [wh]
+        case .waitlisted(_, let wh, _, _, _), .unwaitlisted(_, let wh, _, _):
+            return [wh ?? PairKey.anyWarehouse]
         case .transferShipped(_, _, let from, let to, _, _):
             return [from, to]
         case .transferArrived(_, _, _, let to, _, _), .transferLost(_, _, _, let to, _):
@@ -124,6 +132,9 @@ public enum EventKind: UInt8, CaseIterable, Sendable {
     case adjusted, counted, returned, expected, cancelled, policySet
     // Format version 2 (FEATURES.md §0: raw values continue from 15).
     case rescheduled, extended, filled
+    // 18–22 are kept for channels and allocation (allotted, unallotted, allocated, route_set,
+    // channel_set: FEATURES.md §0 numbers them in that order).
+    case waitlisted = 23, unwaitlisted
 
     public var name: String {
         switch self {
@@ -144,6 +155,8 @@ public enum EventKind: UInt8, CaseIterable, Sendable {
         case .rescheduled: "rescheduled"
         case .extended: "extended"
         case .filled: "filled"
+        case .waitlisted: "waitlisted"
+        case .unwaitlisted: "unwaitlisted"
         }
     }
 }

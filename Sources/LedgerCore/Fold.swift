@@ -125,6 +125,17 @@ public enum Ledger {
 
         case .filled:
             break
+
+        case let .waitlisted(sku, wh, subscriber, quantity, channel):
+            updatePair(sku, wh ?? PairKey.anyWarehouse, in: &state, time: at, mustExist: false) { pair in
+                pair.waitlist.append(Waiter(ref: subscriber, quantity: quantity, since: at, channel: channel))
+                pair.usesPromises = true
+            }
+
+        case let .unwaitlisted(sku, wh, subscriber, _):
+            updatePair(sku, wh ?? PairKey.anyWarehouse, in: &state, time: at, mustExist: true) { pair in
+                pair.waitlist.removeAll { $0.ref == subscriber }
+            }
         }
         if !event.decisions.moves.isEmpty { applyMoves(event, to: &state) }
         state.lastSeq = event.seq

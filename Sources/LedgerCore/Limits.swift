@@ -45,6 +45,10 @@ public enum Limits {
     public static let awaitingLinesMax = 8
     /// Reservations one event fills; the rest go into `filled` events in the same commit.
     public static let fillsPerEventMax = 1_000
+    /// Waitlist entries one pair (or a sku's any-warehouse list) holds.
+    public static let waitlistPerPairMax = 10_000
+    /// Subscribers one `restock` push names.
+    public static let restockNotifyMax = 100
     /// `promise` rows one RESCHEDULE or CANCEL answers; beyond, the OK line says `more=N`.
     public static let promiseRowsMax = 1_000
     /// EVENTS answers at most this many rows per request (the protocol's figure).

@@ -126,7 +126,7 @@ public enum EventRecord {
                 throw ProtocolError(.argument, "missing key: one of safety, reorder, max")
             }
             return body
-        case .rescheduled, .extended, .filled:
+        case .rescheduled, .extended, .filled, .waitlisted, .unwaitlisted:
             // Their line moves (and those of promise fields on other kinds) are exported for reading,
             // not in a form an import can replay yet: refused by name rather than folded wrongly.
             throw ProtocolError(.argument, "kind: \(kind.name) events (promises) cannot be imported yet")

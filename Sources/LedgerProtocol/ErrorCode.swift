@@ -51,6 +51,7 @@ public struct ProtocolError: Error, Equatable, Sendable {
         case let .closed(entity, id, status):
             self.init(.state, "\(entity.name) \(id) is \(status)", pairs: [(entity.key, id), ("state", status)])
         case let .state(what): self.init(.state, what)
+        case let .limit(what): self.init(.limit, what)
         case let .argument(what): self.init(.argument, what)
         }
     }

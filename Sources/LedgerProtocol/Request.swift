@@ -24,6 +24,8 @@ public enum ReadRequest: Equatable, Sendable {
                       filter: ReservationFilter = ReservationFilter())
     /// When `quantity` units could be promised (one row per warehouse), or without it the ATP timeline.
     case promise(sku: String, wh: String?, quantity: Int64?, backorder: Backorder)
+    /// Pairs whose stock is 0: who waits, and the honest restock date (FEATURES.md §1f).
+    case restock(sku: String?, wh: String?)
     case transfers(sku: String?, wh: String?, transfer: String?)
     case history(sku: String, wh: String?, from: UInt64, limit: Int)
     case events(from: UInt64, limit: Int)
@@ -47,14 +49,16 @@ public enum WatchTopic: Equatable, Sendable {
     case events(from: UInt64?)
     /// `filled`, `slipped`, `unbacked` and `overdue` lines for an order service (FEATURES.md §1a).
     case promises(sku: String?, wh: String?)
+    /// `restock` when a pair's stock reaches `min` while people wait; `eta` when its restock date moves.
+    case restock(sku: String?, wh: String?, min: Int64)
 }
 
 /// The verb a request was sent with: the `verb` label of the requests counter. Numbered, so a
 /// counter per verb is an array element rather than a hashed lookup on the hot path.
 public enum Verb: Int, CaseIterable, Sendable {
     case receive, sell, reserve, release, transfer, arrive, adjust, count, returnGoods, expect, cancel, policy
-    case reschedule, extend
-    case stock, breaches, reorder, reservations, transfers, history, events, info, metrics, promise
+    case reschedule, extend, wait, unwait
+    case stock, breaches, reorder, reservations, transfers, history, events, info, metrics, promise, restock
     case begin, commit, abort, hello, ping, quit, watch, unwatch
 
     /// The word on the wire.
@@ -87,6 +91,8 @@ extension Request {
             case .policy: .policy
             case .reschedule: .reschedule
             case .extend: .extend
+            case .wait: .wait
+            case .unwait: .unwait
             }
         case .read(let read):
             switch read {
@@ -100,6 +106,7 @@ extension Request {
             case .info: .info
             case .metrics: .metrics
             case .promise: .promise
+            case .restock: .restock
             }
         case .begin: .begin
         case .commit: .commit

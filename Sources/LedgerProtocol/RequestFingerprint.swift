@@ -59,6 +59,11 @@ public enum RequestFingerprint {
             line.add("po", purchaseOrder); line.add("eta", eta); line.addText("reason", reason)
         case let .extend(reservation, ttlSeconds):
             line.add("res", reservation); line.add("ttl", ttlSeconds)
+        case let .wait(sku, wh, subscriber, quantity, channel):
+            line.add("sku", sku); line.add("wh", wh); line.add("ref", subscriber); line.add("qty", quantity)
+            line.add("channel", channel)
+        case let .unwait(sku, wh, subscriber, reason):
+            line.add("sku", sku); line.add("wh", wh); line.add("ref", subscriber); line.add("reason", reason)
         case let .expire(reservation):
             line.add("res", reservation)
         }
@@ -90,6 +95,8 @@ public enum RequestFingerprint {
         case .policy: "POLICY"
         case .reschedule: "RESCHEDULE"
         case .extend: "EXTEND"
+        case .wait: "WAIT"
+        case .unwait: "UNWAIT"
         case .expire: "EXPIRE"
         }
     }
@@ -161,7 +168,7 @@ enum LegacyFingerprint {
         case let .expire(reservation):
             "expire(reservation: \(q(reservation)))"
         // Added after the legacy form was frozen: no record was ever written in it ("" never matches one).
-        case .reschedule, .extend:
+        case .reschedule, .extend, .wait, .unwait:
             ""
         }
     }

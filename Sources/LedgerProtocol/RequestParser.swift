@@ -34,6 +34,22 @@ public enum RequestParser {
             let reservation = try args.identifier("res")
             guard let ttl = try args.optionalDuration("ttl") else { throw ProtocolError(.argument, "missing key: ttl") }
             request = try write(&args, .extend(reservation: reservation, ttlSeconds: ttl))
+        case "WAIT", "UNWAIT":
+            let sku = try args.identifier("sku"), subscriber = try args.identifier("ref"), wh = try args.optionalIdentifier("wh")
+            let command: Command
+            if tokens.verb == "WAIT" {
+                command = .wait(sku: sku, wh: wh, subscriber: subscriber, quantity: try args.optionalQuantity("qty") ?? 1,
+                                channel: try args.optionalIdentifier("channel"))
+            } else {
+                let reason = try args.optionalString("reason")
+                guard reason == nil || reason == "notified" || reason == "cancelled" else {
+                    throw ProtocolError(.argument, "reason: expected notified or cancelled")
+                }
+                command = .unwait(sku: sku, wh: wh, subscriber: subscriber, reason: reason)
+            }
+            // `ref` is the subscriber token here, carried in the event's body.
+            request = .write(WriteRequest(command: command, note: try args.optionalFreeText("note"),
+                                          idempotencyKey: try args.optionalIdentifier("id")))
         case "RESCHEDULE":
             let po = try args.identifier("po"), eta = try args.time("eta")
             request = try write(&args, .reschedule(purchaseOrder: po, eta: eta, reason: try args.optionalFreeText("reason")))
@@ -103,6 +119,8 @@ public enum RequestParser {
             let filter = ReservationFilter(purchaseOrder: try args.optionalIdentifier("po"),
                                            awaiting: try args.optionalYesNo("awaiting"), late: try args.optionalYesNo("late"))
             request = .read(.reservations(sku: sku, wh: wh, reservation: reservation, ref: ref, filter: filter))
+        case "RESTOCK":
+            request = .read(.restock(sku: try args.optionalIdentifier("sku"), wh: try args.optionalIdentifier("wh")))
         case "PROMISE":
             let sku = try args.identifier("sku")
             let quantity = try args.optionalQuantity("qty"), wh = try args.optionalIdentifier("wh")
@@ -139,7 +157,7 @@ public enum RequestParser {
             }
             request = .hello(format: format)
         case "WATCH":
-            guard let topic = args.takeFlag() else { throw ProtocolError(.argument, "missing topic: breaches, events or promises") }
+            guard let topic = args.takeFlag() else { throw ProtocolError(.argument, "missing topic: breaches, events, promises or restock") }
             switch topic.lowercased() {
             case "breaches":
                 request = .watch(.breaches(wh: try args.optionalIdentifier("wh"), sku: try args.optionalIdentifier("sku")))
@@ -147,6 +165,9 @@ public enum RequestParser {
                 request = .watch(.events(from: try args.optionalSeq("from")))
             case "promises":
                 request = .watch(.promises(sku: try args.optionalIdentifier("sku"), wh: try args.optionalIdentifier("wh")))
+            case "restock":
+                request = .watch(.restock(sku: try args.optionalIdentifier("sku"), wh: try args.optionalIdentifier("wh"),
+                                          min: try args.optionalQuantity("min") ?? 1))
             default:
                 throw ProtocolError(.argument, "unknown topic: \(topic)")
             }
@@ -222,6 +243,8 @@ struct Arguments {
         // Promises (FEATURES.md §1a).
         "awaiting", "backorder", "bind", "fill", "late", "orphans", "pad", "preorder", "preorder_eta", "preorder_until",
         "priority",
+        // Waitlists (FEATURES.md §1f).
+        "channel", "min",
     ]
 
     private mutating func take(_ key: String) -> String? {

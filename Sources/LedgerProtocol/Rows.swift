@@ -32,6 +32,7 @@ public enum Rows {
             line.add("atp", pair.atp)
             line.add("preorder_left", at.map { pair.preorderLeft(at: $0) } ?? (pair.preorderUntil == nil ? max(0, pair.preorder - pair.preordered) : 0))
             line.addIfPresent("restock_eta", pair.restockETA)
+            line.add("waiting", pair.waitingUnits)
         }
         return line
     }
@@ -255,6 +256,50 @@ public enum Rows {
         return lines
     }
 
+    /// A `restock` row of RESTOCK: a pair with nothing to sell, who waits for it, and when it is
+    /// honestly back (`source` the purchase order or transfer that date comes from); `since` is when
+    /// the oldest waiter joined.
+    public static func restock(_ key: PairKey, _ pair: PairState, source: (name: String, eta: Timestamp?)?) -> String {
+        var line = ReplyLine("restock")
+        line.add("sku", key.sku)
+        line.add("wh", key.wh)
+        line.add("waiting", pair.waitlist.count)
+        line.add("waiting_qty", pair.waitingUnits)
+        line.add("restock_eta", source?.eta?.rfc3339 ?? "none")
+        line.add("source", source?.name ?? "none")
+        line.addIfPresent("since", pair.waitlist.first?.since)
+        return line.text
+    }
+
+    /// The `restock` push: stock reached `view` where people wait; `notify` names the oldest of them
+    /// whose quantities the stock can serve (at most `Limits.restockNotifyMax`).
+    public static func restockPush(seq: UInt64, _ key: PairKey, view: Int64, waiters: [Waiter]) -> String {
+        var notify: [String] = [], covered: Int64 = 0
+        for waiter in waiters {
+            guard notify.count < Limits.restockNotifyMax, covered + waiter.quantity <= view else { break }
+            notify.append(waiter.ref)
+            covered += waiter.quantity
+        }
+        var line = ReplyLine("restock")
+        line.add("seq", seq)
+        line.add("sku", key.sku)
+        line.add("wh", key.wh)
+        line.add("view", view)
+        line.add("waiting", waiters.count)
+        line.add("notify", notify.isEmpty ? "-" : notify.joined(separator: ","))
+        return line.text
+    }
+
+    /// The `eta` push: the restock date of a pair people wait for moved.
+    public static func etaPush(seq: UInt64, _ key: PairKey, _ pair: PairState) -> String {
+        var line = ReplyLine("eta")
+        line.add("seq", seq)
+        line.add("sku", key.sku)
+        line.add("wh", key.wh)
+        line.add("restock_eta", pair.restockETA?.rfc3339 ?? "none")
+        return line.text
+    }
+
     /// The `overdue` push: an open purchase order with promises bound to it reached its ETA.
     public static func overdue(_ key: PairKey, _ order: OpenOrder, at time: Timestamp) -> String {
         var line = ReplyLine("overdue")
@@ -398,6 +443,11 @@ public enum Rows {
             return [("sku", sku), ("wh", wh), ("res", reservation), ("expires", expiresAt.rfc3339)]
         case let .filled(sku, wh):
             return [("sku", sku), ("wh", wh)]
+        case let .waitlisted(sku, wh, subscriber, quantity, channel):
+            return [("sku", sku), ("wh", wh ?? PairKey.anyWarehouse), ("qty", n(quantity)), ("ref", subscriber)]
+                + (channel.map { [("channel", $0)] } ?? [])
+        case let .unwaitlisted(sku, wh, subscriber, reason):
+            return [("sku", sku), ("wh", wh ?? PairKey.anyWarehouse), ("ref", subscriber)] + (reason.map { [("reason", $0)] } ?? [])
         }
     }
 
@@ -468,6 +518,17 @@ public enum Rows {
                 line.add("released", units { $0 == .released })
                 if count > Limits.promiseRowsMax { line.add("more", count - Limits.promiseRowsMax) }
             }
+        case let .waitlisted(_, wh, subscriber, _, _), let .unwaitlisted(_, wh, subscriber, _):
+            // A waitlist write changes no bucket: its reply says where the subscriber stands.
+            let key = PairKey(sku: sku, wh: wh ?? PairKey.anyWarehouse)
+            let pair = pairs(key)
+            line.add("sku", sku)
+            line.add("wh", key.wh)
+            line.add("ref", subscriber)
+            if let position = pair.waitlist.firstIndex(where: { $0.ref == subscriber }) { line.add("position", position + 1) }
+            line.add("waiting", pair.waitlist.count)
+            line.add("waiting_qty", pair.waitingUnits)
+            return [line.text]
         case let .rescheduled(po, _, _, eta, _):
             line.add("po", po)
             line.add("eta", eta)

@@ -307,6 +307,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
         case .stock(_, _, let at): at != nil
         case .history, .events, .breachHistory, .metrics: true
         case .breaches, .reorder, .reservations, .transfers, .info, .promise: false
+        // Without a sku it looks at every pair.
+        case .restock(let sku, _): sku == nil
         }
     }
 
@@ -423,6 +425,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 case .breaches: name = "breaches"
                 case .events: name = "events"
                 case .promises: name = "promises"
+                case .restock: name = "restock"
                 }
                 if watchesCancelled > 0 {
                     watchesCancelled -= 1

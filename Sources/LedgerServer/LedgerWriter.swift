@@ -637,9 +637,10 @@ struct GroupScratch {
                 Ledger.apply(event, to: &state)
                 events.append(event)
                 if tracksTransitions {
+                    let anyWarehouse = state.pair(PairKey(sku: event.sku, wh: PairKey.anyWarehouse))?.waitlist ?? []
                     for (key, old) in zip(keys, before) {
                         transitions.append(PairTransition(seq: event.seq, at: event.recordedAt, key: key, before: old,
-                                                          after: state.pair(key) ?? PairState()))
+                                                          after: state.pair(key) ?? PairState(), anyWarehouseWaiters: anyWarehouse))
                     }
                     let key = PairKey(sku: event.sku, wh: event.body.fillWarehouse)
                     for line in Rows.promisePushes(event, before: promisesBefore, reservations: { [state] in state.reservation($0) }) {

@@ -47,6 +47,8 @@ final class LiveView: Sendable {
         /// Pairs below their safety level, and pairs with a reorder suggestion: BREACHES and
         /// REORDER read these instead of every pair.
         var breached: Set<PairKey> = []
+        /// Each sku's any-warehouse waitlist (the pseudo-pair `*`).
+        var anyWarehouse: [String: PairState] = [:]
         var reorderable: Set<PairKey> = []
         var reservations: [String: Reservation] = [:]
         var transfers: [String: Transfer] = [:]
@@ -57,11 +59,14 @@ final class LiveView: Sendable {
         var clockMarks = ClockMarks()
 
         func pair(_ key: PairKey) -> PairState? {
+            if key.isAnyWarehouse { return anyWarehouse[key.sku] }
             guard let sku = skus[key.sku], let index = sku.warehouses.firstIndex(of: key.wh) else { return nil }
             return sku.pairs[index]
         }
 
         mutating func setPair(_ key: PairKey, _ pair: PairState) {
+            // A sku's waitlist for any warehouse is not a warehouse: stock reads never list it.
+            if key.isAnyWarehouse { anyWarehouse[key.sku] = pair; return }
             skus[key.sku, default: SkuPairs()].set(key.wh, pair)
             if pair.isBreached { breached.insert(key) } else { breached.remove(key) }
             if pair.reorderSuggestion != nil { reorderable.insert(key) } else { reorderable.remove(key) }

@@ -303,6 +303,39 @@ public struct ReadService: Sendable {
             }
             return ok(found.sorted { $0.0.id.utf8.lexicographicallyPrecedes($1.0.id.utf8) }.map { Rows.reservation($0.0, late: $0.1) }, seq)
 
+        case let .restock(sku, wh):
+            // Pairs with nothing to sell (the sku's any-warehouse list when none of its warehouses
+            // has any), with where the honest restock date comes from: the first purchase order
+            // with units not yet promised, else the earliest inbound transfer.
+            return view.withContents { contents -> [String] in
+                var rows: [String] = []
+                let skus = sku.map { [$0] } ?? contents.skus.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+                for sku in skus {
+                    guard let skuPairs = contents.skus[sku] else { continue }
+                    func source(_ key: PairKey, _ pair: PairState) -> (name: String, eta: Timestamp?)? {
+                        if let order = pair.ordersByETA.first(where: { $0.remaining > $0.promised }) {
+                            return (order.purchaseOrder, pair.restockETA)
+                        }
+                        let inbound = contents.transfers.values.filter { $0.sku == sku && $0.to == key.wh && $0.isOpen }
+                            .min { ($0.eta?.microseconds ?? .max) < ($1.eta?.microseconds ?? .max) }
+                        return inbound.map { ("xfer:\($0.id)", $0.eta) }
+                    }
+                    var sources: [(name: String, eta: Timestamp?)] = []
+                    for (warehouse, pair) in zip(skuPairs.warehouses, skuPairs.pairs) where pair.available == 0 {
+                        let key = PairKey(sku: sku, wh: warehouse)
+                        let found = source(key, pair)
+                        if let found { sources.append(found) }
+                        if wh == nil || warehouse == wh { rows.append(Rows.restock(key, pair, source: found)) }
+                    }
+                    let anyKey = PairKey(sku: sku, wh: PairKey.anyWarehouse)
+                    if wh == nil, let any = contents.anyWarehouse[sku], !any.waitlist.isEmpty, !skuPairs.pairs.contains(where: { $0.available > 0 }) {
+                        let earliest = sources.filter { $0.eta != nil }.min { $0.eta! < $1.eta! }
+                        rows.append(Rows.restock(anyKey, any, source: earliest))
+                    }
+                }
+                return ok(rows, contents.lastSeq)
+            }
+
         case let .promise(sku, wh, quantity, backorder):
             let (pairs, seq) = presentStock(sku: sku, wh: wh)
             let now = clock()

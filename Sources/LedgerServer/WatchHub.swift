@@ -11,6 +11,23 @@ public struct PairTransition: Sendable {
     public var key: PairKey
     public var before: PairState?
     public var after: PairState
+    /// The sku's waiters for any warehouse (WATCH restock names them too).
+    public var anyWarehouseWaiters: [Waiter] = []
+
+    /// What WATCH restock pushes for this change: `restock` when stock reaches `min` while people
+    /// wait (the pair's waiters and the sku's any-warehouse ones, oldest first), `eta` when the
+    /// restock date of a pair people wait for moves.
+    public func restockLines(min: Int64) -> [String] {
+        guard !key.isAnyWarehouse else { return [] }
+        let waiters = (after.waitlist + anyWarehouseWaiters).sorted { $0.since < $1.since }
+        guard !waiters.isEmpty else { return [] }
+        var lines: [String] = []
+        if (before?.available ?? 0) < min && after.available >= min {
+            lines.append(Rows.restockPush(seq: seq, key, view: after.available, waiters: waiters))
+        }
+        if before?.restockETA != after.restockETA { lines.append(Rows.etaPush(seq: seq, key, after)) }
+        return lines
+    }
 
     /// The pushed lines this change makes: `breach`/`recovered` when it crosses the safety level,
     /// `stockout`/`instock` when available reaches 0 or leaves it.

@@ -121,6 +121,11 @@ final class WatchStream {
                 && (wh == nil || transition.key.wh == wh) && (sku == nil || transition.key.sku == sku) {
                 lines += transition.lines
             }
+        case let .restock(sku, wh, min):
+            for transition in changes.transitions where transition.seq > deliveredSeq
+                && (wh == nil || transition.key.wh == wh) && (sku == nil || transition.key.sku == sku) {
+                lines += transition.restockLines(min: min)
+            }
         case let .promises(sku, wh):
             for push in changes.promisePushes where (push.seq == 0 || push.seq > deliveredSeq)
                 && (wh == nil || push.key.wh == wh) && (sku == nil || push.key.sku == sku) {

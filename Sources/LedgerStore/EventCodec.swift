@@ -26,6 +26,7 @@ public enum EventCodec {
         case requestFingerprint
         // Version 2: promises.
         case move, priority, backorder, pad, preorder, preorderUntil, preorderETA, fillByOrder, previous
+        case subscriber, channel
     }
 
     /// A cleared time (`preorder_until=-`) in a field that holds times.
@@ -144,6 +145,10 @@ public enum EventCodec {
             text(.reservation, reservation); text(.sku, sku); text(.wh, wh); number(.expiresAt, expiresAt.microseconds)
         case let .filled(sku, wh):
             text(.sku, sku); text(.wh, wh)
+        case let .waitlisted(sku, wh, subscriber, quantity, channel):
+            text(.sku, sku); text(.wh, wh); text(.subscriber, subscriber); number(.quantity, quantity); text(.channel, channel)
+        case let .unwaitlisted(sku, wh, subscriber, reason):
+            text(.sku, sku); text(.wh, wh); text(.subscriber, subscriber); text(.reason, reason)
         }
         let decisions = event.decisions
         for move in decisions.moves {
@@ -179,7 +184,7 @@ public enum EventCodec {
         // field of the other wire type than its own (a text sent as a number) is not that field.
         var sku: String?, wh: String?, reservation: String?, transfer: String?, from: String?, to: String?
         var purchaseOrder: String?, reason: String?, ref: String?, note: String?, idempotencyKey: String?
-        var requestFingerprint: String?
+        var requestFingerprint: String?, subscriber: String?, channel: String?
         var quantity: Int64?, delta: Int64?, eta: Int64?, lost: Int64?, expiresAt: Int64?
         var safety: Int64?, reorder: Int64?, max: Int64?
         var moves: [LineMove] = []
@@ -204,6 +209,8 @@ public enum EventCodec {
                 case Field.idempotencyKey.rawValue: idempotencyKey = string()
                 case Field.requestFingerprint.rawValue: requestFingerprint = string()
                 case Field.move.rawValue: moves.append(try decodeMove(bytes, seq: seq))
+                case Field.subscriber.rawValue: subscriber = string()
+                case Field.channel.rawValue: channel = string()
                 default: break  // unknown, or a number field sent as text: skipped
                 }
             } else {
@@ -296,6 +303,11 @@ public enum EventCodec {
                              wh: try required(wh, .wh), expiresAt: Timestamp(microseconds: try required(expiresAt, .expiresAt)))
         case .filled:
             body = .filled(sku: try required(sku, .sku), wh: try required(wh, .wh))
+        case .waitlisted:
+            body = .waitlisted(sku: try required(sku, .sku), wh: wh, subscriber: try required(subscriber, .subscriber),
+                               quantity: try required(quantity, .quantity), channel: channel)
+        case .unwaitlisted:
+            body = .unwaitlisted(sku: try required(sku, .sku), wh: wh, subscriber: try required(subscriber, .subscriber), reason: reason)
         }
         var decisions = Decisions(moves: moves, padSeconds: pad)
         if let priority {

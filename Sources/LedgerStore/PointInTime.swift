@@ -90,7 +90,8 @@ extension StoreReader {
                       tail: UnindexedTail) throws -> (pairs: [(PairKey, PairState)], seq: UInt64) {
         let past = PointInTime(reader: self, tail: tail)
         let seq = try point.map { try past.seq($0) } ?? tail.lastSeq
-        var pairs = try past.pairs(sku: sku, upTo: seq)
+        // The sku's any-warehouse waitlist is not a warehouse.
+        var pairs = try past.pairs(sku: sku, upTo: seq).filter { !$0.0.isAnyWarehouse }
         if let wh { pairs = pairs.filter { $0.0.wh == wh } }
         return (pairs, seq)
     }

@@ -54,6 +54,13 @@ public enum ProjectionCodec {
             writer.varint(entry.seq)
             writer.string(entry.reservation)
         }
+        writer.varint(UInt64(pair.waitlist.count))
+        for waiter in pair.waitlist {
+            writer.string(waiter.ref)
+            writer.signed(waiter.quantity)
+            writer.signed(waiter.since.microseconds)
+            optionalText(&writer, waiter.channel)
+        }
         return writer.bytes
     }
 
@@ -89,6 +96,11 @@ public enum ProjectionCodec {
         let waiting = try reader.varint()
         for _ in 0..<waiting {
             pair.waiting.append(WaitingEntry(priority: try reader.byte(), seq: try reader.varint(), reservation: try reader.string()))
+        }
+        let waiters = try reader.varint()
+        for _ in 0..<waiters {
+            pair.waitlist.append(Waiter(ref: try reader.string(), quantity: try reader.amount(),
+                                        since: Timestamp(microseconds: try reader.signed()), channel: try optionalText(&reader)))
         }
         return pair
     }

@@ -165,7 +165,7 @@ struct Importer {
             return "\(event.body.kind.name) \(requested) of \(sku)/\(wh) but only \(available) available"
         case let .notFound(entity, id)?: return "\(entity.name) \(id) does not exist"
         case let .closed(entity, id, status)?: return "\(entity.name) \(id) is \(status)"
-        case let .state(what)?, let .argument(what)?: return what
+        case let .state(what)?, let .argument(what)?, let .limit(what)?: return what
         case let .unpromisable(available, promisable, preorderLeft, requested)?:
             return "\(event.body.kind.name) \(requested) but only \(available) available, \(promisable) promisable, \(preorderLeft) under the pre-order cap"
         case let .awaiting(reservation, held, awaiting)?:

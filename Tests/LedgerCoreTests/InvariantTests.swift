@@ -145,6 +145,7 @@ import Testing
         case .insufficient, .unpromisable: "insufficient"
         case .notFound: "notFound"
         case .state, .closed, .awaiting: "state"
+        case .limit: "limit"
         case .argument: "argument"
         }
     }
