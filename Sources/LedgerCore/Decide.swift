@@ -233,14 +233,18 @@ extension Ledger {
             let pair = state.pair(key) ?? PairState()
             try ensureRoom(pair.incoming, adding: quantity, bucket: "incoming")
             let moves = bind ? binds(pair, state, to: po, quantity: quantity, date: eta.adding(seconds: pair.padSeconds)) : []
-            return (.expected(purchaseOrder: po, sku: sku, wh: wh, quantity: quantity, eta: eta), Decisions(moves: moves))
+            var decisions = Decisions(moves: moves)
+            decisions.expiries = slipExpiries(moves, state, clock: context.clock)
+            return (.expected(purchaseOrder: po, sku: sku, wh: wh, quantity: quantity, eta: eta), decisions)
 
         case let .cancel(po, releaseOrphans):
             let order = try openOrder(po, state)
             let pair = state.pair(order.pair) ?? PairState()
             let remaining = pair.openOrders.first { $0.purchaseOrder == po }?.remaining ?? 0
             let moves = rebinds(pair, state, leaving: po, releaseOrphans: releaseOrphans, clock: context.clock)
-            return (.cancelled(purchaseOrder: po, sku: order.sku, wh: order.wh, quantity: remaining), Decisions(moves: moves))
+            var decisions = Decisions(moves: moves)
+            decisions.expiries = slipExpiries(moves, state, clock: context.clock)
+            return (.cancelled(purchaseOrder: po, sku: order.sku, wh: order.wh, quantity: remaining), decisions)
 
         case let .reschedule(po, eta, _):
             let order = try openOrder(po, state)
@@ -255,8 +259,9 @@ extension Ledger {
                 }
                 return true
             }
-            return (.rescheduled(purchaseOrder: po, sku: order.sku, wh: order.wh, eta: eta, previous: order.eta),
-                    Decisions(moves: moves, padSeconds: pair.padSeconds))
+            var decisions = Decisions(moves: moves, padSeconds: pair.padSeconds)
+            decisions.expiries = slipExpiries(moves, state, clock: context.clock)
+            return (.rescheduled(purchaseOrder: po, sku: order.sku, wh: order.wh, eta: eta, previous: order.eta), decisions)
 
         case let .wait(sku, wh, subscriber, quantity, channel):
             let pair = state.pair(PairKey(sku: sku, wh: wh ?? PairKey.anyWarehouse)) ?? PairState()
@@ -313,7 +318,6 @@ extension Ledger {
     /// A backorder runs until its promise plus 7 days (30 days from now when the promise is unknown),
     /// at most 90 days; an explicit ttl may not end before the promise.
     private static func backorderExpiry(_ promise: Promise, ttlSeconds: Int64?, clock: Timestamp) throws -> Timestamp {
-        let latest = clock.adding(seconds: Limits.reservationTTLMaxSeconds)
         if let ttlSeconds {
             let expiresAt = clock.adding(seconds: ttlSeconds)
             if case .date(let date) = promise, expiresAt < date {
@@ -321,11 +325,7 @@ extension Ledger {
             }
             return expiresAt
         }
-        switch promise {
-        case .now: return clock.adding(seconds: Limits.reservationTTLDefaultSeconds)
-        case .unknown: return min(latest, clock.adding(seconds: Limits.backorderTTLUnknownSeconds))
-        case .date(let date): return min(latest, max(clock, date).adding(seconds: Limits.backorderTTLAfterPromiseSeconds))
-        }
+        return backorderDefaultExpiry(promise, clock: clock)
     }
 
     private static func openReservation(_ id: String, _ state: LedgerState) throws -> Reservation {

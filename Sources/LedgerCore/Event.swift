@@ -194,9 +194,18 @@ public struct LineMove: Equatable, Sendable {
     }
 }
 
+/// A reservation's expiry moved by a decision: a slipped promise never lets a backorder expire
+/// before its new promise plus the backorder margin.
+public struct ExpiryChange: Equatable, Sendable {
+    public var reservation: String
+    public var expiresAt: Timestamp
+    public init(reservation: String, expiresAt: Timestamp) { self.reservation = reservation; self.expiresAt = expiresAt }
+}
+
 /// The decision fields an event carries beside its body.
 public struct Decisions: Equatable, Sendable {
     public var moves: [LineMove] = []
+    public var expiries: [ExpiryChange] = []
     /// `reserved`: the priority when not the default, and how the reservation may wait.
     public var priority: UInt8?
     public var backorder: Backorder?

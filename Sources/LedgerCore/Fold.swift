@@ -151,28 +151,7 @@ public enum Ledger {
             precondition(reservation.status == .open, "line move for reservation \(move.reservation), which is not open")
             if !touched.contains(move.reservation) { touched.append(move.reservation) }
             let quantity = move.quantity
-            if let from = move.from {
-                guard let index = reservation.lines.firstIndex(where: { $0.backing == from }),
-                      reservation.lines[index].quantity >= quantity else {
-                    preconditionFailure("reservation \(move.reservation) has fewer than \(quantity) units on \(from.name)")
-                }
-                reservation.lines[index].quantity -= quantity
-                if reservation.lines[index].quantity == 0 { reservation.lines.remove(at: index) }
-            }
-            switch move.to {
-            case .held:
-                reservation.held += quantity
-            case let .line(backing, date):
-                if let index = reservation.lines.firstIndex(where: { $0.backing == backing }) {
-                    let old = reservation.lines[index].date
-                    reservation.lines[index].quantity += quantity
-                    reservation.lines[index].date = old.flatMap { old in date.map { Swift.max(old, $0) } }
-                } else {
-                    reservation.lines.append(AwaitingLine(backing: backing, quantity: quantity, date: date))
-                }
-            case .released:
-                break
-            }
+            reservation.apply(move)
             state.reservations[move.reservation] = reservation
             updatePair(reservation.sku, reservation.wh, in: &state, time: event.recordedAt, mustExist: true) { pair in
                 if let from = move.from { pair.bind(from, -quantity) }
@@ -183,6 +162,11 @@ public enum Ledger {
                 }
                 pair.usesPromises = true
             }
+        }
+        for change in event.decisions.expiries {
+            var reservation = existingReservation(change.reservation, state)
+            reservation.expiresAt = change.expiresAt
+            state.reservations[change.reservation] = reservation
         }
         for id in touched {
             var reservation = existingReservation(id, state)
@@ -270,6 +254,35 @@ extension PairState {
             if let index = openOrders.firstIndex(where: { $0.purchaseOrder == po }) { openOrders[index].promised += quantity }
         case .cap: preordered += quantity
         case .none: unbacked += quantity
+        }
+    }
+}
+
+extension Reservation {
+    /// Moves a line move's units between this reservation's lines and its held units.
+    mutating func apply(_ move: LineMove) {
+        let quantity = move.quantity
+        if let from = move.from {
+            guard let index = lines.firstIndex(where: { $0.backing == from }), lines[index].quantity >= quantity else {
+                preconditionFailure("reservation \(id) has fewer than \(quantity) units on \(from.name)")
+            }
+            lines[index].quantity -= quantity
+            if lines[index].quantity == 0 { lines.remove(at: index) }
+        }
+        switch move.to {
+        case .held:
+            held += quantity
+        case let .line(backing, date):
+            if let index = lines.firstIndex(where: { $0.backing == backing }) {
+                let old = lines[index].date
+                lines[index].quantity += quantity
+                // One line per backing: its date is the later of the two (unknown stays unknown).
+                lines[index].date = old.flatMap { old in date.map { Swift.max(old, $0) } }
+            } else {
+                lines.append(AwaitingLine(backing: backing, quantity: quantity, date: date))
+            }
+        case .released:
+            break
         }
     }
 }

@@ -112,6 +112,36 @@ extension Ledger {
         return moves
     }
 
+    /// The expiries a set of moves pushes later: a reservation whose promise moves keeps at least
+    /// its backorder margin after the new promise (never shortened, at most 90 days from now).
+    static func slipExpiries(_ moves: [LineMove], _ state: LedgerState, clock: Timestamp) -> [ExpiryChange] {
+        var after: [String: Reservation] = [:]
+        var order: [String] = []
+        for move in moves {
+            guard var reservation = after[move.reservation] ?? state.reservation(move.reservation) else { continue }
+            if after[move.reservation] == nil { order.append(move.reservation) }
+            reservation.apply(move)
+            after[move.reservation] = reservation
+        }
+        return order.compactMap { id in
+            let reservation = after[id]!
+            guard !reservation.lines.isEmpty else { return nil }
+            let needed = backorderDefaultExpiry(reservation.promise, clock: clock)
+            return needed > reservation.expiresAt ? ExpiryChange(reservation: id, expiresAt: needed) : nil
+        }
+    }
+
+    /// A backorder's default expiry: its promise plus 7 days, or 30 days from now when the promise is
+    /// unknown, at most 90 days from now.
+    static func backorderDefaultExpiry(_ promise: Promise, clock: Timestamp) -> Timestamp {
+        let latest = clock.adding(seconds: Limits.reservationTTLMaxSeconds)
+        switch promise {
+        case .now: return clock.adding(seconds: Limits.reservationTTLDefaultSeconds)
+        case .unknown: return min(latest, clock.adding(seconds: Limits.backorderTTLUnknownSeconds))
+        case .date(let date): return min(latest, max(clock, date).adding(seconds: Limits.backorderTTLAfterPromiseSeconds))
+        }
+    }
+
     /// Calls `body` with each reservation waiting in `pair`, in fill order, while it returns true.
     static func forEachWaiting(_ pair: PairState, _ state: LedgerState, _ body: (Reservation) -> Bool) {
         for entry in pair.waiting {

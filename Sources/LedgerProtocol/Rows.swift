@@ -206,6 +206,7 @@ public enum Rows {
         line.add("res", reservation.id)
         line.add("old", old.text)
         line.add("new", reservation.promise.text)
+        line.add("expires", reservation.expiresAt)
         line.addIfPresent("ref", reservation.ref)
         return line.text
     }
@@ -393,6 +394,9 @@ public enum Rows {
         }
         let fills = decisions.fills
         if !fills.isEmpty { fields.append(("fills", join(fills))) }
+        if !decisions.expiries.isEmpty {
+            fields.append(("expiries", decisions.expiries.map { "\($0.reservation):\($0.expiresAt.rfc3339)" }.joined(separator: ",")))
+        }
         return fields
     }
 

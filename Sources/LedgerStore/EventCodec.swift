@@ -26,7 +26,7 @@ public enum EventCodec {
         case requestFingerprint
         // Version 2: promises.
         case move, priority, backorder, pad, preorder, preorderUntil, preorderETA, fillByOrder, previous
-        case subscriber, channel
+        case subscriber, channel, expiry
     }
 
     /// A cleared time (`preorder_until=-`) in a field that holds times.
@@ -157,6 +157,14 @@ public enum EventCodec {
             writer.varint(UInt64(bytes.count))
             writer.bytes.append(contentsOf: bytes)
         }
+        for change in decisions.expiries {
+            var expiry = ByteWriter(capacity: 16)
+            expiry.string(change.reservation)
+            expiry.signed(change.expiresAt.microseconds)
+            writer.varint(Field.expiry.rawValue << 1 | 1)
+            writer.varint(UInt64(expiry.bytes.count))
+            writer.bytes.append(contentsOf: expiry.bytes)
+        }
         number(.priority, decisions.priority.map(Int64.init))
         number(.backorder, decisions.backorder.map { Int64($0.rawValue) })
         number(.pad, decisions.padSeconds)
@@ -188,6 +196,7 @@ public enum EventCodec {
         var quantity: Int64?, delta: Int64?, eta: Int64?, lost: Int64?, expiresAt: Int64?
         var safety: Int64?, reorder: Int64?, max: Int64?
         var moves: [LineMove] = []
+        var expiries: [ExpiryChange] = []
         var priority: Int64?, backorder: Int64?, pad: Int64?, preorder: Int64?, preorderUntil: Int64?, preorderETA: Int64?
         var fillByOrder: Int64?, previous: Int64?
         while !reader.isAtEnd {
@@ -210,6 +219,9 @@ public enum EventCodec {
                 case Field.requestFingerprint.rawValue: requestFingerprint = string()
                 case Field.move.rawValue: moves.append(try decodeMove(bytes, seq: seq))
                 case Field.subscriber.rawValue: subscriber = string()
+                case Field.expiry.rawValue:
+                    var expiry = ByteReader(bytes)
+                    expiries.append(ExpiryChange(reservation: try expiry.string(), expiresAt: Timestamp(microseconds: try expiry.signed())))
                 case Field.channel.rawValue: channel = string()
                 default: break  // unknown, or a number field sent as text: skipped
                 }
@@ -310,6 +322,7 @@ public enum EventCodec {
             body = .unwaitlisted(sku: try required(sku, .sku), wh: wh, subscriber: try required(subscriber, .subscriber), reason: reason)
         }
         var decisions = Decisions(moves: moves, padSeconds: pad)
+        decisions.expiries = expiries
         if let priority {
             guard (1...9).contains(priority) else { throw CorruptRecord(reason: "event \(seq) has priority \(priority)") }
             decisions.priority = UInt8(priority)

@@ -95,7 +95,14 @@ struct UpgradeTests {
                       case .success(var event) = Ledger.decide(request, in: state,
                                                                context: DecisionContext(now: now, seq: state.lastSeq + 1, actor: 0))
                 else { Issue.record("the setup's request was refused: \(line)"); return }
-                let fingerprint = "\(request.command)|ref=\(request.ref ?? "")|note=\(request.note ?? "")"
+                // What builds before the versioned fingerprint stored: the debug printing of the command,
+                // which had none of the fields added since (promises) with their default values.
+                var printed = "\(request.command)"
+                for added in [", terms: LedgerCore.ReserveTerms(backorder: LedgerCore.Backorder.no, purchaseOrder: nil, priority: nil)",
+                              ", bind: true", ", releaseOrphans: false", ", promises: nil"] {
+                    printed = printed.replacingOccurrences(of: added, with: "")
+                }
+                let fingerprint = "\(printed)|ref=\(request.ref ?? "")|note=\(request.note ?? "")"
                 event.requestFingerprint = fingerprint
                 Ledger.apply(event, to: &state)
                 guard index < 3 else { try writer.appendToLog(event); continue }

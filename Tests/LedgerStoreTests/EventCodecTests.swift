@@ -65,13 +65,14 @@ import Glibc
 
     @Test func decisionsRoundTripAsVersion2() throws {
         let date = Timestamp(microseconds: 1_796_083_200_000_000)
-        let decisions = Decisions(moves: [
+        var decisions = Decisions(moves: [
             LineMove(reservation: "r11", from: nil, to: .line(.order("PO-9"), date: date), quantity: 3),
             LineMove(reservation: "r11", from: .cap, to: .line(.none, date: nil), quantity: 2),
             LineMove(reservation: "r12", from: .order("PO-9"), to: .held, quantity: 1_000_000_000_000),
             LineMove(reservation: "r13", from: Backing.none, to: .released, quantity: 1),
             LineMove(reservation: "r14", from: .order("PO-9"), to: .line(.cap, date: date), quantity: 4),
         ], priority: 2, backorder: .cap, padSeconds: 3_600)
+        decisions.expiries = [ExpiryChange(reservation: "r11", expiresAt: date.adding(seconds: 7 * 86_400))]
         let event = Event(seq: 7, recordedAt: EventCodecTests.time, actor: 0,
                           body: .received(sku: "A", wh: "W", quantity: 1, purchaseOrder: "PO-9"), decisions: decisions)
         let bytes = EventCodec.encode(event)
