@@ -509,6 +509,10 @@ public enum Rows {
             line.add("delta", delta)
         case let .expected(po, _, _, _, _):
             line.add("po", po)
+            // Waiting lines this order took over: their promises now have its date.
+            if promiseRows({ _ in true }) > 0 {
+                line.add("bound", event.decisions.moves.reduce(Int64(0)) { $0 + $1.quantity })
+            }
         case let .cancelled(po, _, wh, _):
             line.add("po", po)
             let count = promiseRows { _ in true }
