@@ -25,11 +25,15 @@ extension Ledger {
             let awaiting = decisions.moves.reduce(Int64(0)) { $0 + $1.quantity }
             let quantity = event.body.reservedQuantity + awaiting
             var terms = ReserveTerms(backorder: decisions.backorder ?? .no, priority: decisions.priority)
-            var ttl: Int64 = 1
+            var ttl: Int64? = 1
             if terms.backorder == .no {
                 context.clock = expiresAt.adding(seconds: -1)
             } else {
-                ttl = max(1, (expiresAt.microseconds - event.recordedAt.microseconds) / 1_000_000)
+                // The default expiry follows from the promise; any other came from a ttl in seconds.
+                var made = Reservation(id: reservation, sku: sku, wh: wh, held: 0, expiresAt: expiresAt, ref: nil, status: .open)
+                for move in decisions.moves { made.apply(move) }
+                let seconds = (expiresAt.microseconds - event.recordedAt.microseconds) / 1_000_000
+                ttl = expiresAt == backorderDefaultExpiry(made.promise, clock: event.recordedAt) ? nil : max(1, seconds)
                 let orders = Set(decisions.moves.compactMap { if case .line(.order(let po), _) = $0.to { po } else { nil } })
                 if orders.count == 1, decisions.moves.count == 1 { terms.purchaseOrder = orders.first }
             }

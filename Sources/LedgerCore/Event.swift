@@ -211,8 +211,9 @@ public struct Decisions: Equatable, Sendable {
     public var backorder: Backorder?
     /// `rescheduled`: the pad in force, which the new line dates include.
     public var padSeconds: Int64?
-    public init(moves: [LineMove] = [], priority: UInt8? = nil, backorder: Backorder? = nil, padSeconds: Int64? = nil) {
-        self.moves = moves; self.priority = priority; self.backorder = backorder; self.padSeconds = padSeconds
+    public init(moves: [LineMove] = [], expiries: [ExpiryChange] = [], priority: UInt8? = nil, backorder: Backorder? = nil,
+                padSeconds: Int64? = nil) {
+        self.moves = moves; self.expiries = expiries; self.priority = priority; self.backorder = backorder; self.padSeconds = padSeconds
     }
     public var isEmpty: Bool { self == Decisions() }
     /// Units that became held, per reservation, in the order first filled.

@@ -28,17 +28,21 @@ public enum EventRecord {
     /// at the end.
     public static let csvColumns = ["seq", "at", "kind", "actor", "sku", "wh", "qty", "res", "xfer", "from", "to", "po",
                                     "delta", "lost", "eta", "expires", "safety", "reorder", "max", "reason", "ref", "id",
-                                    "note"]
+                                    "note",
+                                    // Promises (event format version 2).
+                                    "previous", "preorder", "preorder_until", "preorder_eta", "pad", "fill", "channel",
+                                    "priority", "backorder", "moves", "expiries"]
     /// The fields that are always whole numbers: JSON writes them as numbers, and CSV never guards them
     /// against spreadsheet formulas (a negative delta stays a number).
-    public static let numericFields: Set<String> = ["seq", "actor", "qty", "delta", "lost", "safety", "reorder", "max"]
+    public static let numericFields: Set<String> = ["seq", "actor", "qty", "delta", "lost", "safety", "reorder", "max",
+                                                    "preorder", "pad", "priority"]
 
     /// seq, at, kind, actor, the event's own fields, then ref, id and note.
     public static func fields(_ event: Event) -> [(String, String)] {
         var pairs: [(String, String)] = [("seq", String(event.seq)), ("at", event.recordedAt.rfc3339),
                                          ("kind", event.body.kind.name), ("actor", String(event.actor))]
         pairs += Rows.fields(of: event.body)
-        pairs += Rows.decisionFields(of: event)
+        pairs += DecisionText.fields(event.decisions)
         if let ref = event.ref { pairs.append(("ref", ref)) }
         if let id = event.idempotencyKey { pairs.append(("id", id)) }
         if let note = event.note { pairs.append(("note", note)) }
@@ -59,17 +63,30 @@ public enum EventRecord {
             let ref = try f.optionalIdentifier("ref")
             let id = try f.optionalIdentifier("id")
             let note = try f.optionalFreeText("note")
-            let body = try body(kind, &f)
+            let body = try body(kind, &f, ref: ref)
+            let decisions = try DecisionText.decisions(&f)
+            // A backorder may hold nothing yet, and a release may give up only awaiting units; other
+            // reservations, releases and expiries move at least one unit.
+            if decisions.moves.isEmpty {
+                switch body {
+                case .reserved(_, _, _, 0, _), .released(_, _, _, 0), .expired(_, _, _, 0):
+                    throw ProtocolError(.argument, "qty: 0 is out of range 1...\(Limits.quantityMax)")
+                default: break
+                }
+            }
             do { try f.finish() } catch {
                 throw ProtocolError(.argument, "\(error.message) (not a field of a \(kindName) event)")
             }
-            return Event(seq: seq, recordedAt: at, actor: actor, body: body, ref: ref, note: note, idempotencyKey: id)
+            // A waitlist event's `ref` is its subscriber, in the body.
+            let waits = kind == .waitlisted || kind == .unwaitlisted
+            return Event(seq: seq, recordedAt: at, actor: actor, body: body, ref: waits ? nil : ref, note: note, idempotencyKey: id,
+                         decisions: decisions)
         } catch {
             throw RecordProblem(error.message)
         }
     }
 
-    private static func body(_ kind: EventKind, _ f: inout ArgumentFields) throws(ProtocolError) -> EventBody {
+    private static func body(_ kind: EventKind, _ f: inout ArgumentFields, ref: String?) throws(ProtocolError) -> EventBody {
         switch kind {
         case .received:
             return .received(sku: try f.identifier("sku"), wh: try f.identifier("wh"), quantity: try f.quantity("qty"),
@@ -79,13 +96,13 @@ public enum EventRecord {
                          reservation: try f.optionalIdentifier("res"))
         case .reserved:
             return .reserved(reservation: try f.identifier("res"), sku: try f.identifier("sku"), wh: try f.identifier("wh"),
-                             quantity: try f.quantity("qty"), expiresAt: try f.time("expires"))
+                             quantity: try f.quantity("qty", minimum: 0), expiresAt: try f.time("expires"))
         case .released:
             return .released(reservation: try f.identifier("res"), sku: try f.identifier("sku"), wh: try f.identifier("wh"),
-                             quantity: try f.quantity("qty"))
+                             quantity: try f.quantity("qty", minimum: 0))
         case .expired:
             return .expired(reservation: try f.identifier("res"), sku: try f.identifier("sku"), wh: try f.identifier("wh"),
-                            quantity: try f.quantity("qty"))
+                            quantity: try f.quantity("qty", minimum: 0))
         case .transferShipped:
             return .transferShipped(transfer: try f.identifier("xfer"), sku: try f.identifier("sku"),
                                     from: try f.identifier("from"), to: try f.identifier("to"),
@@ -121,15 +138,30 @@ public enum EventRecord {
             let body = EventBody.policySet(
                 sku: try f.identifier("sku"), wh: try f.identifier("wh"),
                 safety: try f.optionalQuantity("safety", minimum: 0), reorder: try f.optionalQuantity("reorder", minimum: 0),
-                max: try f.optionalQuantity("max", minimum: 0))
-            if case .policySet(_, _, nil, nil, nil, _) = body {
-                throw ProtocolError(.argument, "missing key: one of safety, reorder, max")
+                max: try f.optionalQuantity("max", minimum: 0), promises: try f.promisePolicy())
+            if case .policySet(_, _, nil, nil, nil, nil) = body {
+                throw ProtocolError(.argument, "missing key: one of safety, reorder, max, preorder, preorder_until, preorder_eta, pad, fill")
             }
             return body
-        case .rescheduled, .extended, .filled, .waitlisted, .unwaitlisted:
-            // Their line moves (and those of promise fields on other kinds) are exported for reading,
-            // not in a form an import can replay yet: refused by name rather than folded wrongly.
-            throw ProtocolError(.argument, "kind: \(kind.name) events (promises) cannot be imported yet")
+        case .rescheduled:
+            return .rescheduled(purchaseOrder: try f.identifier("po"), sku: try f.identifier("sku"), wh: try f.identifier("wh"),
+                                eta: try f.time("eta"), previous: try f.time("previous"))
+        case .extended:
+            return .extended(reservation: try f.identifier("res"), sku: try f.identifier("sku"), wh: try f.identifier("wh"),
+                             expiresAt: try f.time("expires"))
+        case .filled:
+            return .filled(sku: try f.identifier("sku"), wh: try f.identifier("wh"))
+        case .waitlisted, .unwaitlisted:
+            // The subscriber token is the `ref` field; `*` is the any-warehouse list.
+            let sku = try f.identifier("sku")
+            let whText = try f.optionalString("wh")
+            let wh = whText == PairKey.anyWarehouse ? nil : try whText.map { text throws(ProtocolError) in try DecisionText.identifier("wh", text[...]) }
+            guard let subscriber = ref else { throw ProtocolError(.argument, "missing key: ref") }
+            if kind == .waitlisted {
+                return .waitlisted(sku: sku, wh: wh, subscriber: subscriber, quantity: try f.quantity("qty"),
+                                   channel: try f.optionalIdentifier("channel"))
+            }
+            return .unwaitlisted(sku: sku, wh: wh, subscriber: subscriber, reason: try f.optionalIdentifier("reason"))
         }
     }
 
@@ -152,5 +184,115 @@ public enum EventRecord {
             throw ProtocolError(.argument, "\(key): expected a whole number from \(range.lowerBound) to \(range.upperBound), found \(text)")
         }
         return number
+    }
+}
+
+/// The decisions of an event as exported fields, losslessly, so an import folds them exactly:
+/// `priority`, `backorder`, `pad`, `moves` and `expiries`. A move is `res>from>to>qty[>date]`, with
+/// `from` one of `new`, `cap`, `none`, `po:<id>` and `to` one of `held`, `released`, `cap`, `none`,
+/// `po:<id>` (then the line's date, when known); moves and expiries (`res>time`) are joined by `,`.
+/// Neither `>` nor `,` can appear in an identifier.
+enum DecisionText {
+    static func fields(_ decisions: Decisions) -> [(String, String)] {
+        guard !decisions.isEmpty else { return [] }
+        var fields: [(String, String)] = []
+        if let priority = decisions.priority { fields.append(("priority", String(priority))) }
+        if let backorder = decisions.backorder { fields.append(("backorder", backorder.name)) }
+        if let pad = decisions.padSeconds { fields.append(("pad", String(pad))) }
+        if !decisions.moves.isEmpty { fields.append(("moves", decisions.moves.map(text).joined(separator: ","))) }
+        if !decisions.expiries.isEmpty {
+            fields.append(("expiries", decisions.expiries.map { "\($0.reservation)>\($0.expiresAt.rfc3339)" }.joined(separator: ",")))
+        }
+        return fields
+    }
+
+    static func text(_ move: LineMove) -> String {
+        func backing(_ backing: Backing) -> String {
+            if case .order(let po) = backing { return "po:" + po }
+            return backing.name
+        }
+        var parts = [move.reservation, move.from.map(backing) ?? "new"]
+        switch move.to {
+        case .held: parts.append("held")
+        case .released: parts.append("released")
+        case .line(let target, _): parts.append(backing(target))
+        }
+        parts.append(String(move.quantity))
+        if case .line(_, let date?) = move.to { parts.append(date.rfc3339) }
+        return parts.joined(separator: ">")
+    }
+
+    static func decisions(_ f: inout ArgumentFields) throws(ProtocolError) -> Decisions {
+        var decisions = Decisions()
+        if let priority = try f.optionalString("priority") {
+            guard let value = UInt8(priority), (1...9).contains(value) else { throw ProtocolError(.argument, "priority: 1 to 9") }
+            decisions.priority = value
+        }
+        if let backorder = try f.optionalString("backorder") {
+            guard let mode = [Backorder.order, .cap].first(where: { $0.name == backorder }) else {
+                throw ProtocolError(.argument, "backorder: expected po or cap")
+            }
+            decisions.backorder = mode
+        }
+        if let pad = try f.optionalString("pad") {
+            guard let seconds = Int64(pad), seconds >= 0 else { throw ProtocolError(.argument, "pad: expected seconds") }
+            decisions.padSeconds = seconds
+        }
+        if let moves = try f.optionalString("moves") {
+            for text in moves.split(separator: ",", omittingEmptySubsequences: false) {
+                decisions.moves.append(try move(text))
+            }
+        }
+        if let expiries = try f.optionalString("expiries") {
+            for text in expiries.split(separator: ",", omittingEmptySubsequences: false) {
+                let parts = text.split(separator: ">", omittingEmptySubsequences: false)
+                guard parts.count == 2, let time = Timestamp(rfc3339: parts[1]) else {
+                    throw ProtocolError(.argument, "expiries: expected res>time, found \(text)")
+                }
+                decisions.expiries.append(ExpiryChange(reservation: try reservation(parts[0]), expiresAt: time))
+            }
+        }
+        return decisions
+    }
+
+    /// `text` checked as the request parser checks an identifier under `key`.
+    static func identifier(_ key: String, _ text: Substring) throws(ProtocolError) -> String {
+        var fields = try ArgumentFields([(key: key, value: String(text))])
+        return try fields.identifier(key)
+    }
+
+    private static func reservation(_ text: Substring) throws(ProtocolError) -> String { try identifier("res", text) }
+
+    private static func move(_ text: Substring) throws(ProtocolError) -> LineMove {
+        let parts = text.split(separator: ">", omittingEmptySubsequences: false)
+        func bad() -> ProtocolError { ProtocolError(.argument, "moves: expected res>from>to>qty[>date], found \(text)") }
+        guard parts.count == 4 || parts.count == 5, let quantity = Int64(parts[3]), quantity > 0,
+              quantity <= Limits.bucketQuantityMax else { throw bad() }
+        func backing(_ text: Substring) throws(ProtocolError) -> Backing {
+            switch text {
+            case "cap": return .cap
+            case "none": return Backing.none
+            default:
+                guard text.hasPrefix("po:") else { throw bad() }
+                return .order(try identifier("po", text.dropFirst(3)))
+            }
+        }
+        let from: Backing? = parts[1] == "new" ? nil : try backing(parts[1])
+        let date: Timestamp?
+        if parts.count == 5 {
+            guard let time = Timestamp(rfc3339: parts[4]) else { throw bad() }
+            date = time
+        } else {
+            date = nil
+        }
+        let to: LineMove.Target
+        switch parts[2] {
+        case "held", "released":
+            guard date == nil else { throw bad() }
+            to = parts[2] == "held" ? .held : .released
+        default:
+            to = .line(try backing(parts[2]), date: date)
+        }
+        return LineMove(reservation: try reservation(parts[0]), from: from, to: to, quantity: quantity)
     }
 }

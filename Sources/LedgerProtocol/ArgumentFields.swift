@@ -30,6 +30,11 @@ public struct ArgumentFields {
         try arguments.identifier(key)
     }
 
+    /// POLICY's promise levels (`preorder preorder_until preorder_eta pad fill`), nil when none is given.
+    public mutating func promisePolicy() throws(ProtocolError) -> PromisePolicy? {
+        try arguments.promisePolicy()
+    }
+
     public mutating func optionalQuantity(_ key: String, minimum: Int64 = 1) throws(ProtocolError) -> Int64? {
         try arguments.optionalQuantity(key, minimum: minimum)
     }

@@ -42,6 +42,43 @@ struct LedgerCheckTests {
         #expect(state.pair(PairKey(sku: "A", wh: "W"))?.onHand == 5)
     }
 
+    @Test("a promise story written by decide passes check, event by event, and a changed decision does not")
+    func promiseHistoryPasses() throws {
+        let t = LedgerCheckTests.time
+        let requests: [Command] = [
+            .receive(sku: "A", wh: "W", quantity: 2, purchaseOrder: nil),
+            .policy(sku: "A", wh: "W", safety: nil, reorder: nil, max: nil,
+                    promises: PromisePolicy(preorder: 5, preorderETA: t.adding(seconds: 60 * 86_400), padSeconds: 86_400)),
+            .expect(sku: "A", wh: "W", quantity: 4, eta: t.adding(seconds: 10 * 86_400), purchaseOrder: "P1"),
+            .reserve(sku: "A", wh: "W", quantity: 5, reservation: "r1", ttlSeconds: nil, terms: ReserveTerms(backorder: .order)),
+            .reserve(sku: "A", wh: "W", quantity: 4, reservation: "r2", ttlSeconds: 200 * 86_400 / 3,
+                     terms: ReserveTerms(backorder: .cap, priority: 2)),
+            .reschedule(purchaseOrder: "P1", eta: t.adding(seconds: 20 * 86_400), reason: nil),
+            .wait(sku: "A", wh: nil, subscriber: "s1", quantity: 2, channel: nil),
+            .expect(sku: "A", wh: "W", quantity: 3, eta: t.adding(seconds: 30 * 86_400), purchaseOrder: "P2"),
+            .cancel(purchaseOrder: "P1"),
+            .receive(sku: "A", wh: "W", quantity: 5, purchaseOrder: "P2"),
+            .extend(reservation: "r2", ttlSeconds: 80 * 86_400),
+            .release(reservation: "r2", quantity: 1),
+            .unwait(sku: "A", wh: nil, subscriber: "s1", reason: "notified"),
+        ]
+        var state = LedgerState()
+        for (index, command) in requests.enumerated() {
+            let context = DecisionContext(now: t.adding(seconds: Int64(index)), seq: state.lastSeq + 1, actor: 0)
+            let event = try Ledger.decide(WriteRequest(command: command), in: state, context: context).get()
+            #expect(Ledger.check(event, in: state) == nil, "\(command)")
+            if !event.decisions.moves.isEmpty {
+                // A decision decide would not have taken (another reservation) is refused.
+                var changed = event
+                changed.decisions.moves[0].reservation = "r-other"
+                #expect(Ledger.check(changed, in: state) != nil, "a changed decision of \(command) passed")
+            }
+            Ledger.apply(event, to: &state)
+        }
+        let pair = try #require(state.pair(PairKey(sku: "A", wh: "W")))
+        #expect(pair.onHand == 7 && pair.promised == 0 && pair.waiting.isEmpty == (pair.awaiting == 0))
+    }
+
     @Test("what decide would not write is refused", arguments: [
         (EventBody.sold(sku: "A", wh: "W", quantity: 6, reservation: nil),
          Refusal.insufficient(available: 5, requested: 6, sku: "A", wh: "W")),

@@ -21,11 +21,35 @@ enum Samples {
         .expected(purchaseOrder: "P1", sku: "S1", wh: "PAR", quantity: 50, eta: later),
         .cancelled(purchaseOrder: "P2", sku: "S2", wh: "PAR", quantity: 0),
         .policySet(sku: "S1", wh: "LYS", safety: 30, reorder: nil, max: 80),
+        // Promises (format version 2), with decisions below.
+        .policySet(sku: "S1", wh: "PAR", safety: nil, reorder: nil, max: nil,
+                   promises: PromisePolicy(preorder: 20, preorderUntil: .some(nil), preorderETA: later, padSeconds: 86_400, fillByOrder: true)),
+        .reserved(reservation: "r9", sku: "S1", wh: "PAR", quantity: 2, expiresAt: later),
+        .rescheduled(purchaseOrder: "P1", sku: "S1", wh: "PAR", eta: later, previous: time),
+        .extended(reservation: "r9", sku: "S1", wh: "PAR", expiresAt: later),
+        .filled(sku: "S1", wh: "PAR"),
+        .waitlisted(sku: "S1", wh: "PAR", subscriber: "+sub-1", quantity: 2, channel: "web"),
+        .waitlisted(sku: "S1", wh: nil, subscriber: "sub-2", quantity: 1, channel: nil),
+        .unwaitlisted(sku: "S1", wh: nil, subscriber: "sub-2", reason: "notified"),
+    ]
+
+    /// Decisions of every shape, on the promise samples.
+    static let decisions: [EventKind: Decisions] = [
+        .reserved: Decisions(moves: [LineMove(reservation: "r9", from: nil, to: .line(.order("P/1#a"), date: later), quantity: 3),
+                                     LineMove(reservation: "r9", from: nil, to: .line(.cap, date: nil), quantity: 1)],
+                             priority: 2, backorder: .cap),
+        .rescheduled: Decisions(moves: [LineMove(reservation: "r9", from: .order("P1"), to: .line(.order("P1"), date: later), quantity: 3)],
+                                expiries: [ExpiryChange(reservation: "r9", expiresAt: later)], padSeconds: 0),
+        .filled: Decisions(moves: [LineMove(reservation: "r9", from: .cap, to: .held, quantity: 1),
+                                   LineMove(reservation: "r8", from: Backing.none, to: .released, quantity: 2)]),
     ]
 
     static let events: [Event] = bodies.enumerated().map { index, body in
-        Event(seq: UInt64(index + 1), recordedAt: time, actor: 1000, body: body,
-              ref: index % 2 == 0 ? "ORDER-\(index)" : nil, note: index % 3 == 0 ? "naïve ü, 'quoted' \"ok\"" : nil,
-              idempotencyKey: index % 4 == 0 ? "@id-\(index)" : nil)
+        let waits = body.kind == .waitlisted || body.kind == .unwaitlisted
+        let promises = body.kind == .reserved && index > 2
+        return Event(seq: UInt64(index + 1), recordedAt: time, actor: 1000, body: body,
+                     ref: index % 2 == 0 && !waits ? "ORDER-\(index)" : nil, note: index % 3 == 0 ? "naïve ü, 'quoted' \"ok\"" : nil,
+                     idempotencyKey: index % 4 == 0 ? "@id-\(index)" : nil,
+                     decisions: body.kind == .reserved && !promises ? Decisions() : decisions[body.kind] ?? Decisions())
     }
 }
