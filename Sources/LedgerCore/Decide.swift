@@ -174,9 +174,7 @@ extension Ledger {
         case let .extend(reservationID, ttlSeconds):
             let reservation = try openReservation(reservationID, state)
             let expiresAt = context.clock.adding(seconds: ttlSeconds)
-            if case .date(let promise) = reservation.promise, expiresAt < promise {
-                throw Refusal.argument("ttl: ends \(expiresAt.rfc3339) before promise \(promise.rfc3339)")
-            }
+            try ensureReachesPromise(expiresAt, reservation.promise, clock: context.clock)
             return (.extended(reservation: reservationID, sku: reservation.sku, wh: reservation.wh, expiresAt: expiresAt), Decisions())
 
         case let .transfer(sku, from, to, quantity, transferID, eta):
@@ -315,14 +313,20 @@ extension Ledger {
         return order
     }
 
+    /// A ttl may not end before the promise, unless the promise is further away than the longest
+    /// ttl (90 days): then the reservation runs as long as it may, and is extended later.
+    private static func ensureReachesPromise(_ expiresAt: Timestamp, _ promise: Promise, clock: Timestamp) throws {
+        guard case .date(let date) = promise, expiresAt < date,
+              date <= clock.adding(seconds: Limits.reservationTTLMaxSeconds) else { return }
+        throw Refusal.argument("ttl: ends \(expiresAt.rfc3339) before promise \(date.rfc3339)")
+    }
+
     /// A backorder runs until its promise plus 7 days (30 days from now when the promise is unknown),
     /// at most 90 days; an explicit ttl may not end before the promise.
     private static func backorderExpiry(_ promise: Promise, ttlSeconds: Int64?, clock: Timestamp) throws -> Timestamp {
         if let ttlSeconds {
             let expiresAt = clock.adding(seconds: ttlSeconds)
-            if case .date(let date) = promise, expiresAt < date {
-                throw Refusal.argument("ttl: ends \(expiresAt.rfc3339) before promise \(date.rfc3339)")
-            }
+            try ensureReachesPromise(expiresAt, promise, clock: clock)
             return expiresAt
         }
         return backorderDefaultExpiry(promise, clock: clock)

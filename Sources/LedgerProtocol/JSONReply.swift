@@ -10,8 +10,20 @@ public enum JSONReply {
         "short", "lowest", "suggest", "seconds", "shipped", "arrived", "uptime", "events", "data_bytes", "map_bytes",
         "connections", "commits", "writes_committed", "writes_per_commit", "failed_commits", "commit_us_mean", "proto",
         "pages_per_commit", "syncs_per_commit", "checkpoint_seq", "checkpoints", "checkpoint_us_mean", "pages_per_checkpoint",
+        // Promises and waitlists.
+        "promised", "preordered", "unbacked", "atp", "preorder_left", "held", "awaiting", "filled", "promisable",
+        "bound", "rebound", "released", "moved", "more", "priority", "now", "position", "waiting", "waiting_qty", "view",
+        "remaining", "preorder", "pad",
     ]
-    static let booleanKeys: Set<String> = ["breach", "dup", "open"]
+    static let booleanKeys: Set<String> = ["breach", "dup", "open", "late", "cap"]
+
+    /// A JSON number as the line form writes numbers: an optional `-`, digits, an optional fraction
+    /// (a `+30` of an ATP row stays a string).
+    static func isNumber(_ text: String) -> Bool {
+        let unsigned = text.hasPrefix("-") ? text.dropFirst() : text[...]
+        let parts = unsigned.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        return parts.allSatisfy { !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }
+    }
 
     /// One line as JSON; `pushed` marks lines a WATCH stream sends.
     public static func object(for line: String, pushed: Bool = false) -> String {
@@ -30,8 +42,13 @@ public enum JSONReply {
             members.append((pushed ? "\"push\":" : "\"row\":") + quote(word))
         }
         for token in tokens {
+            // An error's pairs come before its text; a `key=value` inside the text is text.
+            if word == "ERR", !message.isEmpty, let key = token.key {
+                message.append(key + "=" + token.text)
+                continue
+            }
             guard let key = token.key else { message.append(token.text); continue }
-            if numericKeys.contains(key), !token.quoted, Double(token.text) != nil {
+            if numericKeys.contains(key), !token.quoted, isNumber(token.text) {
                 members.append(quote(key) + ":" + token.text)
             } else if booleanKeys.contains(key), token.text == "yes" || token.text == "no" {
                 members.append(quote(key) + ":" + (token.text == "yes" ? "true" : "false"))

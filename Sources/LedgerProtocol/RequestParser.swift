@@ -96,7 +96,8 @@ public enum RequestParser {
             let max = try args.optionalQuantity("max", minimum: 0)
             let promises = try args.promisePolicy()
             guard safety != nil || reorder != nil || max != nil || promises != nil else {
-                throw ProtocolError(.argument, "missing key: one of safety, reorder, max, preorder, preorder_until, preorder_eta, pad, fill")
+                // The text of the first protocol, kept byte for byte (P4); the promise levels are in protocol.md.
+                throw ProtocolError(.argument, "missing key: one of safety, reorder, max")
             }
             request = try write(&args, .policy(sku: sku, wh: wh, safety: safety, reorder: reorder, max: max, promises: promises))
 
@@ -128,7 +129,8 @@ public enum RequestParser {
             guard backorder == nil || backorder == "po" || backorder == "cap" else {
                 throw ProtocolError(.argument, "backorder: expected po or cap")
             }
-            request = .read(.promise(sku: sku, wh: wh, quantity: quantity, backorder: backorder == "po" ? .order : .cap))
+            // Like RESERVE, the cap counts only when asked for.
+            request = .read(.promise(sku: sku, wh: wh, quantity: quantity, backorder: backorder == "cap" ? .cap : .order))
         case "TRANSFERS":
             request = .read(.transfers(sku: try args.optionalIdentifier("sku"), wh: try args.optionalIdentifier("wh"),
                                        transfer: try args.optionalIdentifier("xfer")))

@@ -172,7 +172,7 @@ public enum Rows {
 
     /// PROMISE without a quantity: the ATP timeline of a pair, `atp wh= date=now qty=N`, then one row
     /// per supply (`date=<eta+pad> qty=+30 po=PO-9`, the cap last with `cap=yes`).
-    public static func atpTimeline(_ key: PairKey, _ pair: PairState, backorder: Backorder, at time: Timestamp) -> [String] {
+    public static func atpTimeline(_ key: PairKey, _ pair: PairState, at time: Timestamp) -> [String] {
         var rows: [String] = []
         var line = ReplyLine("atp")
         line.add("wh", key.wh)
@@ -201,11 +201,14 @@ public enum Rows {
     }
 
     /// A `promise` row: a reservation's promise moved (RESCHEDULE, CANCEL).
-    public static func promise(_ reservation: Reservation, old: Promise) -> String {
+    /// `released`: units of it the write gave up (`orphans=release`); a reservation left with
+    /// nothing reads `new=released`.
+    public static func promise(_ reservation: Reservation, old: Promise, released: Int64 = 0) -> String {
         var line = ReplyLine("promise")
         line.add("res", reservation.id)
         line.add("old", old.text)
-        line.add("new", reservation.promise.text)
+        line.add("new", reservation.status == .open ? reservation.promise.text : reservation.status.name)
+        if released > 0 { line.add("released", released) }
         line.add("expires", reservation.expiresAt)
         line.addIfPresent("ref", reservation.ref)
         return line.text
@@ -385,7 +388,8 @@ public enum Rows {
                 }.joined(separator: ",")))
             }
         case .rescheduled:
-            fields.append(("moved", join(decisions.sums { $0.from != nil && $0.to != .held })))
+            let moved = decisions.sums { $0.from != nil && $0.to != .held }
+            if !moved.isEmpty { fields.append(("moved", join(moved))) }
             fields.append(("pad", String(decisions.padSeconds ?? 0)))
         case .expected:
             if !moved.isEmpty { fields.append(("binds", join(decisions.sums { $0.from != nil && $0.to != .held }))) }
@@ -473,8 +477,11 @@ public enum Rows {
         let filled = fills.reduce(Int64(0)) { $0 + $1.1 }
         func promiseRows(_ include: (LineMove) -> Bool) -> Int {
             let moved = event.decisions.sums { $0.from != nil && include($0) }
+            let released = Dictionary(uniqueKeysWithValues: event.decisions.sums { $0.from != nil && $0.to == .released })
             for (id, _) in moved.prefix(Limits.promiseRowsMax) {
-                if let reservation = reservations(id), let old = before[id] { rows.append(promise(reservation, old: old)) }
+                if let reservation = reservations(id), let old = before[id] {
+                    rows.append(promise(reservation, old: old, released: released[id] ?? 0))
+                }
             }
             return moved.count
         }
@@ -494,6 +501,11 @@ public enum Rows {
             }
         case let .sold(_, _, _, reservation?), let .released(reservation, _, _, _), let .expired(reservation, _, _, _):
             line.add("res", reservation)
+            // A sale of the held units of a reservation that still awaits more says so.
+            if case .sold = event.body, let left = reservations(reservation), left.status == .open, left.awaiting > 0 {
+                line.add("held", left.held)
+                line.add("awaiting", left.awaiting)
+            }
         case let .extended(reservation, _, _, expiresAt):
             line.add("res", reservation)
             line.add("expires", expiresAt)
@@ -547,6 +559,14 @@ public enum Rows {
             break
         }
         if filled > 0 { line.add("filled", filled) }
+        if case .cancelled = event.body, line.text.contains(" unbacked=") {
+            // Its `unbacked=` counts the units this cancel left unbacked; the bucket is in STOCK.
+            let key = PairKey(sku: sku, wh: event.body.warehouses[0])
+            var pair = pairs(key)
+            pair.unbacked = 0
+            addBuckets(key, pair, to: &line)
+            return rows + [line.text]
+        }
         let key = PairKey(sku: sku, wh: event.body.warehouses.last!)
         addBuckets(key, pairs(key), to: &line)
         return rows + [line.text]

@@ -258,7 +258,8 @@ public struct ReadService: Sendable {
             let (pairs, answerSeq) = try store.read { reader in
                 try reader.stock(sku: sku, wh: wh, at: ReadService.resolve(at, heldSeq: heldSeq, reader: reader, tail: tail), tail: tail)
             }
-            let time = at.time ?? clock()
+            // The pre-order window is judged at the time asked about: that of event N for `seq:N`.
+            let time = try at.time ?? store.read { try $0.event(answerSeq)?.recordedAt } ?? clock()
             return ok(pairs.map { Rows.stock($0.0, $0.1, at: time) } + [Rows.total(sku: sku, pairs)], answerSeq)
 
         case let .breaches(wh, sku):
@@ -341,7 +342,7 @@ public struct ReadService: Sendable {
             let now = clock()
             return ok(pairs.flatMap { key, pair in
                 quantity.map { [Rows.promise(key, pair, quantity: $0, backorder: backorder, at: now)] }
-                    ?? Rows.atpTimeline(key, pair, backorder: backorder, at: now)
+                    ?? Rows.atpTimeline(key, pair, at: now)
             }, seq)
 
         case let .transfers(sku, wh, transferID):

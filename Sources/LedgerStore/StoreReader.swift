@@ -442,6 +442,11 @@ public final class StoreWriter: StoreReader {
             try txn.put(databases.pairs, key: StoreKey.pair(key), value: ProjectionCodec.encode(pair))
         }
         for (id, reservation) in state.reservations {
+            // An expiry that moved (EXTEND, a slipped promise) leaves its old index entry behind.
+            let stored = try txn.get(databases.reservations, key: Array(id.utf8)) { try ProjectionCodec.decodeReservation(id: id, $0) }
+            if let stored, stored.expiresAt != reservation.expiresAt {
+                _ = try txn.delete(databases.expiry, key: StoreKey.expiry(stored.expiresAt, id))
+            }
             try txn.put(databases.reservations, key: Array(id.utf8), value: ProjectionCodec.encode(reservation))
             let expiryKey = StoreKey.expiry(reservation.expiresAt, id)
             if reservation.status == .open { try txn.put(databases.expiry, key: expiryKey, value: []) }

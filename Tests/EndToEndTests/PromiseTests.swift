@@ -994,9 +994,8 @@ struct PromiseTests {
         let reply = try daemon.request("CANCEL po=P1 orphans=release")
         #expect(reply.status == "OK seq=3 po=P1 rebound=0 unbacked=0 released=2 sku=A wh=W on_hand=0 reserved=0 available=0 breach=no promised=0")
         #expect(try daemon.request("RESERVE sku=A wh=W qty=1 res=a1").status.hasPrefix("ERR STATE"), "a1 is closed")
-        withKnownIssue("the promise row of a released reservation says new=now, as if it could ship") {
-            #expect(reply.dropLast() != ["promise res=a1 old=2099-05-01T00:00:00Z new=now ref=O-1"], "\(reply)")
-        }
+        #expect(reply.dropLast() == ["promise res=a1 old=2099-05-01T00:00:00Z new=released released=2 expires=<time> ref=O-1"]
+                    .map { $0.replacingOccurrences(of: "<time>", with: field("expires", reply[0]) ?? "") }, "\(reply)")
     }
 
     @Test("a CANCEL that leaves units unbacked names each key of its OK line once")
@@ -1012,9 +1011,7 @@ struct PromiseTests {
         let ok = try daemon.request("CANCEL po=P1").status
         let keys = JSONLine.words(ok).compactMap { $0.split(separator: "=").first.map(String.init) }
         #expect(number("rebound", ok) == 0 && number("released", ok) == 0)
-        withKnownIssue("the OK line carries the CANCEL's unbacked= (units it left unbacked) and the pair's unbacked= bucket") {
-            #expect(Set(keys).count == keys.count, "\(ok)")
-        }
+        #expect(Set(keys).count == keys.count && number("unbacked", ok) == 2, "\(ok)")
     }
 
     @Test("STOCK at=seq:N judges the pre-order window at the time of event N")
@@ -1031,9 +1028,7 @@ struct PromiseTests {
         #expect(try client.request("RESERVE sku=WIN wh=PAR qty=1 backorder=cap") == ["ERR STATE preorder closed since \(until.rfc3339)"])
         let past = try client.request("STOCK sku=WIN at=seq:2")
         #expect(number("preordered", past[0]) == 2)
-        withKnownIssue("at=seq:N judges the window at the read's clock (ReadService: at.time ?? clock())") {
-            #expect(number("preorder_left", past[0]) == 3, "\(past)")
-        }
+        #expect(number("preorder_left", past[0]) == 3, "\(past)")
     }
 
     @Test("an EXTEND after a checkpoint leaves the store as stockctl verify expects")
@@ -1048,9 +1043,7 @@ struct PromiseTests {
         #expect(try daemon.request("EXTEND res=x1 ttl=2h").status.hasPrefix("OK seq=3 res=x1 "))
         #expect(daemon.stop() == 0)
         let verify = try run("stockctl", ["verify", "--data", daemon.dataDirectory])
-        withKnownIssue("the checkpoint keeps x1's old expiry index entry beside the new one") {
-            #expect(verify.status == 0, "\(verify.output)")
-        }
+        #expect(verify.status == 0, "\(verify.output)")
         try daemon.start()
         #expect(try daemon.request("RESERVATIONS res=x1").count == 2)
     }
