@@ -15,7 +15,7 @@ extension Ledger {
         case let .sold(_, _, quantity, reservation?):
             command = .sellReserved(reservation: reservation, quantity: quantity)
         case let .sold(sku, wh, quantity, nil):
-            command = .sell(sku: sku, wh: wh, quantity: quantity)
+            command = .sell(sku: sku, wh: wh, quantity: quantity, channel: event.decisions.channel)
         case let .reserved(reservation, sku, wh, _, expiresAt):
             // The wall clock the daemon read is not in the event (it may differ from the event's time
             // while that is held after the clock was set back): any expiry is one that some clock and
@@ -24,7 +24,7 @@ extension Ledger {
             let decisions = event.decisions
             let awaiting = decisions.moves.reduce(Int64(0)) { $0 + $1.quantity }
             let quantity = event.body.reservedQuantity + awaiting
-            var terms = ReserveTerms(backorder: decisions.backorder ?? .no, priority: decisions.priority)
+            var terms = ReserveTerms(backorder: decisions.backorder ?? .no, priority: decisions.priority, channel: decisions.channel)
             var ttl: Int64? = 1
             if terms.backorder == .no {
                 context.clock = expiresAt.adding(seconds: -1)
@@ -43,7 +43,8 @@ extension Ledger {
         case let .expired(reservation, _, _, _):
             command = .expire(reservation: reservation)
         case let .transferShipped(transfer, sku, from, to, quantity, eta):
-            command = .transfer(sku: sku, from: from, to: to, quantity: quantity, transfer: transfer, eta: eta)
+            command = .transfer(sku: sku, from: from, to: to, quantity: quantity, transfer: transfer, eta: eta,
+                                channel: event.decisions.channel)
         case let .transferArrived(transfer, _, _, _, quantity, lost):
             command = .arrive(transfer: transfer, quantity: quantity, lost: lost)
         case let .transferLost(transfer, _, _, _, lost):
@@ -58,8 +59,16 @@ extension Ledger {
             command = .expect(sku: sku, wh: wh, quantity: quantity, eta: eta, purchaseOrder: po, bind: !event.decisions.moves.isEmpty)
         case let .cancelled(po, _, _, _):
             command = .cancel(purchaseOrder: po, releaseOrphans: event.decisions.moves.contains { $0.to == .released })
-        case let .policySet(sku, wh, safety, reorder, max, promises):
-            command = .policy(sku: sku, wh: wh, safety: safety, reorder: reorder, max: max, promises: promises)
+        case let .policySet(sku, wh, safety, reorder, max, promises, channel):
+            command = .policy(sku: sku, wh: wh, safety: safety, reorder: reorder, max: max, promises: promises, channel: channel)
+        case let .allotted(sku, wh, channel, quantity, until):
+            command = .allot(sku: sku, wh: wh, channel: channel, quantity: quantity, until: until)
+        case let .channelSet(channel, rules):
+            command = .channel(channel: channel, rules: rules)
+        case let .routeSet(region, warehouses):
+            command = .route(region: region, warehouses: warehouses)
+        case .allocated:
+            return allocationFits(event, in: state)
         case let .rescheduled(po, _, _, eta, _):
             command = .reschedule(purchaseOrder: po, eta: eta, reason: nil)
         case let .extended(reservation, _, _, expiresAt):
@@ -111,6 +120,43 @@ extension Ledger {
             }
             lines[move.reservation, default: [:]][from] = left - move.quantity
             free -= move.quantity
+        }
+        return nil
+    }
+}
+
+extension Ledger {
+    /// An `allocated` event fits when its ids are new, each line takes no more than its pair's view
+    /// for the channel (its fence part no more than the fence), and its awaiting units are bound to
+    /// open orders of the line's pair with room for them. Which warehouses a strategy would pick
+    /// is not checked: the event records the choice (P1).
+    static func allocationFits(_ event: Event, in state: LedgerState) -> Refusal? {
+        guard case let .allocated(alloc, sku, lines, _, _, _) = event.body, !lines.isEmpty else { return .state("not an allocation") }
+        let channel = event.decisions.channel
+        var taken: [String: (units: Int64, fence: Int64)] = [:]
+        for (index, line) in lines.enumerated() {
+            guard line.reservation == "\(alloc).\(index + 1)", state.reservation(line.reservation) == nil else {
+                return .state("allocation \(alloc) line \(index + 1) is not new or not named \(alloc).\(index + 1)")
+            }
+            let pair = state.pair(PairKey(sku: sku, wh: line.wh)) ?? PairState()
+            let sofar = taken[line.wh] ?? (0, 0)
+            let fence = channel.map { pair.fences[$0] ?? 0 } ?? 0
+            guard line.quantity >= 0, line.fence >= 0, line.fence <= line.quantity,
+                  sofar.units + line.quantity <= pair.view(channel, defaults: state.pair(PairKey.configuration)),
+                  sofar.fence + line.fence <= fence, channel != nil || line.fence == 0 else {
+                return .insufficient(available: pair.available, requested: line.quantity, sku: sku, wh: line.wh)
+            }
+            taken[line.wh] = (sofar.units + line.quantity, sofar.fence + line.fence)
+        }
+        var promised: [String: Int64] = [:]
+        for move in event.decisions.moves {
+            guard move.from == nil, case let .line(.order(po), _) = move.to, move.quantity > 0,
+                  let line = lines.first(where: { $0.reservation == move.reservation }),
+                  let order = state.pair(PairKey(sku: sku, wh: line.wh))?.openOrders.first(where: { $0.purchaseOrder == po }),
+                  promised[po, default: 0] + move.quantity <= order.unpromised else {
+                return .state("allocation \(alloc) binds units no open order of its warehouse has room for")
+            }
+            promised[po, default: 0] += move.quantity
         }
         return nil
     }

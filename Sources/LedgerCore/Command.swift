@@ -2,12 +2,13 @@
 /// the events they become are past tense.
 public enum Command: Equatable, Sendable {
     case receive(sku: String, wh: String, quantity: Int64, purchaseOrder: String?)
-    case sell(sku: String, wh: String, quantity: Int64)
+    case sell(sku: String, wh: String, quantity: Int64, channel: String? = nil)
     case sellReserved(reservation: String, quantity: Int64?)
     case reserve(sku: String, wh: String, quantity: Int64, reservation: String?, ttlSeconds: Int64?,
                  terms: ReserveTerms = ReserveTerms())
     case release(reservation: String, quantity: Int64?)
-    case transfer(sku: String, from: String, to: String, quantity: Int64, transfer: String?, eta: Timestamp?)
+    case transfer(sku: String, from: String, to: String, quantity: Int64, transfer: String?, eta: Timestamp?,
+                  channel: String? = nil)
     case arrive(transfer: String, quantity: Int64?, lost: Int64?)
     case adjust(sku: String, wh: String, delta: Int64, reason: String)
     case count(sku: String, wh: String, quantity: Int64, reason: String?)
@@ -16,7 +17,17 @@ public enum Command: Equatable, Sendable {
     case expect(sku: String, wh: String, quantity: Int64, eta: Timestamp, purchaseOrder: String, bind: Bool = true)
     /// `releaseOrphans` (`orphans=release`) releases lines no other supply can take instead of leaving them unbacked.
     case cancel(purchaseOrder: String, releaseOrphans: Bool = false)
-    case policy(sku: String, wh: String, safety: Int64?, reorder: Int64?, max: Int64?, promises: PromisePolicy? = nil)
+    case policy(sku: String, wh: String, safety: Int64?, reorder: Int64?, max: Int64?, promises: PromisePolicy? = nil,
+                channel: ChannelPolicy? = nil)
+    /// Sets a channel's fence in a pair (0 removes it).
+    case allot(sku: String, wh: String, channel: String, quantity: Int64, until: Timestamp?)
+    /// A channel's defaults for every pair.
+    case channel(channel: String, rules: ChannelRules)
+    /// A region's warehouses in rank order (empty: delete the region).
+    case route(region: String, warehouses: [String])
+    case allocate(AllocateRequest)
+    /// Releases every open line of an allocation.
+    case releaseAllocation(alloc: String)
     /// A purchase order's ETA moves, and every promise bound to it.
     case reschedule(purchaseOrder: String, eta: Timestamp, reason: String?)
     /// A reservation's expiry becomes now + ttl.
@@ -34,8 +45,38 @@ public struct ReserveTerms: Equatable, Sendable {
     /// `po=`: bind only to this purchase order.
     public var purchaseOrder: String?
     public var priority: UInt8?
-    public init(backorder: Backorder = .no, purchaseOrder: String? = nil, priority: UInt8? = nil) {
-        self.backorder = backorder; self.purchaseOrder = purchaseOrder; self.priority = priority
+    /// `channel=`: hold from that channel's view, its fence first.
+    public var channel: String?
+    public init(backorder: Backorder = .no, purchaseOrder: String? = nil, priority: UInt8? = nil, channel: String? = nil) {
+        self.backorder = backorder; self.purchaseOrder = purchaseOrder; self.priority = priority; self.channel = channel
+    }
+}
+
+/// How ALLOCATE picks warehouses (FEATURES.md §1c).
+public enum AllocationStrategy: String, Sendable, CaseIterable {
+    case fewest, rank, stock, surplus
+}
+
+/// One ALLOCATE: `qty` of a sku from a region's route or a list of warehouses.
+public struct AllocateRequest: Equatable, Sendable {
+    public var sku: String
+    public var quantity: Int64
+    public var region: String?
+    public var warehouses: [String]?
+    public var strategy: AllocationStrategy
+    /// At most this many lines (1 = `split=no`).
+    public var split: Int
+    public var partial: Bool
+    public var exclude: [String]
+    public var alloc: String?
+    public var ttlSeconds: Int64?
+    public var terms: ReserveTerms
+    public init(sku: String, quantity: Int64, region: String? = nil, warehouses: [String]? = nil, strategy: AllocationStrategy = .fewest,
+                split: Int = Limits.allocationLinesMax, partial: Bool = false, exclude: [String] = [], alloc: String? = nil,
+                ttlSeconds: Int64? = nil, terms: ReserveTerms = ReserveTerms()) {
+        self.sku = sku; self.quantity = quantity; self.region = region; self.warehouses = warehouses; self.strategy = strategy
+        self.split = split; self.partial = partial; self.exclude = exclude; self.alloc = alloc; self.ttlSeconds = ttlSeconds
+        self.terms = terms
     }
 }
 
@@ -57,9 +98,14 @@ public struct WriteRequest: Equatable, Sendable {
 /// Why a write was refused. These are domain answers, not failures: the protocol turns each into an
 /// `ERR` line and nothing is written.
 public enum Refusal: Error, Equatable, Sendable {
+    public static func == (lhs: Refusal, rhs: Refusal) -> Bool { String(describing: lhs) == String(describing: rhs) }
     case insufficient(available: Int64, requested: Int64, sku: String, wh: String)
     /// A backorder RESERVE that neither stock, purchase orders nor the cap can cover.
     case unpromisable(available: Int64, promisable: Int64, preorderLeft: Int64, requested: Int64)
+    /// ALLOT would fence more than the free pool holds (`ERR INSUFFICIENT free= requested=`).
+    case insufficientFree(free: Int64, requested: Int64)
+    /// ALLOCATE could not cover the request (`ERR INSUFFICIENT available= requested= avail=PAR:3,...`).
+    case unallocatable(available: Int64, requested: Int64, byWarehouse: [(String, Int64)])
     /// A bound of `Limits` would be passed (`ERR LIMIT`).
     case limit(String)
     /// `SELL res=` asked for more than the reservation holds while it still awaits units.
@@ -74,7 +120,7 @@ public enum Refusal: Error, Equatable, Sendable {
 
     /// The things a write can name by id, with the argument key that names them.
     public enum Entity: String, Sendable {
-        case reservation, transfer, purchaseOrder, waiter
+        case reservation, transfer, purchaseOrder, waiter, region, alloc
 
         /// The request key for this entity's id (`res`, `xfer`, `po`, `ref`).
         public var key: String {
@@ -83,6 +129,8 @@ public enum Refusal: Error, Equatable, Sendable {
             case .transfer: "xfer"
             case .purchaseOrder: "po"
             case .waiter: "ref"
+            case .region: "region"
+            case .alloc: "alloc"
             }
         }
 
@@ -90,6 +138,7 @@ public enum Refusal: Error, Equatable, Sendable {
             switch self {
             case .purchaseOrder: "purchase order"
             case .waiter: "waitlist entry"
+            case .alloc: "allocation"
             default: rawValue
             }
         }

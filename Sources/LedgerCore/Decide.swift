@@ -14,6 +14,9 @@ extension Ledger {
     public static func decideEvents(_ request: WriteRequest, in state: LedgerState,
                                     context: DecisionContext) -> Result<[Event], Refusal> {
         do {
+            if case let .releaseAllocation(alloc) = request.command {
+                return .success(try releaseAllocation(alloc, request, state: state, context: context))
+            }
             let (body, decisions) = try decideBody(request, state: state, context: context)
             var chunks = [decisions]
             let fillers = Set(decisions.moves.lazy.filter { $0.to == .held }.map(\.reservation))
@@ -35,6 +38,28 @@ extension Ledger {
         } catch {
             preconditionFailure("decide threw a non-refusal: \(error)")
         }
+    }
+
+    /// RELEASE alloc=: one `released` event per open line (each decided after the ones before it,
+    /// with its own fence returns and fills), all in the same commit.
+    private static func releaseAllocation(_ alloc: String, _ request: WriteRequest, state: LedgerState,
+                                          context: DecisionContext) throws -> [Event] {
+        let lines = (1...Limits.allocationLinesMax).map { "\(alloc).\($0)" }.filter { state.reservation($0) != nil }
+        guard !lines.isEmpty else { throw Refusal.notFound(.alloc, alloc) }
+        let open = lines.filter { state.reservation($0)?.status == .open }
+        guard !open.isEmpty else { throw Refusal.state("allocation \(alloc) has no open line") }
+        var local = state
+        var events: [Event] = []
+        for (index, id) in open.enumerated() {
+            var step = context
+            step.seq = context.seq + UInt64(index)
+            let (body, decisions) = try decideBody(WriteRequest(command: .release(reservation: id, quantity: nil)), state: local, context: step)
+            let event = Event(seq: step.seq, recordedAt: context.now, actor: context.actor, body: body, ref: request.ref,
+                              note: request.note, idempotencyKey: index == 0 ? request.idempotencyKey : nil, decisions: decisions)
+            apply(event, to: &local)
+            events.append(event)
+        }
+        return events
     }
 
     /// Keeps every move but the fills in the first event, with the fills of the first reservations;
@@ -77,14 +102,15 @@ extension Ledger {
             return (.received(sku: sku, wh: wh, quantity: quantity, purchaseOrder: po),
                     Decisions(moves: fills(pair, key, state, receivedOrder: received)))
 
-        case let .sell(sku, wh, quantity):
-            try ensureAvailable(PairKey(sku: sku, wh: wh), quantity, state)
-            return (.sold(sku: sku, wh: wh, quantity: quantity, reservation: nil), Decisions())
+        case let .sell(sku, wh, quantity, channel):
+            let fence = try draw(PairKey(sku: sku, wh: wh), quantity, channel: channel, state)
+            return (.sold(sku: sku, wh: wh, quantity: quantity, reservation: nil), drawn(channel, fence))
 
         case let .sellReserved(reservationID, quantity):
             let reservation = try openReservation(reservationID, state)
             let awaiting = reservation.awaiting
-            if awaiting > 0, quantity ?? reservation.held > reservation.held || reservation.held == 0 {
+            // Without qty a sale takes the whole reservation: refused while some of it still awaits.
+            if awaiting > 0, (quantity ?? reservation.held + awaiting) > reservation.held {
                 throw Refusal.awaiting(reservation: reservationID, held: reservation.held, awaiting: awaiting)
             }
             let taken = try portion(quantity, of: reservation.held, what: "reservation \(reservationID)")
@@ -93,17 +119,19 @@ extension Ledger {
         case let .reserve(sku, wh, quantity, reservationID, ttlSeconds, terms):
             let id = try newIdentifier(reservationID, prefix: "r", seq: context.seq) { state.reservation($0) != nil }
             let key = PairKey(sku: sku, wh: wh)
-            var decisions = Decisions()
-            if let priority = terms.priority, priority != Reservation.defaultPriority { decisions.priority = priority }
             guard terms.backorder != .no else {
-                try ensureAvailable(key, quantity, state)
+                let fence = try draw(key, quantity, channel: terms.channel, state)
+                var decisions = drawn(terms.channel, fence)
+                if let priority = terms.priority, priority != Reservation.defaultPriority { decisions.priority = priority }
                 let ttl = ttlSeconds ?? Limits.reservationTTLDefaultSeconds
                 return (.reserved(reservation: id, sku: sku, wh: wh, quantity: quantity,
                                   expiresAt: context.clock.adding(seconds: ttl)), decisions)
             }
-            decisions.backorder = terms.backorder
             let pair = state.pair(key) ?? PairState()
-            let held = max(0, min(quantity, pair.available))
+            let held = max(0, min(quantity, pair.view(terms.channel, defaults: state.pair(PairKey.configuration))))
+            var decisions = drawn(terms.channel, min(held, terms.channel.flatMap { pair.fences[$0] } ?? 0))
+            if let priority = terms.priority, priority != Reservation.defaultPriority { decisions.priority = priority }
+            decisions.backorder = terms.backorder
             var lines: [AwaitingLine] = []
             var rest = quantity - held
             var promisable: Int64 = 0
@@ -161,7 +189,9 @@ extension Ledger {
                 left -= take
             }
             let body = EventBody.released(reservation: reservationID, sku: reservation.sku, wh: reservation.wh, quantity: left)
-            return (body, Decisions(moves: moves + freedBy(body, releasing: reservationID, state)))
+            var decisions = fenceBack(reservation, releasing: left, state)
+            decisions.moves = moves + freedBy(body, releasing: reservationID, fenceBack: decisions.fenceBack, state)
+            return (body, decisions)
 
         case let .expire(reservationID):
             let reservation = try openReservation(reservationID, state)
@@ -169,7 +199,9 @@ extension Ledger {
                 LineMove(reservation: reservationID, from: $0.backing, to: .released, quantity: $0.quantity)
             }
             let body = EventBody.expired(reservation: reservationID, sku: reservation.sku, wh: reservation.wh, quantity: reservation.held)
-            return (body, Decisions(moves: moves + freedBy(body, releasing: reservationID, state)))
+            var decisions = fenceBack(reservation, releasing: reservation.held, state)
+            decisions.moves = moves + freedBy(body, releasing: reservationID, fenceBack: decisions.fenceBack, state)
+            return (body, decisions)
 
         case let .extend(reservationID, ttlSeconds):
             let reservation = try openReservation(reservationID, state)
@@ -177,13 +209,13 @@ extension Ledger {
             try ensureReachesPromise(expiresAt, reservation.promise, clock: context.clock)
             return (.extended(reservation: reservationID, sku: reservation.sku, wh: reservation.wh, expiresAt: expiresAt), Decisions())
 
-        case let .transfer(sku, from, to, quantity, transferID, eta):
+        case let .transfer(sku, from, to, quantity, transferID, eta, channel):
             guard from != to else { throw Refusal.argument("to: must differ from from") }
             let id = try newIdentifier(transferID, prefix: "x", seq: context.seq) { state.transfer($0) != nil }
-            try ensureAvailable(PairKey(sku: sku, wh: from), quantity, state)
+            let fence = try draw(PairKey(sku: sku, wh: from), quantity, channel: channel, state)
             let destination = state.pair(PairKey(sku: sku, wh: to)) ?? PairState()
             try ensureRoom(destination.inbound, adding: quantity, bucket: "inbound")
-            return (.transferShipped(transfer: id, sku: sku, from: from, to: to, quantity: quantity, eta: eta), Decisions())
+            return (.transferShipped(transfer: id, sku: sku, from: from, to: to, quantity: quantity, eta: eta), drawn(channel, fence))
 
         case let .arrive(transferID, quantity, lost):
             guard let transfer = state.transfer(transferID) else { throw Refusal.notFound(.transfer, transferID) }
@@ -210,14 +242,18 @@ extension Ledger {
         case let .adjust(sku, wh, delta, reason):
             try ensureCorrection(PairKey(sku: sku, wh: wh), delta: delta, state)
             let body = EventBody.adjusted(sku: sku, wh: wh, delta: delta, reason: reason)
-            return (body, Decisions(moves: freedBy(body, releasing: nil, state)))
+            var decisions = Decisions(moves: freedBy(body, releasing: nil, state))
+            decisions.fenceCuts = fenceCuts(PairKey(sku: sku, wh: wh), delta: delta, state)
+            return (body, decisions)
 
         case let .count(sku, wh, quantity, reason):
             let pair = state.pair(PairKey(sku: sku, wh: wh)) ?? PairState()
             let delta = quantity - pair.onHand
             try ensureCorrection(PairKey(sku: sku, wh: wh), delta: delta, state)
             let body = EventBody.counted(sku: sku, wh: wh, quantity: quantity, delta: delta, reason: reason)
-            return (body, Decisions(moves: freedBy(body, releasing: nil, state)))
+            var decisions = Decisions(moves: freedBy(body, releasing: nil, state))
+            decisions.fenceCuts = fenceCuts(PairKey(sku: sku, wh: wh), delta: delta, state)
+            return (body, decisions)
 
         case let .returnGoods(sku, wh, quantity):
             let pair = state.pair(PairKey(sku: sku, wh: wh)) ?? PairState()
@@ -276,12 +312,106 @@ extension Ledger {
             guard pair.waitlist.contains(where: { $0.ref == subscriber }) else { throw Refusal.notFound(.waiter, subscriber) }
             return (.unwaitlisted(sku: sku, wh: wh, subscriber: subscriber, reason: reason), Decisions())
 
-        case let .policy(sku, wh, safety, reorder, max, promises):
-            guard safety != nil || reorder != nil || max != nil || !(promises?.isEmpty ?? true) else {
+        case let .policy(sku, wh, safety, reorder, max, promises, channel):
+            guard safety != nil || reorder != nil || max != nil || !(promises?.isEmpty ?? true) || channel != nil else {
                 throw Refusal.argument("safety, reorder or max: at least one is required")
             }
+            if let channel {
+                try ensureChannelRoom(channel.channel, PairKey(sku: sku, wh: wh), state)
+                guard channel.inherit || !channel.rules.isEmpty else {
+                    throw Refusal.argument("share, buffer, max, low or inherit: one is required with channel")
+                }
+            }
             return (.policySet(sku: sku, wh: wh, safety: safety, reorder: reorder, max: max,
-                               promises: promises?.isEmpty == true ? nil : promises), Decisions())
+                               promises: promises?.isEmpty == true ? nil : promises, channel: channel), Decisions())
+
+        case let .allot(sku, wh, channel, quantity, until):
+            let key = PairKey(sku: sku, wh: wh)
+            try ensureChannelRoom(channel, key, state)
+            let pair = state.pair(key) ?? PairState()
+            let raise = quantity - (pair.fences[channel] ?? 0)
+            guard raise <= pair.free else { throw Refusal.insufficientFree(free: pair.free, requested: raise) }
+            let body = EventBody.allotted(sku: sku, wh: wh, channel: channel, quantity: quantity, until: until)
+            return (body, Decisions(moves: freedBy(body, releasing: nil, state)))
+
+        case let .channel(channel, rules):
+            guard !rules.isEmpty else { throw Refusal.argument("share, buffer, max or low: at least one is required") }
+            let defaults = state.pair(PairKey.configuration) ?? PairState()
+            guard defaults.channelRules[channel] != nil || defaults.channelRules.count < Limits.channelsMax else {
+                throw Refusal.limit("channels: at most \(Limits.channelsMax)")
+            }
+            return (.channelSet(channel: channel, rules: rules), Decisions())
+
+        case let .route(region, warehouses):
+            if warehouses.isEmpty, state.pair(PairKey.configuration)?.routes[region] == nil {
+                throw Refusal.notFound(.region, region)
+            }
+            return (.routeSet(region: region, warehouses: warehouses), Decisions())
+
+        case let .allocate(request):
+            return try allocate(request, state: state, context: context)
+
+        case .releaseAllocation:
+            preconditionFailure("RELEASE alloc= is decided by decideEvents, one released event per line")
+        }
+    }
+
+    /// Units a write takes from a pair's view: with a channel, what that channel may take (its fence
+    /// first, then its share of the free pool); without, the free pool (= available with no fences).
+    /// Returns how many came from the fence.
+    static func draw(_ key: PairKey, _ quantity: Int64, channel: String?, _ state: LedgerState) throws -> Int64 {
+        let pair = state.pair(key) ?? PairState()
+        let view = pair.view(channel, defaults: state.pair(PairKey.configuration))
+        guard quantity <= view else {
+            throw Refusal.insufficient(available: max(0, view), requested: quantity, sku: key.sku, wh: key.wh)
+        }
+        return channel.map { min(quantity, pair.fences[$0] ?? 0) } ?? 0
+    }
+
+    /// The channel decisions of a write that drew on `channel` (none without one: P4).
+    static func drawn(_ channel: String?, _ fence: Int64) -> Decisions {
+        var decisions = Decisions()
+        decisions.channel = channel
+        if channel != nil { decisions.fence = fence }
+        return decisions
+    }
+
+    /// A channel reservation giving up `held` units returns them to its fence, up to what it drew,
+    /// while the fence exists.
+    private static func fenceBack(_ reservation: Reservation, releasing held: Int64, _ state: LedgerState) -> Decisions {
+        var decisions = Decisions()
+        guard let channel = reservation.channel else { return decisions }
+        decisions.channel = channel
+        if state.pair(reservation.pair)?.fences[channel] != nil {
+            let back = min(held, reservation.fence)
+            if back > 0 { decisions.fenceBack = back }
+        }
+        return decisions
+    }
+
+    /// A negative correction takes from the free pool first; what it takes beyond cuts fences,
+    /// largest first (ties: channel name).
+    private static func fenceCuts(_ key: PairKey, delta: Int64, _ state: LedgerState) -> [FenceCut] {
+        guard delta < 0, let pair = state.pair(key), !pair.fences.isEmpty else { return [] }
+        var over = pair.fenced - (pair.available + delta)
+        var cuts: [FenceCut] = []
+        for (channel, fence) in pair.fences.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key })
+        where over > 0 && fence > 0 {
+            let cut = min(over, fence)
+            cuts.append(FenceCut(channel: channel, quantity: cut))
+            over -= cut
+        }
+        return cuts
+    }
+
+    /// At most `Limits.channelsMax` channel names known to a pair (its fences and overrides, and
+    /// the defaults).
+    private static func ensureChannelRoom(_ channel: String, _ key: PairKey, _ state: LedgerState) throws {
+        let pair = state.pair(key) ?? PairState()
+        var names = Set(pair.fences.keys).union(pair.channelRules.keys)
+        names.formUnion((state.pair(PairKey.configuration)?.channelRules.keys).map(Array.init) ?? [])
+        guard names.contains(channel) || names.count < Limits.channelsMax else {
+            throw Refusal.limit("channels: at most \(Limits.channelsMax)")
         }
     }
 
@@ -323,7 +453,7 @@ extension Ledger {
 
     /// A backorder runs until its promise plus 7 days (30 days from now when the promise is unknown),
     /// at most 90 days; an explicit ttl may not end before the promise.
-    private static func backorderExpiry(_ promise: Promise, ttlSeconds: Int64?, clock: Timestamp) throws -> Timestamp {
+    static func backorderExpiry(_ promise: Promise, ttlSeconds: Int64?, clock: Timestamp) throws -> Timestamp {
         if let ttlSeconds {
             let expiresAt = clock.adding(seconds: ttlSeconds)
             try ensureReachesPromise(expiresAt, promise, clock: clock)

@@ -7,6 +7,8 @@ public struct PairKey: Hashable, Comparable, Sendable {
     /// an identifier byte, so it never names a real warehouse; reads of stock never list it.
     public static let anyWarehouse = "*"
     public var isAnyWarehouse: Bool { wh == PairKey.anyWarehouse }
+    /// Where configuration with no sku lives (CHANNEL defaults, ROUTE): sku `*`, wh `*` (P5).
+    public static let configuration = PairKey(sku: "*", wh: "*")
     public static func < (lhs: PairKey, rhs: PairKey) -> Bool {
         lhs.sku != rhs.sku ? lhs.sku.utf8.lexicographicallyPrecedes(rhs.sku.utf8)
                            : lhs.wh.utf8.lexicographicallyPrecedes(rhs.wh.utf8)
@@ -47,12 +49,32 @@ public struct PairState: Equatable, Sendable {
     public var waiting: [WaitingEntry] = []
     /// Customers waiting to be told the pair is back (`WAIT`), oldest first.
     public var waitlist: [Waiter] = []
+    // Channels (FEATURES.md §1b).
+    /// Units ring-fenced per channel (a fence of 0 still exists until ALLOT sets it to 0).
+    public var fences: [String: Int64] = [:]
+    /// Per-channel rules: overrides on a pair, defaults on `PairKey.configuration`.
+    public var channelRules: [String: ChannelRules] = [:]
+    /// Regions and their warehouses in rank order (only on `PairKey.configuration`).
+    public var routes: [String: [String]] = [:]
+    /// Set once a fence or a channel rule touched the pair: its rows then carry `fenced` and `free`.
+    public var usesChannels: Bool = false
     /// Set once a promise policy, an awaiting line or a waiter ever touched the pair: from then on its rows
     /// carry the promise buckets (P4: pairs that never used promises answer as before).
     public var usesPromises: Bool = false
 
     public init() {}
 
+    public var fenced: Int64 { fences.values.reduce(0, +) }
+    /// The shared pool: available units no channel has fenced.
+    public var free: Int64 { available - fenced }
+    /// What `channel` may take now: its fence, plus its soft share of the free pool.
+    /// `defaults` is the configuration pair (CHANNEL defaults).
+    public func view(_ channel: String?, defaults: PairState?) -> Int64 {
+        guard let channel else { return free }
+        let rules = channelRules[channel].merged(over: defaults?.channelRules[channel])
+        let share = Swift.max(0, free * (rules.share ?? 100) / 100 - (rules.buffer ?? 0))
+        return (fences[channel] ?? 0) + Swift.min(rules.max ?? Int64.max, share)
+    }
     /// Units the waitlist asks for.
     public var waitingUnits: Int64 { waitlist.reduce(0) { $0 + $1.quantity } }
     /// Units waiting on anything: what the purchase orders and the cap must still cover.
@@ -107,6 +129,27 @@ public struct OpenOrder: Equatable, Sendable {
     }
     /// What the order can still take as promises.
     public var unpromised: Int64 { remaining - promised }
+}
+
+/// How much of the shared pool a channel sees (FEATURES.md §1b): a whole percent, minus a buffer,
+/// at most `max`; `low` is where WATCH channels says `channel_low`. Nil fields are not set here.
+public struct ChannelRules: Equatable, Sendable {
+    public var share: Int64?
+    public var buffer: Int64?
+    public var max: Int64?
+    public var low: Int64?
+    public init(share: Int64? = nil, buffer: Int64? = nil, max: Int64? = nil, low: Int64? = nil) {
+        self.share = share; self.buffer = buffer; self.max = max; self.low = low
+    }
+    public var isEmpty: Bool { self == ChannelRules() }
+    /// These rules, with what they leave unset taken from `base`.
+    public func merged(over base: ChannelRules?) -> ChannelRules {
+        ChannelRules(share: share ?? base?.share, buffer: buffer ?? base?.buffer, max: max ?? base?.max, low: low ?? base?.low)
+    }
+}
+
+extension Optional where Wrapped == ChannelRules {
+    public func merged(over base: ChannelRules?) -> ChannelRules { (self ?? ChannelRules()).merged(over: base) }
 }
 
 /// One entry of a waitlist: an opaque subscriber token (no e-mail or phone in the ledger), how many
@@ -195,6 +238,11 @@ public struct Reservation: Equatable, Sendable {
     public var backorder: Backorder = .no
     /// The seq of the event that made it: with the priority, its place in the fill order.
     public var seq: UInt64 = 0
+    /// The channel it was made for, and how many of its held units came from that channel's fence.
+    public var channel: String?
+    public var fence: Int64 = 0
+    /// The allocation it is a line of (`ALLOCATE`).
+    public var alloc: String?
 
     public static let defaultPriority: UInt8 = 5
 

@@ -57,13 +57,22 @@ public enum EventBody: Equatable, Sendable {
     case returned(sku: String, wh: String, quantity: Int64)
     case expected(purchaseOrder: String, sku: String, wh: String, quantity: Int64, eta: Timestamp)
     case cancelled(purchaseOrder: String, sku: String, wh: String, quantity: Int64)
-    case policySet(sku: String, wh: String, safety: Int64?, reorder: Int64?, max: Int64?, promises: PromisePolicy? = nil)
+    case policySet(sku: String, wh: String, safety: Int64?, reorder: Int64?, max: Int64?, promises: PromisePolicy? = nil,
+                   channel: ChannelPolicy? = nil)
     /// A purchase order's ETA moved (from `previous`); the lines bound to it move in `decisions`.
     case rescheduled(purchaseOrder: String, sku: String, wh: String, eta: Timestamp, previous: Timestamp)
     /// A reservation's expiry moved.
     case extended(reservation: String, sku: String, wh: String, expiresAt: Timestamp)
     /// Fills beyond what one event carries, continuing the event before it in the same commit.
     case filled(sku: String, wh: String)
+    /// A channel's fence in a pair is set to `quantity` (0 removes it); `until` when it lapses.
+    case allotted(sku: String, wh: String, channel: String, quantity: Int64, until: Timestamp?)
+    /// Defaults of a channel for every pair (sku `*`).
+    case channelSet(channel: String, rules: ChannelRules)
+    /// A region's warehouses in rank order, or none to delete it (sku `*`).
+    case routeSet(region: String, warehouses: [String])
+    /// An ALLOCATE: one reservation per line, all expiring together.
+    case allocated(alloc: String, sku: String, lines: [AllocationLine], expiresAt: Timestamp, requested: Int64, strategy: String)
     /// A subscriber waits for the pair (`wh` nil: any warehouse of the sku) to be back.
     case waitlisted(sku: String, wh: String?, subscriber: String, quantity: Int64, channel: String?)
     /// A subscriber leaves the waitlist (`reason`: notified or cancelled).
@@ -90,6 +99,10 @@ public enum EventBody: Equatable, Sendable {
         case .filled: .filled
         case .waitlisted: .waitlisted
         case .unwaitlisted: .unwaitlisted
+        case .allotted: .allotted
+        case .channelSet: .channelSet
+        case .routeSet: .routeSet
+        case .allocated: .allocated
         }
     }
 
@@ -100,9 +113,12 @@ public enum EventBody: Equatable, Sendable {
              .transferShipped(_, let sku, _, _, _, _), .transferArrived(_, let sku, _, _, _, _),
              .transferLost(_, let sku, _, _, _), .adjusted(let sku, _, _, _), .counted(let sku, _, _, _, _),
              .returned(let sku, _, _), .expected(_, let sku, _, _, _), .cancelled(_, let sku, _, _),
-             .policySet(let sku, _, _, _, _, _), .rescheduled(_, let sku, _, _, _), .extended(_, let sku, _, _),
-             .filled(let sku, _), .waitlisted(let sku, _, _, _, _), .unwaitlisted(let sku, _, _, _):
+             .policySet(let sku, _, _, _, _, _, _), .rescheduled(_, let sku, _, _, _), .extended(_, let sku, _, _),
+             .filled(let sku, _), .waitlisted(let sku, _, _, _, _), .unwaitlisted(let sku, _, _, _),
+             .allotted(let sku, _, _, _, _), .allocated(_, let sku, _, _, _, _):
             return sku
+        case .channelSet, .routeSet:
+            return PairKey.configuration.sku
         }
     }
 
@@ -112,11 +128,18 @@ public enum EventBody: Equatable, Sendable {
         case .received(_, let wh, _, _), .sold(_, let wh, _, _), .reserved(_, _, let wh, _, _),
              .released(_, _, let wh, _), .expired(_, _, let wh, _), .adjusted(_, let wh, _, _),
              .counted(_, let wh, _, _, _), .returned(_, let wh, _), .expected(_, _, let wh, _, _),
-             .cancelled(_, _, let wh, _), .policySet(_, let wh, _, _, _, _), .rescheduled(_, _, let wh, _, _),
+             .cancelled(_, _, let wh, _), .policySet(_, let wh, _, _, _, _, _), .rescheduled(_, _, let wh, _, _),
+             .allotted(_, let wh, _, _, _),
              .extended(_, _, let wh, _), .filled(_, let wh):
             return [wh]
         case .waitlisted(_, let wh, _, _, _), .unwaitlisted(_, let wh, _, _):
             return [wh ?? PairKey.anyWarehouse]
+        case .channelSet, .routeSet:
+            return [PairKey.configuration.wh]
+        case let .allocated(_, _, lines, _, _, _):
+            var warehouses: [String] = []
+            for line in lines where !warehouses.contains(line.wh) { warehouses.append(line.wh) }
+            return warehouses
         case .transferShipped(_, _, let from, let to, _, _):
             return [from, to]
         case .transferArrived(_, _, _, let to, _, _), .transferLost(_, _, _, let to, _):
@@ -132,9 +155,9 @@ public enum EventKind: UInt8, CaseIterable, Sendable {
     case adjusted, counted, returned, expected, cancelled, policySet
     // Format version 2 (FEATURES.md §0: raw values continue from 15).
     case rescheduled, extended, filled
-    // 18–22 are kept for channels and allocation (allotted, unallotted, allocated, route_set,
-    // channel_set: FEATURES.md §0 numbers them in that order).
-    case waitlisted = 23, unwaitlisted
+    // FEATURES.md §0 numbers these: 19 is kept for `unallotted`.
+    case allotted = 18
+    case allocated = 20, routeSet, channelSet, waitlisted, unwaitlisted
 
     public var name: String {
         switch self {
@@ -155,6 +178,10 @@ public enum EventKind: UInt8, CaseIterable, Sendable {
         case .rescheduled: "rescheduled"
         case .extended: "extended"
         case .filled: "filled"
+        case .allotted: "allotted"
+        case .allocated: "allocated"
+        case .routeSet: "route_set"
+        case .channelSet: "channel_set"
         case .waitlisted: "waitlisted"
         case .unwaitlisted: "unwaitlisted"
         }
@@ -175,6 +202,36 @@ public struct PromisePolicy: Equatable, Sendable {
         self.padSeconds = padSeconds; self.fillByOrder = fillByOrder
     }
     public var isEmpty: Bool { self == PromisePolicy() }
+}
+
+/// POLICY's per-channel override for one pair: rules, or `inherit` to drop the override.
+public struct ChannelPolicy: Equatable, Sendable {
+    public var channel: String
+    public var rules: ChannelRules
+    public var inherit: Bool
+    public init(channel: String, rules: ChannelRules, inherit: Bool) {
+        self.channel = channel; self.rules = rules; self.inherit = inherit
+    }
+}
+
+/// One line of an allocation: a reservation of `quantity` held units in `wh` (its awaiting units,
+/// with `backorder=po`, are moves of the event); `fence` of them from the channel's fence.
+public struct AllocationLine: Equatable, Sendable {
+    public var reservation: String
+    public var wh: String
+    public var quantity: Int64
+    public var fence: Int64
+    public var belowSafety: Bool
+    public init(reservation: String, wh: String, quantity: Int64, fence: Int64, belowSafety: Bool) {
+        self.reservation = reservation; self.wh = wh; self.quantity = quantity; self.fence = fence; self.belowSafety = belowSafety
+    }
+}
+
+/// Units a negative count took from a channel's fence.
+public struct FenceCut: Equatable, Sendable {
+    public var channel: String
+    public var quantity: Int64
+    public init(channel: String, quantity: Int64) { self.channel = channel; self.quantity = quantity }
 }
 
 /// Awaiting units moving inside a reservation: filled (to held), bound, rebound, released.
@@ -211,6 +268,12 @@ public struct Decisions: Equatable, Sendable {
     public var backorder: Backorder?
     /// `rescheduled`: the pad in force, which the new line dates include.
     public var padSeconds: Int64?
+    /// The channel a write drew on, and the units it took from (or, released, gave back to) its fence.
+    public var channel: String?
+    public var fence: Int64?
+    public var fenceBack: Int64?
+    /// Fences a negative count cut, largest first.
+    public var fenceCuts: [FenceCut] = []
     public init(moves: [LineMove] = [], expiries: [ExpiryChange] = [], priority: UInt8? = nil, backorder: Backorder? = nil,
                 padSeconds: Int64? = nil) {
         self.moves = moves; self.expiries = expiries; self.priority = priority; self.backorder = backorder; self.padSeconds = padSeconds

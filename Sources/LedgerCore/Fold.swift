@@ -37,12 +37,15 @@ public enum Ledger {
                 var reservation = existingReservation(reservationID, state)
                 precondition(reservation.held >= quantity, "sold more than reservation \(reservationID) holds")
                 reservation.held -= quantity
+                // Fenced units are sold first: what stays held came from the free pool last.
+                reservation.fence -= min(reservation.fence, quantity)
                 if reservation.held == 0 && reservation.lines.isEmpty { reservation.status = .sold }
                 state.reservations[reservationID] = reservation
             }
             updatePair(sku, wh, in: &state, time: at, mustExist: true) { pair in
                 if reservationID != nil { pair.reserved -= quantity }
                 pair.onHand -= quantity
+                pair.takeFence(event.decisions)
             }
 
         case let .reserved(reservationID, sku, wh, quantity, expiresAt):
@@ -51,22 +54,34 @@ public enum Ledger {
             reservation.priority = event.decisions.priority ?? Reservation.defaultPriority
             reservation.backorder = event.decisions.backorder ?? .no
             reservation.seq = event.seq
+            reservation.channel = event.decisions.channel
+            reservation.fence = event.decisions.fence ?? 0
             state.reservations[reservationID] = reservation
-            updatePair(sku, wh, in: &state, time: at, mustExist: false) { $0.reserved += quantity }
+            updatePair(sku, wh, in: &state, time: at, mustExist: false) { pair in
+                pair.reserved += quantity
+                pair.takeFence(event.decisions)
+            }
 
         case let .released(reservationID, sku, wh, quantity), let .expired(reservationID, sku, wh, quantity):
             var reservation = existingReservation(reservationID, state)
             precondition(reservation.held >= quantity, "released more than reservation \(reservationID) holds")
             reservation.held -= quantity
+            reservation.fence -= min(reservation.fence, quantity)
             // Awaiting units leave through the event's moves, which close the reservation then.
             if reservation.held == 0 && reservation.lines.isEmpty {
                 if case .expired = event.body { reservation.status = .expired } else { reservation.status = .released }
             }
             state.reservations[reservationID] = reservation
-            updatePair(sku, wh, in: &state, time: at, mustExist: true) { $0.reserved -= quantity }
+            updatePair(sku, wh, in: &state, time: at, mustExist: true) { pair in
+                pair.reserved -= quantity
+                if let back = event.decisions.fenceBack, let channel = reservation.channel { pair.fences[channel, default: 0] += back }
+            }
 
         case let .transferShipped(transferID, sku, from, to, quantity, eta):
-            updatePair(sku, from, in: &state, time: at, mustExist: true) { $0.onHand -= quantity }
+            updatePair(sku, from, in: &state, time: at, mustExist: true) { pair in
+                pair.onHand -= quantity
+                pair.takeFence(event.decisions)
+            }
             updatePair(sku, to, in: &state, time: at, mustExist: false) { $0.inbound += quantity }
             state.transfers[transferID] = Transfer(
                 id: transferID, sku: sku, from: from, to: to, shipped: quantity, arrived: 0, lost: 0, eta: eta)
@@ -78,7 +93,10 @@ public enum Ledger {
             land(transferID, sku: sku, to: to, arrived: 0, lost: lost, time: at, in: &state)
 
         case let .adjusted(sku, wh, delta, _), let .counted(sku, wh, _, delta, _):
-            updatePair(sku, wh, in: &state, time: at, mustExist: false) { $0.onHand += delta }
+            updatePair(sku, wh, in: &state, time: at, mustExist: false) { pair in
+                pair.onHand += delta
+                for cut in event.decisions.fenceCuts { pair.fences[cut.channel, default: 0] -= cut.quantity }
+            }
 
         case let .returned(sku, wh, quantity):
             updatePair(sku, wh, in: &state, time: at, mustExist: false) { $0.onHand += quantity }
@@ -95,7 +113,7 @@ public enum Ledger {
             state.purchaseOrders[po] = order
             updatePair(sku, wh, in: &state, time: at, mustExist: true) { $0.openOrders.removeAll { $0.purchaseOrder == po } }
 
-        case let .policySet(sku, wh, safety, reorder, max, promises):
+        case let .policySet(sku, wh, safety, reorder, max, promises, channel):
             updatePair(sku, wh, in: &state, time: at, mustExist: false) { pair in
                 if let safety { pair.safety = safety }
                 if let reorder { pair.reorder = reorder }
@@ -107,6 +125,45 @@ public enum Ledger {
                     if let pad = promises.padSeconds { pair.padSeconds = pad }
                     if let byOrder = promises.fillByOrder { pair.fillByOrder = byOrder }
                     pair.usesPromises = true
+                }
+                if let channel {
+                    pair.channelRules[channel.channel] = channel.inherit ? nil : channel.rules.merged(over: pair.channelRules[channel.channel])
+                    pair.usesChannels = true
+                }
+            }
+
+        case let .allotted(sku, wh, channel, quantity, _):
+            updatePair(sku, wh, in: &state, time: at, mustExist: false) { pair in
+                if quantity == 0 { pair.fences.removeValue(forKey: channel) } else { pair.fences[channel] = quantity }
+                pair.usesChannels = true
+            }
+
+        case let .channelSet(channel, rules):
+            let key = PairKey.configuration
+            updatePair(key.sku, key.wh, in: &state, time: at, mustExist: false) { pair in
+                pair.channelRules[channel] = rules.merged(over: pair.channelRules[channel])
+            }
+
+        case let .routeSet(region, warehouses):
+            let key = PairKey.configuration
+            updatePair(key.sku, key.wh, in: &state, time: at, mustExist: false) { pair in
+                pair.routes[region] = warehouses.isEmpty ? nil : warehouses
+            }
+
+        case let .allocated(alloc, sku, lines, expiresAt, _, _):
+            for line in lines {
+                var reservation = Reservation(id: line.reservation, sku: sku, wh: line.wh, held: line.quantity, expiresAt: expiresAt,
+                                              ref: event.ref, status: .open)
+                reservation.priority = event.decisions.priority ?? Reservation.defaultPriority
+                reservation.backorder = event.decisions.backorder ?? .no
+                reservation.seq = event.seq
+                reservation.channel = event.decisions.channel
+                reservation.fence = line.fence
+                reservation.alloc = alloc
+                state.reservations[line.reservation] = reservation
+                updatePair(sku, line.wh, in: &state, time: at, mustExist: false) { pair in
+                    pair.reserved += line.quantity
+                    if let channel = event.decisions.channel, line.fence > 0 { pair.fences[channel, default: 0] -= line.fence }
                 }
             }
 
@@ -145,11 +202,11 @@ public enum Ledger {
     /// line, or are given up. Buckets and each order's `promised` follow; a reservation left with
     /// nothing closes the way its event says.
     private static func applyMoves(_ event: Event, to state: inout LedgerState) {
-        var touched: [String] = []
+        var touched: [String] = [], seen: Set<String> = []
         for move in event.decisions.moves {
             var reservation = existingReservation(move.reservation, state)
             precondition(reservation.status == .open, "line move for reservation \(move.reservation), which is not open")
-            if !touched.contains(move.reservation) { touched.append(move.reservation) }
+            if seen.insert(move.reservation).inserted { touched.append(move.reservation) }
             let quantity = move.quantity
             reservation.apply(move)
             state.reservations[move.reservation] = reservation
@@ -168,6 +225,8 @@ public enum Ledger {
             reservation.expiresAt = change.expiresAt
             state.reservations[change.reservation] = reservation
         }
+        // Waiting lists change once per pair: one pass removes, inserts go where they sort.
+        var leaving: [PairKey: Set<String>] = [:], joining: [PairKey: [WaitingEntry]] = [:]
         for id in touched {
             var reservation = existingReservation(id, state)
             if reservation.held == 0 && reservation.lines.isEmpty {
@@ -178,14 +237,18 @@ public enum Ledger {
                 }
             }
             state.reservations[id] = reservation
-            let entry = reservation.waitingEntry
-            let waits = reservation.status == .open && !reservation.lines.isEmpty
-            updatePair(reservation.sku, reservation.wh, in: &state, time: event.recordedAt, mustExist: true) { pair in
-                let index = pair.waiting.firstIndex { $0.reservation == id }
-                if waits, index == nil {
-                    pair.waiting.insert(entry, at: pair.waiting.firstIndex { entry < $0 } ?? pair.waiting.endIndex)
-                } else if !waits, let index {
-                    pair.waiting.remove(at: index)
+            if reservation.status == .open && !reservation.lines.isEmpty {
+                joining[reservation.pair, default: []].append(reservation.waitingEntry)
+            } else {
+                leaving[reservation.pair, default: []].insert(id)
+            }
+        }
+        for key in Set(leaving.keys).union(joining.keys) {
+            updatePair(key.sku, key.wh, in: &state, time: event.recordedAt, mustExist: true) { pair in
+                if let gone = leaving[key] { pair.waiting.removeAll { gone.contains($0.reservation) } }
+                for entry in joining[key] ?? [] {
+                    let index = pair.waiting.partitioningIndex { !($0 < entry) }
+                    if index == pair.waiting.endIndex || pair.waiting[index] != entry { pair.waiting.insert(entry, at: index) }
                 }
             }
         }
@@ -228,7 +291,8 @@ public enum Ledger {
 
     private static func settle(_ pair: inout PairState, key: PairKey, time: Timestamp) {
         precondition(pair.onHand >= 0 && pair.reserved >= 0 && pair.inbound >= 0 && pair.available >= 0
-                        && pair.promised >= 0 && pair.preordered >= 0 && pair.unbacked >= 0,
+                        && pair.promised >= 0 && pair.preordered >= 0 && pair.unbacked >= 0
+                        && pair.fenced <= pair.available && pair.fences.values.allSatisfy { $0 >= 0 },
                      "buckets of \(key.sku)/\(key.wh) went negative")
         if pair.isBreached {
             if pair.breachSince == nil {
@@ -284,5 +348,24 @@ extension Reservation {
         case .released:
             break
         }
+    }
+}
+
+extension PairState {
+    /// A sale, hold or shipment for a channel takes what it drew from that channel's fence.
+    mutating func takeFence(_ decisions: Decisions) {
+        if let channel = decisions.channel, let fence = decisions.fence, fence > 0 { fences[channel, default: 0] -= fence }
+    }
+}
+
+extension Array where Element == WaitingEntry {
+    /// The first index whose element satisfies `belongs`, which holds for a suffix (binary search).
+    func partitioningIndex(where belongs: (WaitingEntry) -> Bool) -> Int {
+        var low = 0, high = count
+        while low < high {
+            let middle = (low + high) / 2
+            if belongs(self[middle]) { high = middle } else { low = middle + 1 }
+        }
+        return low
     }
 }

@@ -45,6 +45,10 @@ public enum Limits {
     public static let awaitingLinesMax = 8
     /// Reservations one event fills; the rest go into `filled` events in the same commit.
     public static let fillsPerEventMax = 1_000
+    /// Distinct channel names a pair may know (defaults, fences and overrides together).
+    public static let channelsMax = 32
+    /// Lines one ALLOCATE may make (`split=yes`).
+    public static let allocationLinesMax = 16
     /// Waitlist entries one pair (or a sku's any-warehouse list) holds.
     public static let waitlistPerPairMax = 10_000
     /// Subscribers one `restock` push names.

@@ -4,13 +4,17 @@
 extension Ledger {
     /// The moves of an event that frees units in a pair: `body` as it will be folded, and the
     /// reservation it releases (whose own lines are gone by then, so it is never filled).
-    static func freedBy(_ body: EventBody, releasing: String?, _ state: LedgerState) -> [LineMove] {
+    /// `fenceBack`: units of the released ones that go back to the reservation's channel fence.
+    static func freedBy(_ body: EventBody, releasing: String?, fenceBack: Int64? = nil, _ state: LedgerState) -> [LineMove] {
         let wh = body.warehouses.last!
         let key = PairKey(sku: body.sku, wh: wh)
         guard var pair = state.pair(key), !pair.waiting.isEmpty else { return [] }
         switch body {
-        case let .released(_, _, _, quantity), let .expired(_, _, _, quantity):
+        case let .released(id, _, _, quantity), let .expired(id, _, _, quantity):
             pair.reserved -= quantity
+            if let fenceBack, let channel = state.reservation(id)?.channel { pair.fences[channel, default: 0] += fenceBack }
+        case let .allotted(_, _, channel, quantity, _):
+            if quantity == 0 { pair.fences.removeValue(forKey: channel) } else { pair.fences[channel] = quantity }
         case let .transferArrived(_, _, _, _, quantity, _), let .returned(_, _, quantity):
             pair.onHand += quantity
         case let .adjusted(_, _, delta, _), let .counted(_, _, _, delta, _):
@@ -28,7 +32,7 @@ extension Ledger {
     /// `pair` is the pair as the event leaves it before any fill.
     static func fills(_ pair: PairState, _ key: PairKey, _ state: LedgerState, receivedOrder: String?,
                       excluding: String? = nil) -> [LineMove] {
-        var free = pair.available
+        var free = pair.free
         guard free > 0, !pair.waiting.isEmpty else { return [] }
         if pair.fillByOrder && receivedOrder == nil { return [] }
         var moves: [LineMove] = []

@@ -52,6 +52,11 @@ public struct ProtocolError: Error, Equatable, Sendable {
             self.init(.state, "\(entity.name) \(id) is \(status)", pairs: [(entity.key, id), ("state", status)])
         case let .state(what): self.init(.state, what)
         case let .limit(what): self.init(.limit, what)
+        case let .insufficientFree(free, requested):
+            self.init(.insufficient, "", pairs: [("free", String(free)), ("requested", String(requested))])
+        case let .unallocatable(available, requested, byWarehouse):
+            self.init(.insufficient, "", pairs: [("available", String(available)), ("requested", String(requested)),
+                                                 ("avail", byWarehouse.map { "\($0.0):\($0.1)" }.joined(separator: ","))])
         case let .argument(what): self.init(.argument, what)
         }
     }

@@ -16,7 +16,7 @@ public enum Request: Equatable, Sendable {
 public enum ReplyFormat: String, Sendable { case line, json }
 
 public enum ReadRequest: Equatable, Sendable {
-    case stock(sku: String, wh: String?, at: LogPoint?)
+    case stock(sku: String, wh: String?, at: LogPoint?, channel: String? = nil)
     case breaches(wh: String?, sku: String?)
     case breachHistory(wh: String?, sku: String?, from: Timestamp?, to: Timestamp?)
     case reorder(wh: String?, sku: String?)
@@ -24,6 +24,8 @@ public enum ReadRequest: Equatable, Sendable {
                       filter: ReservationFilter = ReservationFilter())
     /// When `quantity` units could be promised (one row per warehouse), or without it the ATP timeline.
     case promise(sku: String, wh: String?, quantity: Int64?, backorder: Backorder)
+    /// One row per (wh, channel) of a sku: fence, rules, view, held.
+    case channels(sku: String, wh: String?, channel: String?)
     /// Pairs whose stock is 0: who waits, and the honest restock date (FEATURES.md §1f).
     case restock(sku: String?, wh: String?)
     case transfers(sku: String?, wh: String?, transfer: String?)
@@ -57,8 +59,8 @@ public enum WatchTopic: Equatable, Sendable {
 /// counter per verb is an array element rather than a hashed lookup on the hot path.
 public enum Verb: Int, CaseIterable, Sendable {
     case receive, sell, reserve, release, transfer, arrive, adjust, count, returnGoods, expect, cancel, policy
-    case reschedule, extend, wait, unwait
-    case stock, breaches, reorder, reservations, transfers, history, events, info, metrics, promise, restock
+    case reschedule, extend, wait, unwait, allot, channel, route, allocate
+    case stock, breaches, reorder, reservations, transfers, history, events, info, metrics, promise, restock, channels
     case begin, commit, abort, hello, ping, quit, watch, unwatch
 
     /// The word on the wire.
@@ -93,6 +95,11 @@ extension Request {
             case .extend: .extend
             case .wait: .wait
             case .unwait: .unwait
+            case .allot: .allot
+            case .channel: .channel
+            case .route: .route
+            case .allocate: .allocate
+            case .releaseAllocation: .release
             }
         case .read(let read):
             switch read {
@@ -107,6 +114,7 @@ extension Request {
             case .metrics: .metrics
             case .promise: .promise
             case .restock: .restock
+            case .channels: .channels
             }
         case .begin: .begin
         case .commit: .commit

@@ -16,20 +16,20 @@ public enum RequestFingerprint {
         switch request.command {
         case let .receive(sku, wh, quantity, purchaseOrder):
             line.add("sku", sku); line.add("wh", wh); line.add("qty", quantity); line.add("po", purchaseOrder)
-        case let .sell(sku, wh, quantity):
-            line.add("sku", sku); line.add("wh", wh); line.add("qty", quantity)
+        case let .sell(sku, wh, quantity, channel):
+            line.add("sku", sku); line.add("wh", wh); line.add("qty", quantity); line.add("channel", channel)
         case let .sellReserved(reservation, quantity):
             line.add("res", reservation); line.add("qty", quantity)
         case let .reserve(sku, wh, quantity, reservation, ttlSeconds, terms):
             line.add("sku", sku); line.add("wh", wh); line.add("qty", quantity); line.add("res", reservation)
             line.add("ttl", ttlSeconds)
             if terms.backorder != .no { line.add("backorder", terms.backorder.name) }
-            line.add("po", terms.purchaseOrder); line.add("priority", terms.priority.map(Int64.init))
+            line.add("po", terms.purchaseOrder); line.add("priority", terms.priority.map(Int64.init)); line.add("channel", terms.channel)
         case let .release(reservation, quantity):
             line.add("res", reservation); line.add("qty", quantity)
-        case let .transfer(sku, from, to, quantity, transfer, eta):
+        case let .transfer(sku, from, to, quantity, transfer, eta, channel):
             line.add("sku", sku); line.add("from", from); line.add("to", to); line.add("qty", quantity)
-            line.add("xfer", transfer); line.add("eta", eta)
+            line.add("xfer", transfer); line.add("eta", eta); line.add("channel", channel)
         case let .arrive(transfer, quantity, lost):
             line.add("xfer", transfer); line.add("qty", quantity); line.add("lost", lost)
         case let .adjust(sku, wh, delta, reason):
@@ -45,9 +45,14 @@ public enum RequestFingerprint {
         case let .cancel(purchaseOrder, releaseOrphans):
             line.add("po", purchaseOrder)
             if releaseOrphans { line.add("orphans", "release") }
-        case let .policy(sku, wh, safety, reorder, max, promises):
+        case let .policy(sku, wh, safety, reorder, max, promises, channel):
             line.add("sku", sku); line.add("wh", wh); line.add("safety", safety); line.add("reorder", reorder)
             line.add("max", max)
+            if let channel {
+                line.add("channel", channel.channel)
+                addRules(&line, channel.rules)
+                if channel.inherit { line.add("inherit", "yes") }
+            }
             if let promises {
                 line.add("preorder", promises.preorder)
                 line.add("preorder_until", promises.preorderUntil.map { $0?.rfc3339 ?? "-" })
@@ -59,6 +64,23 @@ public enum RequestFingerprint {
             line.add("po", purchaseOrder); line.add("eta", eta); line.addText("reason", reason)
         case let .extend(reservation, ttlSeconds):
             line.add("res", reservation); line.add("ttl", ttlSeconds)
+        case let .allot(sku, wh, channel, quantity, until):
+            line.add("sku", sku); line.add("wh", wh); line.add("channel", channel); line.add("qty", quantity); line.add("until", until)
+        case let .channel(channel, rules):
+            line.add("channel", channel)
+            addRules(&line, rules)
+        case let .route(region, warehouses):
+            line.add("region", region); line.add("wh", warehouses.isEmpty ? "-" : warehouses.joined(separator: ","))
+        case let .allocate(request):
+            line.add("sku", request.sku); line.add("qty", request.quantity); line.add("region", request.region)
+            line.add("wh", request.warehouses?.joined(separator: ",")); line.add("strategy", request.strategy.rawValue)
+            line.add("split", Int64(request.split)); line.add("partial", request.partial ? "yes" : "no")
+            line.add("exclude", request.exclude.isEmpty ? nil : request.exclude.joined(separator: ","))
+            line.add("alloc", request.alloc); line.add("ttl", request.ttlSeconds)
+            if request.terms.backorder != .no { line.add("backorder", request.terms.backorder.name) }
+            line.add("priority", request.terms.priority.map(Int64.init)); line.add("channel", request.terms.channel)
+        case let .releaseAllocation(alloc):
+            line.add("alloc", alloc)
         case let .wait(sku, wh, subscriber, quantity, channel):
             line.add("sku", sku); line.add("wh", wh); line.add("ref", subscriber); line.add("qty", quantity)
             line.add("channel", channel)
@@ -96,9 +118,18 @@ public enum RequestFingerprint {
         case .reschedule: "RESCHEDULE"
         case .extend: "EXTEND"
         case .wait: "WAIT"
+        case .allot: "ALLOT"
+        case .channel: "CHANNEL"
+        case .route: "ROUTE"
+        case .allocate: "ALLOCATE"
+        case .releaseAllocation: "RELEASE"
         case .unwait: "UNWAIT"
         case .expire: "EXPIRE"
         }
+    }
+
+    static func addRules(_ line: inout CanonicalLine, _ rules: ChannelRules) {
+        line.add("share", rules.share); line.add("buffer", rules.buffer); line.add("max", rules.max); line.add("low", rules.low)
     }
 
     /// A line of `key=value` tokens: identifiers and numbers bare (they never hold a space, a quote
@@ -141,16 +172,16 @@ enum LegacyFingerprint {
         switch command {
         case let .receive(sku, wh, quantity, purchaseOrder):
             "receive(sku: \(q(sku)), wh: \(q(wh)), quantity: \(quantity), purchaseOrder: \(q(purchaseOrder)))"
-        case let .sell(sku, wh, quantity):
-            "sell(sku: \(q(sku)), wh: \(q(wh)), quantity: \(quantity))"
+        case let .sell(sku, wh, quantity, channel):
+            channel != nil ? "" : "sell(sku: \(q(sku)), wh: \(q(wh)), quantity: \(quantity))"
         case let .sellReserved(reservation, quantity):
             "sellReserved(reservation: \(q(reservation)), quantity: \(o(quantity)))"
         case let .reserve(sku, wh, quantity, reservation, ttlSeconds, terms):
             terms != ReserveTerms() ? "" : "reserve(sku: \(q(sku)), wh: \(q(wh)), quantity: \(quantity), reservation: \(q(reservation)), ttlSeconds: \(o(ttlSeconds)))"
         case let .release(reservation, quantity):
             "release(reservation: \(q(reservation)), quantity: \(o(quantity)))"
-        case let .transfer(sku, from, to, quantity, transfer, eta):
-            "transfer(sku: \(q(sku)), from: \(q(from)), to: \(q(to)), quantity: \(quantity), transfer: \(q(transfer)), eta: \(o(eta?.rfc3339)))"
+        case let .transfer(sku, from, to, quantity, transfer, eta, channel):
+            channel != nil ? "" : "transfer(sku: \(q(sku)), from: \(q(from)), to: \(q(to)), quantity: \(quantity), transfer: \(q(transfer)), eta: \(o(eta?.rfc3339)))"
         case let .arrive(transfer, quantity, lost):
             "arrive(transfer: \(q(transfer)), quantity: \(o(quantity)), lost: \(o(lost)))"
         case let .adjust(sku, wh, delta, reason):
@@ -163,12 +194,12 @@ enum LegacyFingerprint {
             !bind ? "" : "expect(sku: \(q(sku)), wh: \(q(wh)), quantity: \(quantity), eta: \(eta.rfc3339), purchaseOrder: \(q(purchaseOrder)))"
         case let .cancel(purchaseOrder, releaseOrphans):
             releaseOrphans ? "" : "cancel(purchaseOrder: \(q(purchaseOrder)))"
-        case let .policy(sku, wh, safety, reorder, max, promises):
-            promises != nil ? "" : "policy(sku: \(q(sku)), wh: \(q(wh)), safety: \(o(safety)), reorder: \(o(reorder)), max: \(o(max)))"
+        case let .policy(sku, wh, safety, reorder, max, promises, channel):
+            promises != nil || channel != nil ? "" : "policy(sku: \(q(sku)), wh: \(q(wh)), safety: \(o(safety)), reorder: \(o(reorder)), max: \(o(max)))"
         case let .expire(reservation):
             "expire(reservation: \(q(reservation)))"
         // Added after the legacy form was frozen: no record was ever written in it ("" never matches one).
-        case .reschedule, .extend, .wait, .unwait:
+        case .reschedule, .extend, .wait, .unwait, .allot, .channel, .route, .allocate, .releaseAllocation:
             ""
         }
     }

@@ -22,8 +22,8 @@ public enum RequestParser {
             if let reservation = try args.optionalIdentifier("res") {
                 request = try write(&args, .sellReserved(reservation: reservation, quantity: try args.optionalQuantity("qty")))
             } else {
-                let sku = try args.identifier("sku"), wh = try args.identifier("wh")
-                request = try write(&args, .sell(sku: sku, wh: wh, quantity: try args.quantity("qty")))
+                let sku = try args.identifier("sku"), wh = try args.identifier("wh"), quantity = try args.quantity("qty")
+                request = try write(&args, .sell(sku: sku, wh: wh, quantity: quantity, channel: try args.optionalIdentifier("channel")))
             }
         case "RESERVE":
             let sku = try args.identifier("sku"), wh = try args.identifier("wh"), quantity = try args.quantity("qty")
@@ -54,14 +54,18 @@ public enum RequestParser {
             let po = try args.identifier("po"), eta = try args.time("eta")
             request = try write(&args, .reschedule(purchaseOrder: po, eta: eta, reason: try args.optionalFreeText("reason")))
         case "RELEASE":
-            let reservation = try args.identifier("res")
-            request = try write(&args, .release(reservation: reservation, quantity: try args.optionalQuantity("qty")))
+            if let alloc = try args.optionalIdentifier("alloc") {
+                request = try write(&args, .releaseAllocation(alloc: alloc))
+            } else {
+                let reservation = try args.identifier("res")
+                request = try write(&args, .release(reservation: reservation, quantity: try args.optionalQuantity("qty")))
+            }
         case "TRANSFER":
             let sku = try args.identifier("sku"), from = try args.identifier("from"), to = try args.identifier("to")
             let quantity = try args.quantity("qty")
             request = try write(&args, .transfer(sku: sku, from: from, to: to, quantity: quantity,
                                                  transfer: try args.optionalIdentifier("xfer"),
-                                                 eta: try args.optionalTime("eta")))
+                                                 eta: try args.optionalTime("eta"), channel: try args.optionalIdentifier("channel")))
         case "ARRIVE":
             let transfer = try args.identifier("xfer")
             request = try write(&args, .arrive(transfer: transfer, quantity: try args.optionalQuantity("qty", minimum: 0),
@@ -93,17 +97,38 @@ public enum RequestParser {
             let sku = try args.identifier("sku"), wh = try args.identifier("wh")
             let safety = try args.optionalQuantity("safety", minimum: 0)
             let reorder = try args.optionalQuantity("reorder", minimum: 0)
-            let max = try args.optionalQuantity("max", minimum: 0)
+            // With channel=, max= and the other levels are that channel's (FEATURES.md §1b).
+            let channel = try args.channelPolicy()
+            let max = channel == nil ? try args.optionalQuantity("max", minimum: 0) : nil
             let promises = try args.promisePolicy()
-            guard safety != nil || reorder != nil || max != nil || promises != nil else {
+            guard safety != nil || reorder != nil || max != nil || promises != nil || channel != nil else {
                 // The text of the first protocol, kept byte for byte (P4); the promise levels are in protocol.md.
                 throw ProtocolError(.argument, "missing key: one of safety, reorder, max")
             }
-            request = try write(&args, .policy(sku: sku, wh: wh, safety: safety, reorder: reorder, max: max, promises: promises))
+            request = try write(&args, .policy(sku: sku, wh: wh, safety: safety, reorder: reorder, max: max, promises: promises,
+                                               channel: channel))
+        case "ALLOT":
+            let sku = try args.identifier("sku"), wh = try args.identifier("wh"), channel = try args.identifier("channel")
+            let quantity = try args.quantity("qty", minimum: 0)
+            request = try write(&args, .allot(sku: sku, wh: wh, channel: channel, quantity: quantity, until: try args.optionalTime("until")))
+        case "CHANNEL":
+            let channel = try args.identifier("channel")
+            let rules = try args.channelRules()
+            guard !rules.isEmpty else { throw ProtocolError(.argument, "missing key: one of share, buffer, max, low") }
+            request = try write(&args, .channel(channel: channel, rules: rules))
+        case "ROUTE":
+            let region = try args.identifier("region")
+            let list = try args.list("wh")
+            request = try write(&args, .route(region: region, warehouses: list ?? []))
+        case "ALLOCATE":
+            request = try write(&args, .allocate(try args.allocateRequest()))
 
         case "STOCK":
             let sku = try args.identifier("sku"), wh = try args.optionalIdentifier("wh")
-            request = .read(.stock(sku: sku, wh: wh, at: try args.optionalLogPoint("at")))
+            request = .read(.stock(sku: sku, wh: wh, at: try args.optionalLogPoint("at"), channel: try args.optionalIdentifier("channel")))
+        case "CHANNELS":
+            let sku = try args.identifier("sku"), wh = try args.optionalIdentifier("wh")
+            request = .read(.channels(sku: sku, wh: wh, channel: try args.optionalIdentifier("channel")))
         case "BREACHES":
             let wh = try args.optionalIdentifier("wh"), sku = try args.optionalIdentifier("sku")
             if try args.optionalYesNo("history") == true {
@@ -247,6 +272,8 @@ struct Arguments {
         "priority",
         // Waitlists (FEATURES.md §1f).
         "channel", "min",
+        // Channels and allocation (FEATURES.md §1b, §1c).
+        "alloc", "buffer", "exclude", "inherit", "low", "partial", "region", "share", "split", "strategy", "until",
     ]
 
     private mutating func take(_ key: String) -> String? {
@@ -435,7 +462,73 @@ extension Arguments {
             guard let value = UInt8(text), (1...9).contains(value) else { throw ProtocolError(.argument, "priority: 1 to 9") }
             priority = value
         }
-        return ReserveTerms(backorder: backorder, purchaseOrder: po, priority: priority)
+        return ReserveTerms(backorder: backorder, purchaseOrder: po, priority: priority, channel: try optionalIdentifier("channel"))
+    }
+
+    /// `share buffer max low` of a channel (share a whole percent 0–100).
+    mutating func channelRules() throws(ProtocolError) -> ChannelRules {
+        let share = try optionalQuantity("share", minimum: 0)
+        if let share, share > 100 { throw ProtocolError(.argument, "share: a whole percent from 0 to 100") }
+        return ChannelRules(share: share, buffer: try optionalQuantity("buffer", minimum: 0),
+                            max: try optionalQuantity("max", minimum: 0), low: try optionalQuantity("low", minimum: 0))
+    }
+
+    /// POLICY's `channel=` with its levels or `inherit=yes` (not both).
+    mutating func channelPolicy() throws(ProtocolError) -> ChannelPolicy? {
+        guard let channel = try optionalIdentifier("channel") else { return nil }
+        let rules = try channelRules()
+        let inherit = try optionalYesNo("inherit") ?? false
+        if inherit && !rules.isEmpty { throw ProtocolError(.argument, "inherit: not with share, buffer, max or low") }
+        guard inherit || !rules.isEmpty else { throw ProtocolError(.argument, "missing key: one of share, buffer, max, low, inherit") }
+        return ChannelPolicy(channel: channel, rules: rules, inherit: inherit)
+    }
+
+    /// A list: 1–64 identifiers joined by `,` (`-` alone: the empty list), none twice.
+    mutating func list(_ key: String) throws(ProtocolError) -> [String]? {
+        guard let text = try optionalString(key) else { return nil }
+        if text == "-" { return [] }
+        let items = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard items.count <= 64 else { throw ProtocolError(.argument, "\(key): at most 64 items") }
+        var seen: Set<String> = []
+        for item in items {
+            guard !item.isEmpty, item.utf8.count <= Limits.identifierBytesMax, item.utf8.allSatisfy(Identifier.isValidByte) else {
+                throw ProtocolError(.argument, "\(key): only A-Z a-z 0-9 . _ - : / # @ + are allowed, items joined by ,")
+            }
+            guard seen.insert(item).inserted else { throw ProtocolError(.argument, "\(key): \(item) twice") }
+        }
+        return items
+    }
+
+    /// ALLOCATE's arguments (FEATURES.md §1c).
+    mutating func allocateRequest() throws(ProtocolError) -> AllocateRequest {
+        let sku = try identifier("sku"), quantity = try quantity("qty")
+        let region = try optionalIdentifier("region"), warehouses = try list("wh")
+        guard (region == nil) != (warehouses == nil) else { throw ProtocolError(.argument, "region or wh: exactly one is required") }
+        if warehouses?.isEmpty == true { throw ProtocolError(.argument, "wh: at least one warehouse") }
+        var request = AllocateRequest(sku: sku, quantity: quantity, region: region, warehouses: warehouses)
+        if let strategy = try optionalString("strategy") {
+            guard let known = AllocationStrategy(rawValue: strategy) else {
+                throw ProtocolError(.argument, "strategy: expected fewest, rank, stock or surplus")
+            }
+            request.strategy = known
+        }
+        switch try optionalString("split") {
+        case nil, "yes": break
+        case "no": request.split = 1
+        case let text?:
+            guard let lines = Int(text), (1...Limits.allocationLinesMax).contains(lines) else {
+                throw ProtocolError(.argument, "split: no, yes or 1 to \(Limits.allocationLinesMax)")
+            }
+            request.split = lines
+        }
+        request.partial = try optionalYesNo("partial") ?? false
+        request.exclude = try list("exclude") ?? []
+        request.alloc = try optionalIdentifier("alloc")
+        request.ttlSeconds = try optionalDuration("ttl")
+        let terms = try reserveTerms()
+        guard terms.backorder != .cap, terms.purchaseOrder == nil else { throw ProtocolError(.argument, "backorder: only po with ALLOCATE") }
+        request.terms = terms
+        return request
     }
 
     /// The promise levels of a POLICY, nil when none is given. Times and ship dates take `-` to clear.

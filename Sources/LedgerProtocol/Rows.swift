@@ -34,7 +34,36 @@ public enum Rows {
             line.addIfPresent("restock_eta", pair.restockETA)
             line.add("waiting", pair.waitingUnits)
         }
+        if pair.usesChannels {
+            line.add("fenced", pair.fenced)
+            line.add("free", pair.free)
+        }
         return line
+    }
+
+    /// A `stock` row with a channel's `view=` and `fence=` after the buckets (`STOCK channel=`).
+    public static func stock(_ key: PairKey, _ pair: PairState, at: Timestamp?, channel: String, defaults: PairState?) -> String {
+        var line = stockLine(key, pair, at: at)
+        line.add("view", max(0, pair.view(channel, defaults: defaults)))
+        line.add("fence", pair.fences[channel] ?? 0)
+        return line.text
+    }
+
+    /// A `channel` row of CHANNELS: one channel in one pair.
+    public static func channel(_ key: PairKey, _ pair: PairState, channel: String, defaults: PairState?, held: Int64) -> String {
+        let rules = pair.channelRules[channel].merged(over: defaults?.channelRules[channel])
+        var line = ReplyLine("channel")
+        line.add("sku", key.sku)
+        line.add("wh", key.wh)
+        line.add("channel", channel)
+        line.add("fence", pair.fences[channel] ?? 0)
+        line.add("share", rules.share ?? 100)
+        line.add("buffer", rules.buffer ?? 0)
+        line.add("max", rules.max.map(String.init) ?? "none")
+        line.add("low", rules.low ?? 0)
+        line.add("view", max(0, pair.view(channel, defaults: defaults)))
+        line.add("held", held)
+        return line.text
     }
 
     /// The `total` row: sums across the warehouses of one sku.
@@ -356,6 +385,20 @@ public enum Rows {
         return line.text
     }
 
+    static func ruleFields(_ rules: ChannelRules) -> [(String, String)] {
+        var fields: [(String, String)] = []
+        if let share = rules.share { fields.append(("share", String(share))) }
+        if let buffer = rules.buffer { fields.append(("buffer", String(buffer))) }
+        if let max = rules.max { fields.append(("max", String(max))) }
+        if let low = rules.low { fields.append(("low", String(low))) }
+        return fields
+    }
+
+    /// `ORD-9.1@LIL:5,ORD-9.2@PAR:2`: an allocation's lines, as batch `done` rows and `event` rows show them.
+    public static func allocationLines(_ lines: [AllocationLine]) -> String {
+        lines.map { "\($0.reservation)@\($0.wh):\($0.quantity)" }.joined(separator: ",")
+    }
+
     /// The decisions of an event as `event` rows show them: `backorder= priority= lines=` of a
     /// reservation, `fills=r11:3,r14:2`, `binds=` (EXPECT), `rebind=r12:3>PO-10,r15:2>cap` (CANCEL),
     /// `moved=` (RESCHEDULE, with `pad=`), `gave_up=` (awaiting units a RELEASE or expiry gave up).
@@ -365,6 +408,14 @@ public enum Rows {
         var fields: [(String, String)] = []
         if let backorder = decisions.backorder { fields.append(("backorder", backorder.name)) }
         if let priority = decisions.priority { fields.append(("priority", String(priority))) }
+        if let channel = decisions.channel {
+            fields.append(("channel", channel))
+            if let fence = decisions.fence { fields.append(("fence", String(fence))) }
+            if let back = decisions.fenceBack { fields.append(("fence_back", String(back))) }
+        }
+        if !decisions.fenceCuts.isEmpty {
+            fields.append(("fence_cut", decisions.fenceCuts.map { "\($0.channel):\($0.quantity)" }.joined(separator: ",")))
+        }
         let created = decisions.moves.filter { $0.from == nil }
         if !created.isEmpty {
             fields.append(("lines", created.map { move -> String in
@@ -434,9 +485,18 @@ public enum Rows {
             return [("sku", sku), ("wh", wh), ("qty", n(quantity)), ("po", po), ("eta", eta.rfc3339)]
         case let .cancelled(po, sku, wh, quantity):
             return [("sku", sku), ("wh", wh), ("qty", n(quantity)), ("po", po)]
-        case let .policySet(sku, wh, safety, reorder, max, promises):
-            var fields = [("sku", sku), ("wh", wh)] + (safety.map { [("safety", n($0))] } ?? [])
-                + (reorder.map { [("reorder", n($0))] } ?? []) + (max.map { [("max", n($0))] } ?? [])
+        case let .policySet(sku, wh, safety, reorder, max, promises, channel):
+            var fields: [(String, String)] = [("sku", sku), ("wh", wh)]
+            if let safety { fields.append(("safety", n(safety))) }
+            if let reorder { fields.append(("reorder", n(reorder))) }
+            if let channel {
+                // With a channel, max= is that channel's: the pair's levels are not set in the same request.
+                fields.append(("channel", channel.channel))
+                fields += ruleFields(channel.rules)
+                if channel.inherit { fields.append(("inherit", "yes")) }
+            } else if let max {
+                fields.append(("max", n(max)))
+            }
             if let promises {
                 if let preorder = promises.preorder { fields.append(("preorder", n(preorder))) }
                 if let until = promises.preorderUntil { fields.append(("preorder_until", until?.rfc3339 ?? "-")) }
@@ -456,6 +516,15 @@ public enum Rows {
                 + (channel.map { [("channel", $0)] } ?? [])
         case let .unwaitlisted(sku, wh, subscriber, reason):
             return [("sku", sku), ("wh", wh ?? PairKey.anyWarehouse), ("ref", subscriber)] + (reason.map { [("reason", $0)] } ?? [])
+        case let .allotted(sku, wh, channel, quantity, until):
+            return [("sku", sku), ("wh", wh), ("channel", channel), ("qty", n(quantity))] + (until.map { [("until", $0.rfc3339)] } ?? [])
+        case let .channelSet(channel, rules):
+            return [("channel", channel)] + ruleFields(rules)
+        case let .routeSet(region, warehouses):
+            return [("region", region), ("wh", warehouses.isEmpty ? "-" : warehouses.joined(separator: ","))]
+        case let .allocated(alloc, sku, lines, expiresAt, requested, strategy):
+            return [("sku", sku), ("alloc", alloc), ("lines", allocationLines(lines)), ("expires", expiresAt.rfc3339),
+                    ("requested", n(requested)), ("strategy", strategy)]
         }
     }
 
@@ -538,6 +607,30 @@ public enum Rows {
                 line.add("released", units { $0 == .released })
                 if count > Limits.promiseRowsMax { line.add("more", count - Limits.promiseRowsMax) }
             }
+        case let .allocated(alloc, _, lines, expiresAt, requested, strategy):
+            // One `line` row per reservation it made, then the allocation; no pair buckets (several pairs).
+            var allocated: Int64 = 0
+            for allocation in lines {
+                guard let made = reservations(allocation.reservation) else { continue }
+                var row = ReplyLine("line")
+                row.add("res", made.id)
+                row.add("wh", made.wh)
+                row.add("qty", made.held + made.awaiting)
+                row.add("held", made.held)
+                row.add("awaiting", made.awaiting)
+                row.add("promise", made.promise.text)
+                if allocation.belowSafety { row.add("below_safety", true) }
+                rows.append(row.text)
+                allocated += made.held + made.awaiting
+            }
+            line.add("alloc", alloc)
+            line.add("sku", sku)
+            line.add("qty", allocated)
+            line.add("lines", lines.count)
+            line.add("short", requested - allocated)
+            line.add("strategy", strategy)
+            line.add("expires", expiresAt)
+            return rows + [line.text]
         case let .waitlisted(_, wh, subscriber, _, _), let .unwaitlisted(_, wh, subscriber, _):
             // A waitlist write changes no bucket: its reply says where the subscriber stands.
             let key = PairKey(sku: sku, wh: wh ?? PairKey.anyWarehouse)

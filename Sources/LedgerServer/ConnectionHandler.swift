@@ -304,7 +304,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// Reads that fold or scan the log: they run on the read pool, off the event loop.
     static func runsOffLoop(_ read: ReadRequest) -> Bool {
         switch read {
-        case .stock(_, _, let at): at != nil
+        case .stock(_, _, let at, _): at != nil
+        case .channels: false
         case .history, .events, .breachHistory, .metrics: true
         case .breaches, .reorder, .reservations, .transfers, .info, .promise: false
         // Without a sku it looks at every pair.

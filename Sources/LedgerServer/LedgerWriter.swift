@@ -648,9 +648,16 @@ struct GroupScratch {
                     }
                 }
             }
-            let lines = Rows.writeReply(event, pairs: { [state] key in state.pair(key) ?? PairState() },
+            var lines = Rows.writeReply(event, pairs: { [state] key in state.pair(key) ?? PairState() },
                                         reservations: { [state] in state.reservation($0) }, before: before,
                                         continuation: Array(decided.dropFirst()))
+            if case .releaseAllocation = request.command {
+                // Answered like a batch: a `done` row per line released, then the count.
+                lines = decided.map { released in
+                    let ok = Rows.writeReply(released, pairs: { [state] key in state.pair(key) ?? PairState() }).last!
+                    return "done" + ok.dropFirst(2)
+                } + ["OK count=\(decided.count)"]
+            }
             if let key = request.idempotencyKey {
                 idempotency[key] = IdempotencyRecord(fingerprint: fingerprint, reply: lines.joined(separator: "\n"),
                                                      recordedAt: now)

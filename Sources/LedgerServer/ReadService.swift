@@ -160,7 +160,7 @@ public struct ReadService: Sendable {
     func answer(_ request: ReadRequest, json: Bool, allocator: ByteBufferAllocator, timed: Bool = true) -> ByteBuffer {
         let started = timed ? ServerMetrics.nanosecondsNow() : 0
         defer { if timed { metrics.readDuration.recordNanoseconds(ServerMetrics.nanosecondsNow() - started) } }
-        if !json, case let .stock(sku, wh, nil) = request {
+        if !json, case let .stock(sku, wh, nil, nil) = request {
             let (skuPairs, seq) = view.withContents { ($0.skus[sku], $0.lastSeq) }
             var rows: ByteBuffer
             var rowCount = 1
@@ -228,6 +228,14 @@ public struct ReadService: Sendable {
         return pairs
     }
 
+    /// `stock` rows (with `view= fence=` for a channel), then the `total` row.
+    private func stockRows(_ sku: String, _ pairs: [(PairKey, PairState)], at time: Timestamp, channel: String?,
+                           defaults: PairState?) -> [String] {
+        pairs.map { key, pair in
+            channel.map { Rows.stock(key, pair, at: time, channel: $0, defaults: defaults) } ?? Rows.stock(key, pair, at: time)
+        } + [Rows.total(sku: sku, pairs)]
+    }
+
     private func ok(_ rows: [String], _ seq: UInt64) -> [String] {
         rows + ["OK rows=\(rows.count) seq=\(seq)"]
     }
@@ -246,12 +254,12 @@ public struct ReadService: Sendable {
 
     private func answerOrThrow(_ request: ReadRequest) throws -> [String] {
         switch request {
-        case let .stock(sku, wh, nil):
+        case let .stock(sku, wh, nil, channel):
             let (pairs, seq) = presentStock(sku: sku, wh: wh)
-            let now = clock()
-            return ok(pairs.map { Rows.stock($0.0, $0.1, at: now) } + [Rows.total(sku: sku, pairs)], seq)
+            let defaults = view.withContents { $0.anyWarehouse[PairKey.configuration.sku] }
+            return ok(stockRows(sku, pairs, at: clock(), channel: channel, defaults: defaults), seq)
 
-        case let .stock(sku, wh, at?):
+        case let .stock(sku, wh, at?, channel):
             let (tail, heldSeq) = view.withContents { contents in
                 (contents.tail.only(sku), at.time.flatMap { contents.clockMarks.seq(at: $0) })
             }
@@ -260,7 +268,32 @@ public struct ReadService: Sendable {
             }
             // The pre-order window is judged at the time asked about: that of event N for `seq:N`.
             let time = try at.time ?? store.read { try $0.event(answerSeq)?.recordedAt } ?? clock()
-            return ok(pairs.map { Rows.stock($0.0, $0.1, at: time) } + [Rows.total(sku: sku, pairs)], answerSeq)
+            // Channel defaults as they were then: the configuration's own events, folded up to the same seq.
+            let defaults = try channel == nil ? nil : store.read { reader in
+                try PointInTime(reader: reader, tail: view.withContents { $0.tail.only(PairKey.configuration.sku) })
+                    .pairs(sku: PairKey.configuration.sku, upTo: answerSeq).first?.1
+            }
+            return ok(stockRows(sku, pairs, at: time, channel: channel, defaults: defaults), answerSeq)
+
+        case let .channels(sku, wh, channel):
+            // One row per (wh, channel) the pair or the defaults know, with the units the channel's
+            // open reservations hold there.
+            let (pairs, seq) = presentStock(sku: sku, wh: wh)
+            return view.withContents { contents -> [String] in
+                let defaults = contents.anyWarehouse[PairKey.configuration.sku]
+                var rows: [String] = []
+                for (key, pair) in pairs {
+                    var names = Set(pair.fences.keys).union(pair.channelRules.keys).union(defaults?.channelRules.keys.map { $0 } ?? [])
+                    if let channel { names = names.intersection([channel]) }
+                    for name in names.sorted() {
+                        let held = contents.reservations.values.reduce(Int64(0)) { sum, reservation in
+                            sum + (reservation.pair == key && reservation.channel == name ? reservation.held : 0)
+                        }
+                        rows.append(Rows.channel(key, pair, channel: name, defaults: defaults, held: held))
+                    }
+                }
+                return ok(rows, seq)
+            }
 
         case let .breaches(wh, sku):
             let (found, seq) = pairs(in: { $0.breached }, wh: wh, sku: sku)

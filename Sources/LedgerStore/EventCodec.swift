@@ -15,7 +15,7 @@ public enum EventCodec {
 
     static func version(of event: Event) -> UInt8 {
         if !event.decisions.isEmpty || event.body.kind.rawValue >= EventKind.rescheduled.rawValue { return 2 }
-        if case .policySet(_, _, _, _, _, let promises?) = event.body, !promises.isEmpty { return 2 }
+        if case .policySet(_, _, _, _, _, let promises, let channel) = event.body, !(promises?.isEmpty ?? true) || channel != nil { return 2 }
         return 1
     }
 
@@ -27,6 +27,7 @@ public enum EventCodec {
         // Version 2: promises.
         case move, priority, backorder, pad, preorder, preorderUntil, preorderETA, fillByOrder, previous
         case subscriber, channel, expiry
+        case share, buffer, channelMax, low, inherit, fence, fenceBack, fenceCut, region, warehouses, until, alloc, allocationLine
     }
 
     /// A cleared time (`preorder_until=-`) in a field that holds times.
@@ -100,6 +101,14 @@ public enum EventCodec {
             writer.varint(field.rawValue << 1)
             writer.signed(value)
         }
+        func nested(_ field: Field, _ bytes: [UInt8]) {
+            writer.varint(field.rawValue << 1 | 1)
+            writer.varint(UInt64(bytes.count))
+            writer.bytes.append(contentsOf: bytes)
+        }
+        func rules(_ rules: ChannelRules) {
+            number(.share, rules.share); number(.buffer, rules.buffer); number(.channelMax, rules.max); number(.low, rules.low)
+        }
         switch event.body {
         case let .received(sku, wh, quantity, po):
             text(.sku, sku); text(.wh, wh); number(.quantity, quantity); text(.purchaseOrder, po)
@@ -129,8 +138,13 @@ public enum EventCodec {
             number(.eta, eta.microseconds)
         case let .cancelled(po, sku, wh, quantity):
             text(.purchaseOrder, po); text(.sku, sku); text(.wh, wh); number(.quantity, quantity)
-        case let .policySet(sku, wh, safety, reorder, max, promises):
+        case let .policySet(sku, wh, safety, reorder, max, promises, channel):
             text(.sku, sku); text(.wh, wh); number(.safety, safety); number(.reorder, reorder); number(.max, max)
+            if let channel {
+                text(.channel, channel.channel)
+                rules(channel.rules)
+                if channel.inherit { number(.inherit, 1) }
+            }
             if let promises {
                 number(.preorder, promises.preorder)
                 number(.preorderUntil, promises.preorderUntil.map { $0?.microseconds ?? clearedTime })
@@ -149,8 +163,34 @@ public enum EventCodec {
             text(.sku, sku); text(.wh, wh); text(.subscriber, subscriber); number(.quantity, quantity); text(.channel, channel)
         case let .unwaitlisted(sku, wh, subscriber, reason):
             text(.sku, sku); text(.wh, wh); text(.subscriber, subscriber); text(.reason, reason)
+        case let .allotted(sku, wh, channel, quantity, until):
+            text(.sku, sku); text(.wh, wh); text(.channel, channel); number(.quantity, quantity); number(.until, until?.microseconds)
+        case let .channelSet(channel, channelRules):
+            text(.channel, channel)
+            rules(channelRules)
+        case let .routeSet(region, warehouses):
+            text(.region, region); text(.warehouses, warehouses.joined(separator: ","))
+        case let .allocated(alloc, sku, lines, expiresAt, requested, strategy):
+            text(.alloc, alloc); text(.sku, sku); number(.expiresAt, expiresAt.microseconds); number(.quantity, requested)
+            text(.reason, strategy)
+            for line in lines {
+                var bytes = ByteWriter(capacity: 32)
+                bytes.string(line.reservation); bytes.string(line.wh); bytes.signed(line.quantity); bytes.signed(line.fence)
+                bytes.byte(line.belowSafety ? 1 : 0)
+                nested(.allocationLine, bytes.bytes)
+            }
         }
         let decisions = event.decisions
+        if case .policySet = event.body {} else if case .allotted = event.body {} else if case .channelSet = event.body {} else {
+            text(.channel, decisions.channel)
+        }
+        number(.fence, decisions.fence)
+        number(.fenceBack, decisions.fenceBack)
+        for cut in decisions.fenceCuts {
+            var bytes = ByteWriter(capacity: 16)
+            bytes.string(cut.channel); bytes.signed(cut.quantity)
+            nested(.fenceCut, bytes.bytes)
+        }
         for move in decisions.moves {
             writer.varint(Field.move.rawValue << 1 | 1)
             let bytes = encode(move)
@@ -199,6 +239,9 @@ public enum EventCodec {
         var expiries: [ExpiryChange] = []
         var priority: Int64?, backorder: Int64?, pad: Int64?, preorder: Int64?, preorderUntil: Int64?, preorderETA: Int64?
         var fillByOrder: Int64?, previous: Int64?
+        var share: Int64?, buffer: Int64?, channelMax: Int64?, low: Int64?, inherit: Int64?, fence: Int64?, fenceBack: Int64?
+        var until: Int64?, region: String?, warehouses: String?, alloc: String?
+        var fenceCuts: [FenceCut] = [], allocationLines: [AllocationLine] = []
         while !reader.isAtEnd {
             let tag = try reader.varint()
             if tag & 1 == 1 {
@@ -219,6 +262,16 @@ public enum EventCodec {
                 case Field.requestFingerprint.rawValue: requestFingerprint = string()
                 case Field.move.rawValue: moves.append(try decodeMove(bytes, seq: seq))
                 case Field.subscriber.rawValue: subscriber = string()
+                case Field.region.rawValue: region = string()
+                case Field.warehouses.rawValue: warehouses = string()
+                case Field.alloc.rawValue: alloc = string()
+                case Field.fenceCut.rawValue:
+                    var cut = ByteReader(bytes)
+                    fenceCuts.append(FenceCut(channel: try cut.string(), quantity: try cut.amount()))
+                case Field.allocationLine.rawValue:
+                    var line = ByteReader(bytes)
+                    allocationLines.append(AllocationLine(reservation: try line.string(), wh: try line.string(), quantity: try line.amount(),
+                                                          fence: try line.amount(), belowSafety: try line.byte() == 1))
                 case Field.expiry.rawValue:
                     var expiry = ByteReader(bytes)
                     expiries.append(ExpiryChange(reservation: try expiry.string(), expiresAt: Timestamp(microseconds: try expiry.signed())))
@@ -244,6 +297,14 @@ public enum EventCodec {
                 case Field.preorderETA.rawValue: preorderETA = value
                 case Field.fillByOrder.rawValue: fillByOrder = value
                 case Field.previous.rawValue: previous = value
+                case Field.share.rawValue: share = value
+                case Field.buffer.rawValue: buffer = value
+                case Field.channelMax.rawValue: channelMax = value
+                case Field.low.rawValue: low = value
+                case Field.inherit.rawValue: inherit = value
+                case Field.fence.rawValue: fence = try ByteReader.amount(value)
+                case Field.fenceBack.rawValue: fenceBack = try ByteReader.amount(value)
+                case Field.until.rawValue: until = value
                 default: break  // unknown, or a text field sent as a number: skipped
                 }
             }
@@ -303,8 +364,10 @@ public enum EventCodec {
             }
             let promises = PromisePolicy(preorder: preorder, preorderUntil: clearable(preorderUntil), preorderETA: clearable(preorderETA),
                                          padSeconds: pad, fillByOrder: fillByOrder.map { $0 != 0 })
+            let rules = ChannelRules(share: share, buffer: buffer, max: channelMax, low: low)
             body = .policySet(sku: try required(sku, .sku), wh: try required(wh, .wh), safety: safety,
-                              reorder: reorder, max: max, promises: promises.isEmpty ? nil : promises)
+                              reorder: reorder, max: max, promises: promises.isEmpty ? nil : promises,
+                              channel: channel.map { ChannelPolicy(channel: $0, rules: rules, inherit: inherit == 1) })
             pad = nil
         case .rescheduled:
             body = .rescheduled(purchaseOrder: try required(purchaseOrder, .purchaseOrder), sku: try required(sku, .sku),
@@ -320,9 +383,29 @@ public enum EventCodec {
                                quantity: try required(quantity, .quantity), channel: channel)
         case .unwaitlisted:
             body = .unwaitlisted(sku: try required(sku, .sku), wh: wh, subscriber: try required(subscriber, .subscriber), reason: reason)
+        case .allotted:
+            body = .allotted(sku: try required(sku, .sku), wh: try required(wh, .wh), channel: try required(channel, .channel),
+                             quantity: try required(quantity, .quantity), until: until.map(Timestamp.init(microseconds:)))
+        case .channelSet:
+            body = .channelSet(channel: try required(channel, .channel),
+                               rules: ChannelRules(share: share, buffer: buffer, max: channelMax, low: low))
+        case .routeSet:
+            let list = try required(warehouses, .warehouses)
+            body = .routeSet(region: try required(region, .region), warehouses: list.isEmpty ? [] : list.split(separator: ",").map(String.init))
+        case .allocated:
+            body = .allocated(alloc: try required(alloc, .alloc), sku: try required(sku, .sku), lines: allocationLines,
+                              expiresAt: Timestamp(microseconds: try required(expiresAt, .expiresAt)),
+                              requested: try required(quantity, .quantity), strategy: try required(reason, .reason))
         }
         var decisions = Decisions(moves: moves, padSeconds: pad)
         decisions.expiries = expiries
+        switch kind {
+        case .policySet, .allotted, .channelSet, .waitlisted: break
+        default: decisions.channel = channel
+        }
+        decisions.fence = fence
+        decisions.fenceBack = fenceBack
+        decisions.fenceCuts = fenceCuts
         if let priority {
             guard (1...9).contains(priority) else { throw CorruptRecord(reason: "event \(seq) has priority \(priority)") }
             decisions.priority = UInt8(priority)

@@ -168,6 +168,10 @@ struct Importer {
         case let .state(what)?, let .argument(what)?, let .limit(what)?: return what
         case let .unpromisable(available, promisable, preorderLeft, requested)?:
             return "\(event.body.kind.name) \(requested) but only \(available) available, \(promisable) promisable, \(preorderLeft) under the pre-order cap"
+        case let .insufficientFree(free, requested)?:
+            return "allotted \(requested) more but only \(free) free"
+        case let .unallocatable(available, requested, _)?:
+            return "allocated \(requested) but only \(available) could be"
         case let .awaiting(reservation, held, awaiting)?:
             return "reservation \(reservation) holds \(held) and still awaits \(awaiting)"
         }
