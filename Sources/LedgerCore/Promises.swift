@@ -89,19 +89,27 @@ extension Ledger {
         forEachWaiting(pair, state) { reservation in
             guard let line = reservation.line(.order(po)) else { return true }
             var left = line.quantity
+            var lineCount = reservation.lines.count
             func move(_ quantity: Int64, _ target: LineMove.Target) {
                 moves.append(LineMove(reservation: reservation.id, from: line.backing, to: target, quantity: quantity))
                 left -= quantity
             }
+            // A backing the reservation has no line on takes one more line, unless the move empties
+            // the cancelled line, whose place it then takes.
+            func fits(_ backing: Backing, _ take: Int64) -> Bool {
+                let adds = reservation.line(backing) == nil
+                guard !adds || take == left || lineCount < Limits.awaitingLinesMax else { return false }
+                lineCount += (adds ? 1 : 0) - (take == left ? 1 : 0)
+                return true
+            }
             for index in others.indices where left > 0 && others[index].unpromised > 0 {
                 let backing = Backing.order(others[index].purchaseOrder)
-                // The cancelled line's place frees one line when it moves whole.
-                guard canAddLine(reservation, backing) || left == line.quantity else { continue }
                 let take = min(left, others[index].unpromised)
+                guard fits(backing, take) else { continue }
                 others[index].promised += take
                 move(take, .line(backing, date: others[index].eta.adding(seconds: pair.padSeconds)))
             }
-            if left > 0, reservation.backorder == .cap, capRoom > 0 {
+            if left > 0, reservation.backorder == .cap, capRoom > 0, fits(.cap, min(left, capRoom)) {
                 let take = min(left, capRoom)
                 capRoom -= take
                 move(take, .line(.cap, date: capDate))

@@ -476,6 +476,25 @@ import Testing
         expectSound(ledger)
     }
 
+    /// Found by these tests: cancelling one of a reservation's eight orders used to move part of it
+    /// to a ninth order and the rest to the cap or none, leaving nine lines.
+    @Test func cancelNeverLeavesAReservationMoreThanEightLines() throws {
+        for backorder in [Backorder.order, .cap] {
+            var ledger = LedgerHarness()
+            try ledger.accept(PromiseTests.policy(PromisePolicy(preorder: 10)))
+            for index in Int64(1)...7 { try ledger.expect("A", "W", 1, day: index, po: "PO-\(index)") }
+            try ledger.expect("A", "W", 5, day: 8, po: "PO-X")
+            try ledger.backorder("A", "W", 12, id: "r1", backorder: backorder)
+            #expect(ledger.reservation("r1")?.lines.count == 8)
+            try ledger.expect("A", "W", 2, day: 9, po: "PO-9")
+            try ledger.accept(.cancel(purchaseOrder: "PO-X"))
+            #expect(ledger.reservation("r1")?.awaiting == 12)
+            // PO-9 could take only 2 of PO-X's 5 units as a ninth line: all 5 go to the cap or none.
+            #expect(ledger.lines("r1") == (1...7).map { "PO-\($0):1" }.joined(separator: ",") + (backorder == .cap ? ",cap:5" : ",none:5"))
+            expectSound(ledger)
+        }
+    }
+
     // MARK: One event, more than 1,000 fills
 
     @Test func aReceiptFillingMoreThanAThousandReservationsContinuesInFilledEvents() throws {
