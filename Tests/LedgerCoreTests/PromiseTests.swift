@@ -537,6 +537,28 @@ import Testing
         expectSound(ledger)
     }
 
+    /// Found by the walk: a receipt raised available, which ended the breach, and its fills lowered
+    /// it again, which began a new one at the receipt's time; BREACHES then split one breach in two.
+    @Test func aReceiptWhoseFillsLeaveThePairInBreachKeepsTheBreachStart() throws {
+        var ledger = LedgerHarness()
+        try ledger.accept(.policy(sku: "A", wh: "W", safety: 5, reorder: nil, max: nil))
+        try ledger.accept(PromiseTests.receive(2))
+        try ledger.expect("A", "W", 10, day: 5, po: "PO-1")
+        try ledger.backorder("A", "W", 6, id: "r1")
+        let since = ledger.pair("A", "W").breachSince
+        #expect(since == LedgerHarness.start && ledger.pair("A", "W").breachLowest == 0)
+        ledger.advance(seconds: 3_600)
+        // 6 units raise available to 6, above the safety level; the 4 filled take it back to 2.
+        let receipt = try ledger.accept(PromiseTests.receive(6, po: "PO-1"))
+        #expect(receipt.decisions.fillText == ["r1:4<PO-1"])
+        #expect(ledger.pair("A", "W").breachSince == since && ledger.pair("A", "W").breachLowest == 0)
+        // Fills that leave free units above the safety level end it.
+        ledger.advance(seconds: 3_600)
+        try ledger.accept(PromiseTests.receive(4, po: "PO-1"))
+        #expect(ledger.pair("A", "W").available == 6 && ledger.pair("A", "W").breachSince == nil)
+        expectSound(ledger)
+    }
+
     // MARK: REORDER counts backorders
 
     @Test func reorderUsesProjectedLessWhatIsAwaited() throws {
