@@ -573,6 +573,63 @@ import Testing
         expectSound(ledger)
     }
 
+    // MARK: Ledger.check on promise events (gaps: Check.swift is the lead's; each block fails once fixed)
+
+    /// `check` re-decides a `released` event as a RELEASE of its held units only, which gives up
+    /// awaiting units first: a RELEASE of a reservation that held and awaited units is refused.
+    @Test func checkRefusesAReleaseOfHeldAndAwaitingUnits() throws {
+        var ledger = LedgerHarness()
+        try ledger.accept(PromiseTests.receive(2))
+        try ledger.expect("A", "W", 5, day: 5, po: "PO-1")
+        try ledger.backorder("A", "W", 5, id: "r1")
+        let before = ledger.state
+        let event = try ledger.accept(.release(reservation: "r1", quantity: nil))
+        withKnownIssue("Check.swift: released re-decided with qty = held units only") {
+            #expect(Ledger.check(event, in: before) == nil)
+        }
+    }
+
+    /// A backorder whose promise is more than 83 days out gets the longest hold (90 days) as its
+    /// expiry; `check` re-decides it with that as an explicit ttl, which ends before the promise.
+    @Test func checkRefusesABackorderWhoseExpiryWasCutToTheLongestHold() throws {
+        var ledger = LedgerHarness()
+        try ledger.expect("A", "W", 5, day: 100, po: "PO-1")
+        let before = ledger.state
+        let event = try ledger.backorder("A", "W", 1, id: "r1")
+        withKnownIssue("Check.swift: a default backorder expiry re-decided as an explicit ttl") {
+            #expect(Ledger.check(event, in: before) == nil)
+        }
+    }
+
+    /// Live event times have microseconds; `check` turns a backorder's expiry into whole seconds of
+    /// ttl, so the expiry it re-decides is earlier than the one written.
+    @Test func checkRefusesABackorderWrittenAtATimeWithAFraction() throws {
+        var ledger = LedgerHarness()
+        try ledger.expect("A", "W", 5, day: 10, po: "PO-1")
+        ledger.now = Timestamp(microseconds: ledger.now.microseconds + 500_000)
+        let before = ledger.state
+        let event = try ledger.backorder("A", "W", 1, id: "r1")
+        withKnownIssue("Check.swift: a backorder's ttl rounded to whole seconds") {
+            #expect(Ledger.check(event, in: before) == nil)
+        }
+    }
+
+    /// `check` accepts any prefix of the moves decide would write, so a receipt that leaves out a
+    /// fill it should carry (far fewer than `Limits.fillsPerEventMax`) is accepted.
+    @Test func checkAcceptsAReceiptMissingSomeOfItsFills() throws {
+        var ledger = LedgerHarness()
+        try ledger.expect("A", "W", 5, day: 5, po: "PO-1")
+        try ledger.backorder("A", "W", 1, id: "r1")
+        try ledger.backorder("A", "W", 1, id: "r2")
+        var event = try Ledger.decide(WriteRequest(command: PromiseTests.receive(2)), in: ledger.state,
+                                      context: ledger.context()).get()
+        #expect(event.decisions.fillText == ["r1:1<PO-1", "r2:1<PO-1"])
+        event.decisions.moves.removeLast()
+        withKnownIssue("Check.swift: sameDecisions accepts a stored prefix of any length") {
+            #expect(Ledger.check(event, in: ledger.state) != nil)
+        }
+    }
+
     // MARK: What verify checks
 
     @Test func promiseProblemsNamesEachBrokenInvariant() throws {
