@@ -573,7 +573,7 @@ import Testing
         expectSound(ledger)
     }
 
-    // MARK: Ledger.check on promise events (gaps: Check.swift is the lead's; each block fails once fixed)
+    // MARK: Ledger.check on promise events (known issues are gaps in Check.swift; each fails once fixed)
 
     /// `check` re-decides a `released` event as a RELEASE of its held units only, which gives up
     /// awaiting units first: a RELEASE of a reservation that held and awaited units is refused.
@@ -590,28 +590,24 @@ import Testing
     }
 
     /// A backorder whose promise is more than 83 days out gets the longest hold (90 days) as its
-    /// expiry; `check` re-decides it with that as an explicit ttl, which ends before the promise.
-    @Test func checkRefusesABackorderWhoseExpiryWasCutToTheLongestHold() throws {
+    /// expiry, which ends before the promise: `check` must not take it for an explicit ttl.
+    @Test func checkAcceptsABackorderWhoseExpiryWasCutToTheLongestHold() throws {
         var ledger = LedgerHarness()
         try ledger.expect("A", "W", 5, day: 100, po: "PO-1")
         let before = ledger.state
         let event = try ledger.backorder("A", "W", 1, id: "r1")
-        withKnownIssue("Check.swift: a default backorder expiry re-decided as an explicit ttl") {
-            #expect(Ledger.check(event, in: before) == nil)
-        }
+        #expect(Ledger.check(event, in: before) == nil)
     }
 
-    /// Live event times have microseconds; `check` turns a backorder's expiry into whole seconds of
-    /// ttl, so the expiry it re-decides is earlier than the one written.
-    @Test func checkRefusesABackorderWrittenAtATimeWithAFraction() throws {
+    /// Live event times have microseconds: a backorder's default expiry is not a whole number of
+    /// seconds after its event.
+    @Test func checkAcceptsABackorderWrittenAtATimeWithAFraction() throws {
         var ledger = LedgerHarness()
         try ledger.expect("A", "W", 5, day: 10, po: "PO-1")
         ledger.now = Timestamp(microseconds: ledger.now.microseconds + 500_000)
         let before = ledger.state
         let event = try ledger.backorder("A", "W", 1, id: "r1")
-        withKnownIssue("Check.swift: a backorder's ttl rounded to whole seconds") {
-            #expect(Ledger.check(event, in: before) == nil)
-        }
+        #expect(Ledger.check(event, in: before) == nil)
     }
 
     /// `check` accepts any prefix of the moves decide would write, so a receipt that leaves out a

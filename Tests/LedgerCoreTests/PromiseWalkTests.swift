@@ -92,6 +92,7 @@ import Testing
         case .awaiting: "awaiting"
         case .notFound: "notFound"
         case .closed: "closed"
+        case .limit: "limit"
         case .state(let text): text.hasPrefix("preorder closed since") ? "state preorder closed" : "state"
         case .argument(let text):
             ["ttl: ends", "eta: unchanged", "po: "].first { text.hasPrefix($0) }.map { "argument \($0)" } ?? "argument"
@@ -118,19 +119,13 @@ import Testing
         return merged
     }
 
-    /// Events `Ledger.check` refuses although `decide` wrote them: gaps in check for promise events
-    /// (reported to the lead; Check.swift is not this suite's to change). A `released` event whose
-    /// reservation also gave up awaiting units is re-decided as a RELEASE of its held units only,
-    /// which gives up awaiting units first; a backorder whose default expiry was cut to the longest
-    /// hold (its promise is more than 90 days minus 7 out) is re-decided with that expiry as an
-    /// explicit ttl, which may not end before the promise.
+    /// Events `Ledger.check` refuses although `decide` wrote them: a gap in check for promise events
+    /// (PromiseTests pins it as a known issue; Check.swift is not this suite's to change). A
+    /// `released` event whose reservation also gave up awaiting units is re-decided as a RELEASE of
+    /// its held units only, which gives up awaiting units first.
     static func isKnownCheckGap(_ event: Event) -> Bool {
-        switch event.body {
-        case .released: return event.decisions.moves.contains { $0.to == .released }
-        case let .reserved(_, _, _, _, expiresAt):
-            return event.decisions.backorder != nil && expiresAt == event.recordedAt.adding(seconds: Limits.reservationTTLMaxSeconds)
-        default: return false
-        }
+        if case .released = event.body { return event.decisions.moves.contains { $0.to == .released } }
+        return false
     }
 
     @Test(arguments: [UInt64(7), 1_234, 99_991])
@@ -139,7 +134,6 @@ import Testing
         var ledger = LedgerHarness()
         var kinds: [EventKind: Int] = [:]
         var refusals: [String: Int] = [:]
-        var checkGaps: [String: Int] = [:]
         /// The live state after each seq, for the per-sku folds at the end.
         var states: [UInt64: LedgerState] = [0: LedgerState()]
         /// Pairs that were ever `fill=po`: they may keep free units while reservations wait.
@@ -170,12 +164,8 @@ import Testing
                 var replay = before
                 for event in events {
                     kinds[event.body.kind, default: 0] += 1
-                    if let refusal = Ledger.check(event, in: replay) {
-                        if PromiseWalkTests.isKnownCheckGap(event) {
-                            checkGaps[event.body.kind.name, default: 0] += 1
-                        } else {
-                            found.append("check refuses \(event): \(refusal)")
-                        }
+                    if let refusal = Ledger.check(event, in: replay), !PromiseWalkTests.isKnownCheckGap(event) {
+                        found.append("check refuses \(event): \(refusal)")
                     }
                     Ledger.apply(event, to: &replay)
                     Ledger.apply(event, to: &group)
@@ -206,8 +196,8 @@ import Testing
             }
         }
         // The walk is only worth something if it went everywhere. `filled` needs more than 1,000
-        // waiting reservations: PromiseTests makes that on purpose.
-        let walked = Set(EventKind.allCases).subtracting([.filled])
+        // waiting reservations: PromiseTests makes that on purpose. Waitlists (§1f) are not walked.
+        let walked = Set(EventKind.allCases).subtracting([.filled, .waitlisted, .unwaitlisted])
         #expect(Set(kinds.keys) == walked, "kinds never written: \(walked.subtracting(kinds.keys))")
         let expectedRefusals: Set = ["insufficient", "unpromisable", "awaiting", "notFound", "closed", "state",
                                      "state preorder closed", "argument", "argument ttl: ends", "argument eta: unchanged",
