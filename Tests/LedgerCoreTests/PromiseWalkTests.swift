@@ -211,6 +211,8 @@ import Testing
         #expect(everything.contains { if case .line(.cap, _) = $0.to { true } else { false } })
         #expect(everything.contains { if case .line(.none, _) = $0.to { true } else { false } })
         #expect(ledger.state.reservations.values.contains { $0.priority != Reservation.defaultPriority })
+        // Slipped promises moved expiries.
+        #expect(ledger.events.contains { !$0.decisions.expiries.isEmpty })
 
         // A full replay gives the live state; one sku's events alone give that sku's state at every seq.
         var replayed = LedgerState()
