@@ -352,6 +352,27 @@ import Testing
         expectSound(ledger)
     }
 
+    /// A promise further away than the longest hold (90 days) cannot be reached by any ttl: a ttl
+    /// must then run the longest hold, and no shorter one is accepted.
+    @Test func aPromiseBeyondTheLongestHoldNeedsTheLongestTTL() throws {
+        var ledger = LedgerHarness()
+        try ledger.expect("A", "W", 5, day: 100, po: "PO-1")
+        let longest = Limits.reservationTTLMaxSeconds
+        func reserve(ttl: Int64) -> Refusal? {
+            ledger.refusal(.reserve(sku: "A", wh: "W", quantity: 1, reservation: nil, ttlSeconds: ttl,
+                                    terms: ReserveTerms(backorder: .order)))
+        }
+        let promise = LedgerHarness.day(100).rfc3339
+        #expect(reserve(ttl: 3_600) == .argument("ttl: ends \(ledger.now.adding(seconds: 3_600).rfc3339) before promise \(promise)"))
+        #expect(reserve(ttl: longest - 1) != nil)
+        #expect(reserve(ttl: longest) == nil)
+        try ledger.backorder("A", "W", 1, id: "r1")
+        ledger.advance(seconds: 86_400)
+        #expect(ledger.refusal(.extend(reservation: "r1", ttlSeconds: 3_600))
+                == .argument("ttl: ends \(ledger.now.adding(seconds: 3_600).rfc3339) before promise \(promise)"))
+        #expect(ledger.refusal(.extend(reservation: "r1", ttlSeconds: longest)) == nil)
+    }
+
     // MARK: SELL, RELEASE and expiry of reservations that await units
 
     @Test func sellReservedTakesOnlyHeldUnits() throws {
