@@ -444,10 +444,11 @@ extension Ledger {
     }
 
     /// A ttl may not end before the promise, unless the promise is further away than the longest
-    /// ttl (90 days): then the reservation runs as long as it may, and is extended later.
+    /// ttl (90 days): then the reservation runs as long as it may (the longest ttl), and is
+    /// extended later.
     private static func ensureReachesPromise(_ expiresAt: Timestamp, _ promise: Promise, clock: Timestamp) throws {
-        guard case .date(let date) = promise, expiresAt < date,
-              date <= clock.adding(seconds: Limits.reservationTTLMaxSeconds) else { return }
+        guard case .date(let date) = promise,
+              expiresAt < min(date, clock.adding(seconds: Limits.reservationTTLMaxSeconds)) else { return }
         throw Refusal.argument("ttl: ends \(expiresAt.rfc3339) before promise \(date.rfc3339)")
     }
 

@@ -9,6 +9,11 @@ public enum Ledger {
         precondition(event.seq > state.lastSeq,
                      "events must be folded in log order (got \(event.seq) after \(state.lastSeq))")
         let at = event.recordedAt
+        // Fills take units the event itself freed: the pair's breach is judged once, on the pair as
+        // the whole event leaves it, not on what was free between the event's body and its fills.
+        let filledPair = event.decisions.moves.contains { $0.to == .held }
+            ? PairKey(sku: event.sku, wh: event.body.fillWarehouse) : nil
+        let breachBefore = filledPair.map { key in state.pair(key).map { ($0.breachSince, $0.breachLowest) } ?? (nil, 0) }
         switch event.body {
         case let .received(sku, wh, quantity, purchaseOrder):
             // A receipt against an open order for the same pair lowers what that order still expects.
@@ -195,6 +200,12 @@ public enum Ledger {
             }
         }
         if !event.decisions.moves.isEmpty { applyMoves(event, to: &state) }
+        if let key = filledPair, let (since, lowest) = breachBefore {
+            updatePair(key.sku, key.wh, in: &state, time: at, mustExist: true) { pair in
+                pair.breachSince = since
+                pair.breachLowest = lowest
+            }
+        }
         state.lastSeq = event.seq
     }
 

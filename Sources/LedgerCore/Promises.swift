@@ -93,19 +93,27 @@ extension Ledger {
         forEachWaiting(pair, state) { reservation in
             guard let line = reservation.line(.order(po)) else { return true }
             var left = line.quantity
+            var lineCount = reservation.lines.count
             func move(_ quantity: Int64, _ target: LineMove.Target) {
                 moves.append(LineMove(reservation: reservation.id, from: line.backing, to: target, quantity: quantity))
                 left -= quantity
             }
+            // A backing the reservation has no line on takes one more line, unless the move empties
+            // the cancelled line, whose place it then takes.
+            func fits(_ backing: Backing, _ take: Int64) -> Bool {
+                let adds = reservation.line(backing) == nil
+                guard !adds || take == left || lineCount < Limits.awaitingLinesMax else { return false }
+                lineCount += (adds ? 1 : 0) - (take == left ? 1 : 0)
+                return true
+            }
             for index in others.indices where left > 0 && others[index].unpromised > 0 {
                 let backing = Backing.order(others[index].purchaseOrder)
-                // The cancelled line's place frees one line when it moves whole.
-                guard canAddLine(reservation, backing) || left == line.quantity else { continue }
                 let take = min(left, others[index].unpromised)
+                guard fits(backing, take) else { continue }
                 others[index].promised += take
                 move(take, .line(backing, date: others[index].eta.adding(seconds: pair.padSeconds)))
             }
-            if left > 0, reservation.backorder == .cap, capRoom > 0 {
+            if left > 0, reservation.backorder == .cap, capRoom > 0, fits(.cap, min(left, capRoom)) {
                 let take = min(left, capRoom)
                 capRoom -= take
                 move(take, .line(.cap, date: capDate))
@@ -177,4 +185,95 @@ extension Ledger {
 extension EventBody {
     /// The warehouse whose units an event's fills use (`filled` events continue it).
     public var fillWarehouse: String { warehouses.last! }
+}
+
+extension Ledger {
+    /// Every broken holding or promise invariant of a whole state (one with no source), in words;
+    /// empty when all hold. `stockctl verify` runs it on the replayed state; the property tests
+    /// after every event. Per pair: held units (`reserved`) are the open reservations' `held` and
+    /// no more than on hand; `promised`, `preordered` and `unbacked` are the sums of the open
+    /// reservations' order, cap and none lines; each open order's `promised` is its lines' sum and
+    /// at most its remainder; `waiting` is exactly the open reservations with lines, in fill order.
+    /// Per reservation: at most `Limits.awaitingLinesMax` lines, one per backing, none empty, each
+    /// order line on an open order of its own pair; a closed one holds and awaits nothing.
+    public static func promiseProblems(in state: LedgerState) -> [String] {
+        var problems: [String] = []
+        struct Sums { var held: Int64 = 0, cap: Int64 = 0, none: Int64 = 0, orders: [String: Int64] = [:],
+                      waiting: [WaitingEntry] = [] }
+        var sums: [PairKey: Sums] = [:]
+        for reservation in state.reservations.values.sorted(by: { $0.id < $1.id }) {
+            let name = "reservation \(reservation.id)"
+            guard reservation.status == .open else {
+                if reservation.held != 0 || !reservation.lines.isEmpty {
+                    problems.append("\(name) is \(reservation.status.name) but holds \(reservation.held) and awaits \(reservation.awaiting)")
+                }
+                continue
+            }
+            if reservation.held < 0 || (reservation.held == 0 && reservation.lines.isEmpty) {
+                problems.append("open \(name) holds \(reservation.held) and awaits nothing")
+            }
+            if reservation.lines.count > Limits.awaitingLinesMax {
+                problems.append("\(name) has \(reservation.lines.count) lines, more than \(Limits.awaitingLinesMax)")
+            }
+            if Set(reservation.lines.map(\.backing)).count != reservation.lines.count {
+                problems.append("\(name) has two lines on one backing: \(reservation.lines)")
+            }
+            var pair = sums[reservation.pair, default: Sums()]
+            pair.held += reservation.held
+            if !reservation.lines.isEmpty { pair.waiting.append(reservation.waitingEntry) }
+            for line in reservation.lines {
+                if line.quantity <= 0 { problems.append("\(name) has a line of \(line.quantity) on \(line.backing.name)") }
+                switch line.backing {
+                case .order(let po):
+                    pair.orders[po, default: 0] += line.quantity
+                    if state.pairs[reservation.pair]?.openOrders.contains(where: { $0.purchaseOrder == po }) != true {
+                        problems.append("\(name) awaits \(line.quantity) on \(po), which is not open for \(reservation.sku)/\(reservation.wh)")
+                    }
+                case .cap: pair.cap += line.quantity
+                case .none: pair.none += line.quantity
+                }
+            }
+            sums[reservation.pair] = pair
+        }
+        for key in Set(sums.keys).subtracting(state.pairs.keys).sorted() {
+            problems.append("\(key.sku)/\(key.wh) has open reservations but no pair")
+        }
+        for (key, pair) in state.pairs.sorted(by: { $0.key < $1.key }) {
+            let name = "\(key.sku)/\(key.wh)"
+            let expected = sums[key] ?? Sums()
+            if pair.onHand < 0 || pair.reserved < 0 || pair.promised < 0 || pair.preordered < 0 || pair.unbacked < 0 {
+                problems.append("\(name) has a negative bucket: on_hand=\(pair.onHand) reserved=\(pair.reserved) "
+                                + "promised=\(pair.promised) preordered=\(pair.preordered) unbacked=\(pair.unbacked)")
+            }
+            if pair.reserved > pair.onHand { problems.append("\(name) holds \(pair.reserved), more than on_hand \(pair.onHand)") }
+            if pair.reserved != expected.held {
+                problems.append("\(name) reserved \(pair.reserved) but its open reservations hold \(expected.held)")
+            }
+            let lineSum = expected.orders.values.reduce(0, +)
+            let orderSum = pair.openOrders.reduce(Int64(0)) { $0 + $1.promised }
+            if pair.promised != lineSum || pair.promised != orderSum {
+                problems.append("\(name) promised \(pair.promised) but its order lines sum to \(lineSum) and its orders to \(orderSum)")
+            }
+            for order in pair.openOrders {
+                let bound = expected.orders[order.purchaseOrder] ?? 0
+                if order.promised != bound {
+                    problems.append("\(name) order \(order.purchaseOrder) promised \(order.promised) but its lines sum to \(bound)")
+                }
+                if order.promised > order.remaining {
+                    problems.append("\(name) order \(order.purchaseOrder) promised \(order.promised), more than its \(order.remaining) remaining")
+                }
+            }
+            if pair.preordered != expected.cap {
+                problems.append("\(name) preordered \(pair.preordered) but its cap lines sum to \(expected.cap)")
+            }
+            if pair.unbacked != expected.none {
+                problems.append("\(name) unbacked \(pair.unbacked) but its none lines sum to \(expected.none)")
+            }
+            if pair.waiting != expected.waiting.sorted() {
+                problems.append("\(name) waiting list \(pair.waiting.map(\.reservation)) is not its reservations with lines "
+                                + "in fill order \(expected.waiting.sorted().map(\.reservation))")
+            }
+        }
+        return problems
+    }
 }

@@ -66,14 +66,17 @@ struct ReplayReport {
     var lastSeq: UInt64 = 0
     var storedSeq: UInt64 = 0
     var differences: [String] = []
+    /// Holding and promise invariants the replayed state breaks (`Ledger.promiseProblems`), when asked.
+    var problems: [String] = []
 }
 
 /// Folds the whole log (or up to `to`) and, when it reached the end of the log, compares with what
 /// the daemon would start from: the stored checkpoint plus the log after it, folded. Both are read in one read transaction, so a running daemon does not disturb the
 /// comparison. Reading and decoding run on this thread and folding on a second one (the fold is the
 /// same `Ledger.apply`; only the work is split), so both cores work on a long replay. Events are
-/// decoded into a batch's buffer in place and moved out of it to be folded: never copied.
-func replay(_ store: LedgerStore, to: UInt64?, compare: Bool) throws -> ReplayReport {
+/// decoded into a batch's buffer in place and moved out of it to be folded: never copied. With
+/// `checkInvariants`, the replayed state's holding and promise invariants are checked too.
+func replay(_ store: LedgerStore, to: UInt64?, compare: Bool, checkInvariants: Bool = false) throws -> ReplayReport {
     try store.read { reader in
         var report = ReplayReport()
         report.storedSeq = try reader.logEnd()
@@ -109,6 +112,7 @@ func replay(_ store: LedgerStore, to: UInt64?, compare: Bool) throws -> ReplayRe
         report.seconds = monotonicSeconds() - start
         report.events = events
         report.lastSeq = state.lastSeq
+        if checkInvariants { report.problems = Ledger.promiseProblems(in: state) }
         if compare && (to == nil || to! >= report.storedSeq) {
             var stored = try reader.loadState()
             try reader.forEachEvent(from: stored.lastSeq + 1) { event in
@@ -304,7 +308,8 @@ func format3(_ value: Double) -> String {
 
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Check the store: gapless log, every record readable, indexes in step, projections equal to a replay. "
+        abstract: "Check the store: gapless log, every record readable, indexes in step, projections equal to a replay, "
+            + "holding and promise invariants kept. "
             + "Exit 3 on damage, 1 on any other fault.")
     @OptionGroup var options: DataOptions
     @Flag(help: "One JSON object: ok, events, seq, damaged, faults.") var json = false
@@ -351,7 +356,9 @@ struct VerifyResult {
 let verifyDamageReportsMax = 1_000
 
 /// Checks a store: the log's ends, gapless log, indexes in step with the checkpoint and the
-/// reservations, checkpoint plus tail equal to a replay from nothing. Each check that meets damage
+/// reservations, checkpoint plus tail equal to a replay from nothing, and the replayed state keeping
+/// every holding and promise invariant (held ≤ on_hand, promised per order ≤ its remainder, the
+/// buckets equal to their lines, the waiting lists; `Ledger.promiseProblems`). Each check that meets damage
 /// reports it and the others still run; when the replay meets damage in the log, every damaged
 /// record and page of the log is listed (`LedgerStore.logDamage`). Never crashes on what the file
 /// holds. Shared by `verify` and by `import`, which checks what it wrote.
@@ -382,8 +389,8 @@ func verifyStore(_ store: LedgerStore) -> VerifyResult {
         }
     }
     do {
-        result.report = try replay(store, to: nil, compare: true)
-        result.faults += result.report.differences
+        result.report = try replay(store, to: nil, compare: true, checkInvariants: true)
+        result.faults += result.report.differences + result.report.problems.map { "invariant: \($0)" }
     } catch {
         let logDamage = store.logDamage(limit: verifyDamageReportsMax)
         result.damaged = result.damaged || error is StoreDamage || !logDamage.isEmpty

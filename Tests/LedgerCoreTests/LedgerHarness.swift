@@ -59,3 +59,69 @@ extension Refusal {
 
     var isState: Bool { if case .state = self { true } else { false } }
 }
+
+// MARK: Promises (FEATURES.md §1a)
+
+extension LedgerHarness {
+    /// Noon of `day` days after `start`: a purchase order's ETA in the promise tests.
+    static func day(_ day: Int64) -> Timestamp { start.adding(seconds: day * 86_400 + 4 * 3_600) }
+
+    /// Decides `command` as the writer does, into every event it becomes (its own, then `filled`
+    /// events when it fills more than `Limits.fillsPerEventMax` reservations), and folds them all.
+    @discardableResult
+    mutating func runAll(_ command: Command, ref: String? = nil) -> Result<[Event], Refusal> {
+        let result = Ledger.decideEvents(WriteRequest(command: command, ref: ref), in: state, context: context())
+        if case .success(let decided) = result {
+            for event in decided {
+                Ledger.apply(event, to: &state)
+                events.append(event)
+            }
+        }
+        return result
+    }
+
+    /// A `RESERVE` that may wait (`backorder=po` unless told), which must be accepted.
+    @discardableResult
+    mutating func backorder(_ sku: String, _ wh: String, _ quantity: Int64, id: String, backorder: Backorder = .order,
+                            po: String? = nil, priority: UInt8? = nil, ttl: Int64? = nil) throws -> Event {
+        try accept(.reserve(sku: sku, wh: wh, quantity: quantity, reservation: id, ttlSeconds: ttl,
+                            terms: ReserveTerms(backorder: backorder, purchaseOrder: po, priority: priority)))
+    }
+
+    /// An `EXPECT` of `quantity` units due on `day`, which must be accepted.
+    @discardableResult
+    mutating func expect(_ sku: String, _ wh: String, _ quantity: Int64, day: Int64, po: String,
+                         bind: Bool = true) throws -> Event {
+        try accept(.expect(sku: sku, wh: wh, quantity: quantity, eta: LedgerHarness.day(day), purchaseOrder: po, bind: bind))
+    }
+
+    func reservation(_ id: String) -> Reservation? { state.reservation(id) }
+
+    /// A reservation's lines as `backing:qty` in their stored order (`PO-1:3,cap:2`); empty without.
+    func lines(_ id: String) -> String {
+        (state.reservation(id)?.lines ?? []).map { "\($0.backing.name):\($0.quantity)" }.joined(separator: ",")
+    }
+
+    /// The reservations waiting in a pair, in fill order.
+    func waiting(_ sku: String, _ wh: String) -> [String] { pair(sku, wh).waiting.map(\.reservation) }
+}
+
+extension Decisions {
+    /// The fills as `res:qty` per move (`r1:3<PO-1`, with the line they left).
+    var fillText: [String] {
+        moves.filter { $0.to == .held }.map { "\($0.reservation):\($0.quantity)<\($0.from?.name ?? "new")" }
+    }
+
+    /// Every move as `res:qty from>to` (`r1:2 PO-1>none`, `r2:1 cap>held`, `r3:1 none>released`).
+    var moveText: [String] {
+        moves.map { move in
+            let to: String
+            switch move.to {
+            case .held: to = "held"
+            case .released: to = "released"
+            case .line(let backing, _): to = backing.name
+            }
+            return "\(move.reservation):\(move.quantity) \(move.from?.name ?? "new")>\(to)"
+        }
+    }
+}
