@@ -275,8 +275,9 @@ public struct Decisions: Equatable, Sendable {
     /// Fences a negative count cut, largest first.
     public var fenceCuts: [FenceCut] = []
     public init(moves: [LineMove] = [], expiries: [ExpiryChange] = [], priority: UInt8? = nil, backorder: Backorder? = nil,
-                padSeconds: Int64? = nil) {
+                padSeconds: Int64? = nil, fenceCuts: [FenceCut] = []) {
         self.moves = moves; self.expiries = expiries; self.priority = priority; self.backorder = backorder; self.padSeconds = padSeconds
+        self.fenceCuts = fenceCuts
     }
     public var isEmpty: Bool { self == Decisions() }
     /// Units that became held, per reservation, in the order first filled.

@@ -103,10 +103,11 @@ struct StockctlTests {
         let exported = StockctlTests.lines(try String(contentsOfFile: file, encoding: .utf8))
         if format == "csv" {
             #expect(exported.first == "seq,at,kind,actor,sku,wh,qty,res,xfer,from,to,po,delta,lost,eta,expires,safety,reorder,max,reason,ref,id,note,"
-                    + "previous,preorder,preorder_until,preorder_eta,pad,fill,channel,priority,backorder,moves,expiries")
+                    + "previous,preorder,preorder_until,preorder_eta,pad,fill,channel,priority,backorder,moves,expiries,"
+                    + "until,share,buffer,low,inherit,region,alloc,lines,requested,strategy,fence,fence_back,fence_cut")
             #expect(exported.count == count + 1)
-            // The 11 promise columns come last, empty here.
-            let promiseColumns = String(repeating: ",", count: 11)
+            // The 24 promise, channel and allocation columns come last, empty here.
+            let promiseColumns = String(repeating: ",", count: 24)
             #expect(exported.contains { $0.hasSuffix(#","broken, ""pallet""",,,"naïve ü, ok""# + promiseColumns) })
             #expect(exported.contains { $0.hasSuffix(",ASN/7#b,," + promiseColumns) }, "absent fields are empty")
         } else {

@@ -98,8 +98,8 @@ struct UpgradeTests {
                 // What builds before the versioned fingerprint stored: the debug printing of the command,
                 // which had none of the fields added since (promises) with their default values.
                 var printed = "\(request.command)"
-                for added in [", terms: LedgerCore.ReserveTerms(backorder: LedgerCore.Backorder.no, purchaseOrder: nil, priority: nil)",
-                              ", bind: true", ", releaseOrphans: false", ", promises: nil"] {
+                for added in [", terms: LedgerCore.ReserveTerms(backorder: LedgerCore.Backorder.no, purchaseOrder: nil, priority: nil, channel: nil)",
+                              ", bind: true", ", releaseOrphans: false", ", promises: nil", ", channel: nil"] {
                     printed = printed.replacingOccurrences(of: added, with: "")
                 }
                 let fingerprint = "\(printed)|ref=\(request.ref ?? "")|note=\(request.note ?? "")"

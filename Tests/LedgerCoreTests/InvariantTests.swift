@@ -142,7 +142,7 @@ import Testing
 
     static func refusalName(_ refusal: Refusal) -> String {
         switch refusal {
-        case .insufficient, .unpromisable: "insufficient"
+        case .insufficient, .unpromisable, .insufficientFree, .unallocatable: "insufficient"
         case .notFound: "notFound"
         case .state, .closed, .awaiting: "state"
         case .limit: "limit"

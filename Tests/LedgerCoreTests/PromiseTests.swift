@@ -382,7 +382,9 @@ import Testing
         try ledger.backorder("A", "W", 5, id: "r1")
         #expect(ledger.reservation("r1")?.held == 2 && ledger.lines("r1") == "PO-1:3")
         #expect(ledger.refusal(.sellReserved(reservation: "r1", quantity: 3)) == .awaiting(reservation: "r1", held: 2, awaiting: 3))
-        let sold = try ledger.accept(.sellReserved(reservation: "r1", quantity: nil))
+        // Without qty a sale means the whole reservation: refused while part of it awaits.
+        #expect(ledger.refusal(.sellReserved(reservation: "r1", quantity: nil)) == .awaiting(reservation: "r1", held: 2, awaiting: 3))
+        let sold = try ledger.accept(.sellReserved(reservation: "r1", quantity: 2))
         #expect(sold.body == .sold(sku: "A", wh: "W", quantity: 2, reservation: "r1"))
         #expect(ledger.reservation("r1")?.status == .open && ledger.reservation("r1")?.held == 0)
         #expect(ledger.refusal(.sellReserved(reservation: "r1", quantity: nil)) == .awaiting(reservation: "r1", held: 0, awaiting: 3))

@@ -87,7 +87,7 @@ import Testing
     /// The refusal's case, and for the promise refusals that share a case, which one.
     static func refusalName(_ refusal: Refusal) -> String {
         switch refusal {
-        case .insufficient: "insufficient"
+        case .insufficient, .insufficientFree, .unallocatable: "insufficient"
         case .unpromisable: "unpromisable"
         case .awaiting: "awaiting"
         case .notFound: "notFound"
@@ -182,7 +182,7 @@ import Testing
                 // await. promiseProblems states what does.
                 found += InvariantTests.problems(in: ledger.state).filter { !$0.hasPrefix("open reservation") }
                 found += Ledger.promiseProblems(in: ledger.state)
-                if case let .policy(sku, wh, _, _, _, promises) = command, promises?.fillByOrder == true {
+                if case let .policy(sku, wh, _, _, _, promises, _) = command, promises?.fillByOrder == true {
                     everByOrder.insert(PairKey(sku: sku, wh: wh))
                 }
                 found += PromiseWalkTests.fifoProblems(events[0], ledger.state, everByOrder: everByOrder)
@@ -201,7 +201,9 @@ import Testing
         }
         // The walk is only worth something if it went everywhere. `filled` needs more than 1,000
         // waiting reservations: PromiseTests makes that on purpose. Waitlists (§1f) are not walked.
-        let walked = Set(EventKind.allCases).subtracting([.filled, .waitlisted, .unwaitlisted])
+        // Channels and allocation (§1b, §1c) are walked by ChannelWalkTests.
+        let walked = Set(EventKind.allCases).subtracting([.filled, .waitlisted, .unwaitlisted, .allotted, .channelSet, .routeSet,
+                                                          .allocated])
         #expect(Set(kinds.keys) == walked, "kinds never written: \(walked.subtracting(kinds.keys))")
         let expectedRefusals: Set = ["insufficient", "unpromisable", "awaiting", "notFound", "closed", "state",
                                      "state preorder closed", "argument", "argument ttl: ends", "argument eta: unchanged",

@@ -31,6 +31,14 @@ enum Samples {
         .waitlisted(sku: "S1", wh: "PAR", subscriber: "+sub-1", quantity: 2, channel: "web"),
         .waitlisted(sku: "S1", wh: nil, subscriber: "sub-2", quantity: 1, channel: nil),
         .unwaitlisted(sku: "S1", wh: nil, subscriber: "sub-2", reason: "notified"),
+        // Channels (allocations are exported but not imported yet).
+        .allotted(sku: "S1", wh: "PAR", channel: "b2b", quantity: 40, until: later),
+        .channelSet(channel: "mkp", rules: ChannelRules(share: 50, buffer: 5)),
+        .routeSet(region: "FR-N", warehouses: ["PAR", "LIL"]),
+        .routeSet(region: "FR-S", warehouses: []),
+        .policySet(sku: "S1", wh: "PAR", safety: nil, reorder: nil, max: nil, promises: nil,
+                   channel: ChannelPolicy(channel: "mkp", rules: ChannelRules(share: 20, max: 9), inherit: false)),
+        .sold(sku: "S1", wh: "PAR", quantity: 3, reservation: nil),
     ]
 
     /// Decisions of every shape, on the promise samples.
@@ -42,7 +50,16 @@ enum Samples {
                                 expiries: [ExpiryChange(reservation: "r9", expiresAt: later)], padSeconds: 0),
         .filled: Decisions(moves: [LineMove(reservation: "r9", from: .cap, to: .held, quantity: 1),
                                    LineMove(reservation: "r8", from: Backing.none, to: .released, quantity: 2)]),
+        .adjusted: Decisions(fenceCuts: [FenceCut(channel: "b2b", quantity: 2), FenceCut(channel: "mkp", quantity: 1)]),
     ]
+
+    /// A sale drawn on a channel's fence.
+    static var channelSale: Decisions {
+        var decisions = Decisions()
+        decisions.channel = "b2b"
+        decisions.fence = 2
+        return decisions
+    }
 
     static let events: [Event] = bodies.enumerated().map { index, body in
         let waits = body.kind == .waitlisted || body.kind == .unwaitlisted
@@ -50,6 +67,7 @@ enum Samples {
         return Event(seq: UInt64(index + 1), recordedAt: time, actor: 1000, body: body,
                      ref: index % 2 == 0 && !waits ? "ORDER-\(index)" : nil, note: index % 3 == 0 ? "naïve ü, 'quoted' \"ok\"" : nil,
                      idempotencyKey: index % 4 == 0 ? "@id-\(index)" : nil,
-                     decisions: body.kind == .reserved && !promises ? Decisions() : decisions[body.kind] ?? Decisions())
+                     decisions: body.kind == .reserved && !promises ? Decisions()
+                        : body.kind == .sold && index > 20 ? channelSale : decisions[body.kind] ?? Decisions())
     }
 }

@@ -89,8 +89,8 @@ import Testing
             requests.append(WriteRequest(command: .count(sku: "A", wh: "PAR", quantity: 1, reason: text)))
         }
         // Command has gained fields since (promises); with their defaults they printed as nothing.
-        let added = [", terms: LedgerCore.ReserveTerms(backorder: LedgerCore.Backorder.no, purchaseOrder: nil, priority: nil)",
-                     ", bind: true", ", releaseOrphans: false", ", promises: nil"]
+        let added = [", terms: LedgerCore.ReserveTerms(backorder: LedgerCore.Backorder.no, purchaseOrder: nil, priority: nil, channel: nil)",
+                     ", bind: true", ", releaseOrphans: false", ", promises: nil", ", channel: nil"]
         for request in requests {
             var printed = "\(request.command)"
             for field in added { printed = printed.replacingOccurrences(of: field, with: "") }

@@ -45,6 +45,17 @@ import Glibc
         .waitlisted(sku: "A", wh: nil, subscriber: "sub-2", quantity: 1, channel: nil),
         .unwaitlisted(sku: "A", wh: "W", subscriber: "sub-1", reason: "notified"),
         .unwaitlisted(sku: "A", wh: nil, subscriber: "sub-2", reason: nil),
+        .policySet(sku: "A", wh: "W", safety: 1, reorder: nil, max: nil, promises: nil,
+                   channel: ChannelPolicy(channel: "b2b", rules: ChannelRules(share: 50, buffer: 2, max: 30, low: 4), inherit: false)),
+        .policySet(sku: "A", wh: "W", safety: nil, reorder: nil, max: nil, promises: nil,
+                   channel: ChannelPolicy(channel: "mkp", rules: ChannelRules(), inherit: true)),
+        .allotted(sku: "A", wh: "W", channel: "b2b", quantity: 40, until: Timestamp(microseconds: 1_796_083_200_000_000)),
+        .allotted(sku: "A", wh: "W", channel: "b2b", quantity: 0, until: nil),
+        .channelSet(channel: "mkp", rules: ChannelRules(share: 50, buffer: 5)),
+        .routeSet(region: "FR-N", warehouses: ["PAR", "LIL", "LYS"]),
+        .routeSet(region: "FR-N", warehouses: []),
+        .allocated(alloc: "ORD-9", sku: "A", lines: [AllocationLine(reservation: "ORD-9.1", wh: "LIL", quantity: 5, fence: 2, belowSafety: true)],
+                   expiresAt: Timestamp(microseconds: 1_796_083_200_000_000), requested: 6, strategy: "fewest"),
         .policySet(sku: "A", wh: "W", safety: nil, reorder: 15, max: nil),
         .policySet(sku: "A", wh: "W", safety: 0, reorder: 0, max: 0),
         .policySet(sku: "A", wh: "W", safety: nil, reorder: nil, max: nil),
@@ -94,7 +105,7 @@ import Glibc
         let bytes = EventCodec.encode(event)
         // Version 2 only for what version 1 cannot fold: the promise kinds and decisions.
         var promises = body.kind.rawValue >= EventKind.rescheduled.rawValue
-        if case .policySet(_, _, _, _, _, _?) = body { promises = true }
+        if case .policySet(_, _, _, _, _, let levels, let channel) = body, levels != nil || channel != nil { promises = true }
         #expect(bytes[0] == (promises ? 2 : 1))
         #expect(bytes[1] == body.kind.rawValue)
         #expect(try EventCodecTests.decode(bytes) == event)
