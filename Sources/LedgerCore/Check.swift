@@ -39,7 +39,11 @@ extension Ledger {
             }
             command = .reserve(sku: sku, wh: wh, quantity: quantity, reservation: reservation, ttlSeconds: ttl, terms: terms)
         case let .released(reservation, _, _, quantity):
-            command = .release(reservation: reservation, quantity: quantity)
+            // A RELEASE gives up awaiting units first: the request covered those as well.
+            let awaiting = event.decisions.moves.reduce(Int64(0)) {
+                $0 + ($1.reservation == reservation && $1.from != nil && $1.to == .released ? $1.quantity : 0)
+            }
+            command = .release(reservation: reservation, quantity: quantity + awaiting)
         case let .expired(reservation, _, _, _):
             command = .expire(reservation: reservation)
         case let .transferShipped(transfer, sku, from, to, quantity, eta):
@@ -72,8 +76,10 @@ extension Ledger {
         case let .rescheduled(po, _, _, eta, _):
             command = .reschedule(purchaseOrder: po, eta: eta, reason: nil)
         case let .extended(reservation, _, _, expiresAt):
-            context.clock = expiresAt.adding(seconds: -1)
-            command = .extend(reservation: reservation, ttlSeconds: 1)
+            // The ttl in whole seconds from the event's time, with the clock that gives exactly its expiry.
+            let ttl = max(1, (expiresAt.microseconds - event.recordedAt.microseconds + 500_000) / 1_000_000)
+            context.clock = expiresAt.adding(seconds: -ttl)
+            command = .extend(reservation: reservation, ttlSeconds: ttl)
         case let .waitlisted(sku, wh, subscriber, quantity, channel):
             command = .wait(sku: sku, wh: wh, subscriber: subscriber, quantity: quantity, channel: channel)
         case let .unwaitlisted(sku, wh, subscriber, reason):
@@ -97,10 +103,8 @@ extension Ledger {
     /// A decided event keeps the fills of its first `Limits.fillsPerEventMax` reservations; the
     /// stored one may hold those same moves.
     private static func sameDecisions(_ decided: Decisions, _ stored: Decisions) -> Bool {
-        if decided == stored { return true }
-        var prefix = decided
-        prefix.moves = Array(decided.moves.prefix(stored.moves.count))
-        return prefix == stored && stored.moves.count < decided.moves.count
+        // Only the split decide itself makes: the first `Limits.fillsPerEventMax` reservations' fills.
+        decided == stored || splitFills(decided).first == stored
     }
 
     /// A `filled` event fits when each of its fills takes units its reservation awaits and the pair

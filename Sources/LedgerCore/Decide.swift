@@ -64,7 +64,7 @@ extension Ledger {
 
     /// Keeps every move but the fills in the first event, with the fills of the first reservations;
     /// the other fills go, `Limits.fillsPerEventMax` reservations at a time, into the next ones.
-    private static func splitFills(_ decisions: Decisions) -> [Decisions] {
+    static func splitFills(_ decisions: Decisions) -> [Decisions] {
         var first = decisions
         first.moves = []
         var chunks: [Decisions] = []

@@ -598,32 +598,27 @@ import Testing
 
     // MARK: Ledger.check on promise events (known issues are gaps in Check.swift; each fails once fixed)
 
-    /// `check` re-decides a `released` event as a RELEASE of its held units only, which gives up
-    /// awaiting units first: a RELEASE of a reservation that held and awaited units is refused.
-    @Test func checkRefusesAReleaseOfHeldAndAwaitingUnits() throws {
+    /// `check` re-decides a `released` event as a RELEASE of its held units and the awaiting units it gave up.
+    @Test func checkAcceptsAReleaseOfHeldAndAwaitingUnits() throws {
         var ledger = LedgerHarness()
         try ledger.accept(PromiseTests.receive(2))
         try ledger.expect("A", "W", 5, day: 5, po: "PO-1")
         try ledger.backorder("A", "W", 5, id: "r1")
         let before = ledger.state
         let event = try ledger.accept(.release(reservation: "r1", quantity: nil))
-        withKnownIssue("Check.swift: released re-decided with qty = held units only") {
-            #expect(Ledger.check(event, in: before) == nil)
-        }
+        #expect(Ledger.check(event, in: before) == nil)
     }
 
-    /// `check` re-decides an `extended` event with the clock one second before its expiry and a ttl
-    /// of 1 s: an EXTEND by the longest ttl toward a promise beyond it is then refused.
-    @Test func checkRefusesAnExtendByTheLongestTTLTowardAPromiseBeyondIt() throws {
+    /// `check` re-decides an `extended` event with the ttl it was written with: an EXTEND by the
+    /// longest ttl toward a promise beyond it passes.
+    @Test func checkAcceptsAnExtendByTheLongestTTLTowardAPromiseBeyondIt() throws {
         var ledger = LedgerHarness()
         try ledger.expect("A", "W", 5, day: 100, po: "PO-1")
         try ledger.backorder("A", "W", 1, id: "r1")
         ledger.advance(seconds: 86_400)
         let before = ledger.state
         let event = try ledger.accept(.extend(reservation: "r1", ttlSeconds: Limits.reservationTTLMaxSeconds))
-        withKnownIssue("Check.swift: extended re-decided at expiresAt − 1 s, which judges the promise from there") {
-            #expect(Ledger.check(event, in: before) == nil)
-        }
+        #expect(Ledger.check(event, in: before) == nil)
     }
 
     /// A backorder whose promise is more than 83 days out gets the longest hold (90 days) as its
@@ -647,9 +642,9 @@ import Testing
         #expect(Ledger.check(event, in: before) == nil)
     }
 
-    /// `check` accepts any prefix of the moves decide would write, so a receipt that leaves out a
-    /// fill it should carry (far fewer than `Limits.fillsPerEventMax`) is accepted.
-    @Test func checkAcceptsAReceiptMissingSomeOfItsFills() throws {
+    /// `check` accepts only the fills decide would write (or the first event of its split): a
+    /// receipt that leaves out a fill it should carry is refused.
+    @Test func checkRefusesAReceiptMissingSomeOfItsFills() throws {
         var ledger = LedgerHarness()
         try ledger.expect("A", "W", 5, day: 5, po: "PO-1")
         try ledger.backorder("A", "W", 1, id: "r1")
@@ -658,9 +653,7 @@ import Testing
                                       context: ledger.context()).get()
         #expect(event.decisions.fillText == ["r1:1<PO-1", "r2:1<PO-1"])
         event.decisions.moves.removeLast()
-        withKnownIssue("Check.swift: sameDecisions accepts a stored prefix of any length") {
-            #expect(Ledger.check(event, in: ledger.state) != nil)
-        }
+        #expect(Ledger.check(event, in: ledger.state) != nil)
     }
 
     // MARK: What verify checks
