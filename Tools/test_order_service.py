@@ -169,6 +169,8 @@ class LiveTest(unittest.TestCase):
         self.send("RECEIVE sku=MUG wh=PAR qty=10")
         self.orders.place("order-1004", [("MUG", "PAR", 6)])
         self.assertEqual(self.stock("MUG")["available"], 4)
+        promise = self.orders.promise("order-1004")   # a pair without promises: rows lack held=
+        self.assertEqual((promise.held, promise.awaiting, promise.promise), (6, 0, "now"))
         self.orders.cancel("order-1004")
         self.assertEqual(self.stock("MUG"), {"on_hand": 10, "reserved": 0, "available": 10})
         self.assertEqual(self.open_reservations("MUG"), [])
