@@ -58,6 +58,14 @@ bench: deps
 	$(SWIFT) build -c release --product stockbench
 	Tools/bench.sh
 
+## promise-bench: one write that fills or moves thousands of waiting reservations, and plain SELLs beside it
+## (Tools/promise_bench.py, docs/performance.md "Promises"): 3 runs of 6 scenarios, each on a fresh release
+## stockd; about 3 minutes after the build.
+.PHONY: promise-bench
+promise-bench: deps
+	$(SWIFT) build -c release --product stockd
+	/usr/bin/python3 Tools/promise_bench.py --bin $$($(SWIFT) build -c release --show-bin-path) $(PROMISE_BENCH_ARGS)
+
 ## chaos: CHAOS_ROUNDS kill -9 rounds of a release stockd under mixed load (Tools/chaos.py): prints the
 ## acknowledged, lost and duplicated writes and the replay check of each round; fails on any loss,
 ## duplicate or difference. About 3 s a round on the 2-core VM.

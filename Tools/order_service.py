@@ -12,6 +12,7 @@ applied with the original reply plus `dup=yes`. That makes "reconnect and retry"
 across a daemon crash, and makes a whole `place()` or `confirm()` safe to run again.
 
     python3 Tools/order_service.py --socket var/stockd.sock demo
+    python3 Tools/order_service.py --socket var/stockd.sock preorder-demo
 """
 
 import argparse
@@ -23,11 +24,11 @@ from collections import namedtuple
 
 # Writes change the ledger; resending one is only safe when it carries `id=`.
 WRITE_VERBS = {"RECEIVE", "SELL", "RESERVE", "RELEASE", "TRANSFER", "ARRIVE", "ADJUST",
-               "COUNT", "RETURN", "EXPECT", "CANCEL", "POLICY"}
+               "COUNT", "RETURN", "EXPECT", "CANCEL", "POLICY", "RESCHEDULE", "EXTEND"}
 # Reads can always be resent. Connection-state verbs (HELLO, BEGIN, COMMIT, ABORT, WATCH,
 # QUIT) are in neither set: their meaning dies with the connection, so they are never resent.
 READ_VERBS = {"STOCK", "BREACHES", "REORDER", "RESERVATIONS", "TRANSFERS", "HISTORY",
-              "EVENTS", "INFO", "PING"}
+              "EVENTS", "INFO", "PING", "PROMISE", "METRICS"}
 
 Line = namedtuple("Line", "word fields raw")
 Line.__doc__ = """One reply line: its first word (`OK`, `ERR` or a row word such as `stock`),
@@ -41,6 +42,62 @@ class StockdError(Exception):
     def __init__(self, code, text, fields):
         super().__init__(f"{code} {text}".strip())
         self.code, self.text, self.fields = code, text, fields
+
+
+class Hold(namedtuple("Hold", "res open held awaiting lines promise late")):
+    """One reservation as RESERVATIONS res= shows it: `held` units are on hand and can be sold,
+    `awaiting` ones wait in `lines` ({"PO-9": 3, "cap": 2, "none": 1}, by what backs them);
+    `promise` is "now", "unknown" or the date the last awaited unit is due. A reservation that is
+    no longer open (sold, released, expired) has open=False and nothing in it."""
+
+    @classmethod
+    def from_row(cls, res, fields):
+        if fields is None:
+            return cls(res, False, 0, 0, {}, "now", False)
+        lines = {}
+        for line in fields.get("lines", "-").split(","):
+            if line != "-":
+                backing, _, qty = line.rpartition(":")   # order names may hold a colon
+                lines[backing] = int(qty)
+        # Rows of a pair that never used promises have no held= (everything there is held).
+        return cls(res, True, int(fields.get("held", fields["qty"])), int(fields.get("awaiting", 0)),
+                   lines, fields.get("promise", "now"), fields.get("late") == "yes")
+
+    @property
+    def unbacked(self):
+        return self.lines.get("none", 0)
+
+
+class OrderPromise(namedtuple("OrderPromise", "order_id holds")):
+    """What an order can be promised: `promise` is "now" when every unit is held, "unknown" when
+    some awaited unit has no date (unbacked, or a pre-order cap without an announced date), else
+    the latest date of its reservations (timestamps of one format sort as text)."""
+
+    held = property(lambda self: sum(h.held for h in self.holds))
+    awaiting = property(lambda self: sum(h.awaiting for h in self.holds))
+    unbacked = property(lambda self: sum(h.unbacked for h in self.holds))
+    late = property(lambda self: any(h.late for h in self.holds))
+    ready = property(lambda self: self.awaiting == 0)
+
+    @property
+    def promise(self):
+        dates = [h.promise for h in self.holds if h.promise != "now"]
+        return "unknown" if "unknown" in dates else max(dates, default="now")
+
+
+Change = namedtuple("Change", "kind res detail")
+Change.__doc__ = """What follow() saw change in one reservation since it last looked: `filled`
+(detail: units that became held), `promise` (detail: (old, new)), `unbacked` (detail: units that
+lost their purchase order) or `closed` (detail: None; sold, released or expired)."""
+
+
+class NotFilled(Exception):
+    """confirm() of a pre-order some of whose units are still awaited: nothing was sold."""
+
+    def __init__(self, promise):
+        super().__init__(f"order {promise.order_id} still awaits {promise.awaiting} unit(s), "
+                         f"promised {promise.promise}")
+        self.promise = promise
 
 
 def tokenize(text):
@@ -188,14 +245,20 @@ class OrderService:
     identifiers (A-Z a-z 0-9 . _ - : / # @ +), short enough that the key fits in 64 bytes.
 
     The reservation ids of an order are remembered in memory. A new process can recover them by
-    calling place() again with the same order and lines: the server answers each RESERVE from
-    its idempotency record with the original `res=`.
+    calling place() (or preorder()) again with the same order and lines: the server answers each
+    RESERVE from its idempotency record with the original `res=`.
+
+    Pre-orders (preorder()) may hold units that are not on hand yet. promise(), follow() and
+    wait_filled() poll RESERVATIONS res= for what is held, what is awaited and the date promised;
+    confirm() sells only once nothing is awaited; cancel() releases held and awaited units alike.
     """
 
     def __init__(self, client, ttl="15m"):
         self.client, self.ttl = client, ttl
         self.reservations = {}   # order_id -> [res, ...] in line order
         self.confirmed = set()
+        self.preorders = set()   # orders whose units may still be awaited: confirm() checks first
+        self._last_seen = {}     # order_id -> the OrderPromise follow() compares with
 
     def _write(self, order_id, step, n, line):
         return self.client.request(f"{line} ref={order_id} id={order_id}:{step}:{n}")[1]
@@ -206,11 +269,30 @@ class OrderService:
         All or nothing: if any line is refused (INSUFFICIENT above all) what this order already
         holds is released and the error is raised. If stockd cannot be reached at all, the
         held units come back anyway when their ttl runs out: that is why every hold has one."""
+        return self._reserve(order_id, lines, f"ttl={self.ttl}")
+
+    def preorder(self, order_id, lines, backorder="po", po=None, priority=None, ttl=None):
+        """Reserve lines that may wait for stock: what is on hand is held, the rest awaits a
+        purchase order (`backorder="po"`, only order `po` when given) or the pre-order cap
+        (`"cap"`). Returns the reservation ids; all or nothing, as place().
+
+        Without `ttl`, stockd keeps the hold until a week after its promise (30 days while the
+        promise is unknown), so no short ttl of this service's cuts a pre-order short. Follow it
+        with promise(), follow() or wait_filled(); confirm() sells it once every unit is held."""
+        options = " ".join(f"{key}={value}" for key, value in
+                           (("backorder", backorder), ("po", po), ("priority", priority), ("ttl", ttl))
+                           if value is not None)
+        held = self._reserve(order_id, lines, options)
+        self.preorders.add(order_id)
+        self._last_seen[order_id] = self.promise(order_id)
+        return held
+
+    def _reserve(self, order_id, lines, options):
         held = []
         try:
             for n, (sku, wh, qty) in enumerate(lines, 1):
                 ok = self._write(order_id, "reserve", n,
-                                 f"RESERVE sku={sku} wh={wh} qty={qty} ttl={self.ttl}")
+                                 f"RESERVE sku={sku} wh={wh} qty={qty} {options}")
                 held.append(ok.fields["res"])
                 if ok.fields.get("dup") == "yes":
                     self._check_still_open(order_id, ok.fields["res"])
@@ -230,11 +312,61 @@ class OrderService:
                                        f"{res} is no longer open; use a new order id",
                               {"res": res})
 
+    def promise(self, order_id):
+        """Ask stockd where each reservation of the order stands; return an OrderPromise."""
+        holds = []
+        for res in self._known(order_id):
+            rows, _ = self.client.request(f"RESERVATIONS res={res}")
+            holds.append(Hold.from_row(res, rows[0].fields if rows else None))
+        return OrderPromise(order_id, holds)
+
+    def follow(self, order_id):
+        """Poll the order and return (OrderPromise, [Change, ...]): what changed since the last
+        promise() seen by preorder() or follow(). WATCH promises will push the same news; polling
+        works with any stockd and survives reconnections."""
+        now = self.promise(order_id)
+        before = self._last_seen.get(order_id)
+        self._last_seen[order_id] = now
+        changes = []
+        for old, new in zip(before.holds if before else [], now.holds):
+            if old.open and not new.open:
+                changes.append(Change("closed", new.res, None))
+                continue
+            if new.held > old.held:
+                changes.append(Change("filled", new.res, new.held - old.held))
+            if new.unbacked > old.unbacked:
+                changes.append(Change("unbacked", new.res, new.unbacked - old.unbacked))
+            if new.promise != old.promise:
+                changes.append(Change("promise", new.res, (old.promise, new.promise)))
+        return now, changes
+
+    def wait_filled(self, order_id, timeout, interval=0.5):
+        """Poll until nothing of the order is awaited; return its OrderPromise. Raises
+        TimeoutError (carrying the last OrderPromise) when `timeout` seconds pass first. A
+        reservation that closed meanwhile awaits nothing either (Hold.open tells; confirm() would
+        answer ERR STATE for it)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            promise = self.promise(order_id)
+            if promise.ready:
+                return promise
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"order {order_id} still awaits {promise.awaiting} unit(s)", promise)
+            time.sleep(interval)
+
     def confirm(self, order_id):
         """Sell every reservation of the order; return the OK fields of each SELL.
 
         A reservation that expired before confirmation raises StockdError STATE; the lines sold
-        before it stay sold, and calling confirm() again only sells what is left."""
+        before it stay sold, and calling confirm() again only sells what is left.
+
+        A pre-order is sold only once all its units are held: otherwise NotFilled is raised and
+        nothing is sent (`SELL res=` would ship the held part alone, and its key, once used,
+        could not sell the rest). Held units never go back to waiting, so the check stays true."""
+        if order_id in self.preorders and order_id not in self.confirmed:
+            promise = self.promise(order_id)
+            if not promise.ready:
+                raise NotFilled(promise)
         done = [self._write(order_id, "sell", n, f"SELL res={res}").fields
                 for n, res in enumerate(self._known(order_id), 1)]
         self.confirmed.add(order_id)
@@ -306,14 +438,48 @@ def demo(client):
     _print_stock(client, sku, "after a refused order (nothing left held)")
 
 
+def preorder_demo(client):
+    """One pre-order end to end: taken against the pre-order cap while the sku is out of stock,
+    bound to a purchase order by EXPECT, moved by RESCHEDULE, filled by RECEIVE, then sold."""
+    run = f"pre{int(time.time() * 1000)}"
+    sku, wh, po, order = f"{run}-LAMP", "PAR", f"{run}-PO", f"{run}-1001"
+    orders = OrderService(client)
+
+    def in_days(days):
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + days * 86400))
+
+    def show(title):
+        promise, changes = orders.follow(order)
+        print(f"-- {title}: held={promise.held} awaiting={promise.awaiting} "
+              f"promise={promise.promise}")
+        for kind, res, detail in changes:
+            print(f"   {kind} {res}: {' -> '.join(detail) if kind == 'promise' else detail}")
+
+    client.request(f"POLICY sku={sku} wh={wh} preorder=10 id={run}:policy")
+    orders.preorder(order, [(sku, wh, 3)], backorder="cap")
+    show("pre-ordered while out of stock, against the cap")
+    client.request(f"EXPECT sku={sku} wh={wh} qty=20 eta={in_days(14)} po={po} id={run}:expect")
+    show("after EXPECT (the order binds the cap line)")
+    client.request(f"RESCHEDULE po={po} eta={in_days(21)} id={run}:reschedule")
+    show("after RESCHEDULE")
+    try:
+        orders.confirm(order)
+    except NotFilled as e:
+        print(f"confirm refused as expected: {e}")
+    client.request(f"RECEIVE sku={sku} wh={wh} qty=20 po={po} id={run}:receive")
+    show("after RECEIVE")
+    orders.confirm(order)
+    print(f"confirmed {order}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--socket", default="var/stockd.sock", help="stockd's Unix socket")
-    parser.add_argument("command", choices=["demo"])
+    parser.add_argument("command", choices=["demo", "preorder-demo"])
     args = parser.parse_args(argv)
     with StockdClient(args.socket) as client:
         try:
-            demo(client)
+            (demo if args.command == "demo" else preorder_demo)(client)
         except (StockdError, ConnectionError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 1

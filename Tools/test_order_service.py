@@ -21,10 +21,16 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from order_service import OrderService, StockdClient, StockdError, parse_line  # noqa: E402
+from order_service import (Change, NotFilled, OrderService, StockdClient, StockdError,  # noqa: E402
+                           parse_line)
 
 STOCKD = os.path.join(os.environ.get("STOCKD_BIN", os.path.join(HERE, "..", ".build", "debug")),
                       "stockd")
+
+
+def in_days(days):
+    """A timestamp `days` from now, in stockd's format: ETAs must lie ahead of the daemon's clock."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + days * 86400))
 
 
 class Daemon:
@@ -163,6 +169,8 @@ class LiveTest(unittest.TestCase):
         self.send("RECEIVE sku=MUG wh=PAR qty=10")
         self.orders.place("order-1004", [("MUG", "PAR", 6)])
         self.assertEqual(self.stock("MUG")["available"], 4)
+        promise = self.orders.promise("order-1004")   # a pair without promises: rows lack held=
+        self.assertEqual((promise.held, promise.awaiting, promise.promise), (6, 0, "now"))
         self.orders.cancel("order-1004")
         self.assertEqual(self.stock("MUG"), {"on_hand": 10, "reserved": 0, "available": 10})
         self.assertEqual(self.open_reservations("MUG"), [])
@@ -181,6 +189,96 @@ class LiveTest(unittest.TestCase):
         with self.assertRaises(StockdError) as caught:
             short.confirm("order-1005")
         self.assertEqual(caught.exception.code, "STATE")
+
+    # pre-orders ---------------------------------------------------------------------------
+    def test_preorder_bound_by_expect_filled_fifo_then_sold(self):
+        """Taken out of stock against the cap, bound by EXPECT, filled FIFO by a short receipt."""
+        self.send("POLICY sku=LAMP wh=PAR preorder=20")
+        first = self.orders.preorder("order-2001", [("LAMP", "PAR", 3)], backorder="cap")
+        second = self.orders.preorder("order-2002", [("LAMP", "PAR", 4)], backorder="cap")
+        promise = self.orders.promise("order-2001")
+        self.assertEqual((promise.held, promise.awaiting, promise.promise), (0, 3, "unknown"))
+        self.assertEqual(promise.holds[0].lines, {"cap": 3})
+
+        eta = in_days(10)
+        self.send(f"EXPECT sku=LAMP wh=PAR qty=10 eta={eta} po=PO-1")
+        promise, changes = self.orders.follow("order-2001")
+        self.assertEqual(changes, [Change("promise", first[0], ("unknown", eta))])
+        self.assertEqual((promise.promise, promise.holds[0].lines), (eta, {"PO-1": 3}))
+        self.assertEqual(self.orders.follow("order-2002")[0].promise, eta)
+
+        rows, ok = self.send("RECEIVE sku=LAMP wh=PAR qty=5 po=PO-1")   # arrives short
+        fills = {r.fields["res"]: r.fields["qty"] for r in rows if r.word == "fill"}
+        self.assertEqual(fills, {first[0]: "3", second[0]: "2"})         # first come, first filled
+        self.assertEqual(ok.fields["filled"], "5")
+        promise, changes = self.orders.follow("order-2001")
+        self.assertTrue(promise.ready)
+        self.assertEqual(changes, [Change("filled", first[0], 3), Change("promise", first[0], (eta, "now"))])
+        promise, changes = self.orders.follow("order-2002")
+        self.assertEqual((promise.held, promise.awaiting, promise.promise), (2, 2, eta))
+        self.assertEqual(changes, [Change("filled", second[0], 2)])
+
+        with self.assertRaises(NotFilled) as caught:    # never sells awaited units
+            self.orders.confirm("order-2002")
+        self.assertEqual(caught.exception.promise.awaiting, 2)
+        self.assertEqual(self.events_with_id("order-2002:sell:1"), [])
+        self.assertEqual(self.stock("LAMP"), {"on_hand": 5, "reserved": 5, "available": 0})
+        self.orders.confirm("order-2001")
+        self.assertEqual(self.stock("LAMP"), {"on_hand": 2, "reserved": 2, "available": 0})
+
+        # The rest arrives while the client waits for it.
+        receiver = StockdClient(self.daemon.sock, timeout=5.0)
+        self.addCleanup(receiver.close)
+        arrival = threading.Timer(0.2, receiver.request, ["RECEIVE sku=LAMP wh=PAR qty=5 po=PO-1"])
+        arrival.start()
+        self.addCleanup(arrival.join)
+        promise = self.orders.wait_filled("order-2002", timeout=30, interval=0.05)
+        self.assertEqual((promise.held, promise.awaiting, promise.promise), (4, 0, "now"))
+        self.orders.confirm("order-2002")
+        self.assertEqual(self.stock("LAMP"), {"on_hand": 3, "reserved": 0, "available": 3})
+        self.assertEqual(self.orders.follow("order-2002")[1], [Change("closed", second[0], None)])
+
+    def test_reschedule_moves_the_promise_the_client_reports(self):
+        self.send("RECEIVE sku=LAMP wh=PAR qty=1")
+        eta, later = in_days(10), in_days(17)
+        self.send(f"EXPECT sku=LAMP wh=PAR qty=10 eta={eta} po=PO-2")
+        res = self.orders.preorder("order-2003", [("LAMP", "PAR", 4)], po="PO-2")[0]
+        promise = self.orders.promise("order-2003")
+        self.assertEqual((promise.held, promise.awaiting, promise.promise), (1, 3, eta))
+        _, ok = self.send(f"RESCHEDULE po=PO-2 eta={later}")
+        self.assertEqual(ok.fields["moved"], "1")
+        promise, changes = self.orders.follow("order-2003")
+        self.assertEqual(changes, [Change("promise", res, (eta, later))])
+        self.assertEqual((promise.promise, promise.late), (later, False))
+        self.assertEqual(self.orders.follow("order-2003")[1], [])        # nothing new since
+
+    def test_cancelled_po_leaves_the_preorder_unbacked_until_cancelled(self):
+        eta = in_days(10)
+        self.send(f"EXPECT sku=LAMP wh=PAR qty=5 eta={eta} po=PO-3")
+        res = self.orders.preorder("order-2004", [("LAMP", "PAR", 2)], po="PO-3")[0]
+        _, ok = self.send("CANCEL po=PO-3")
+        self.assertEqual(ok.fields["unbacked"], "2")
+        promise, changes = self.orders.follow("order-2004")
+        self.assertEqual((promise.promise, promise.unbacked, promise.awaiting), ("unknown", 2, 2))
+        self.assertEqual(changes, [Change("unbacked", res, 2), Change("promise", res, (eta, "unknown"))])
+        with self.assertRaises(NotFilled):
+            self.orders.confirm("order-2004")
+        self.orders.cancel("order-2004")                                  # releases awaited units too
+        self.assertEqual(self.orders.follow("order-2004")[1], [Change("closed", res, None)])
+        self.assertEqual(self.open_reservations("LAMP"), [])
+        row = self.send("STOCK sku=LAMP wh=PAR")[0][0].fields
+        self.assertEqual((row["unbacked"], row["promised"], row["reserved"]), ("0", "0", "0"))
+
+    def test_preorder_beyond_supply_is_refused_and_rolled_back(self):
+        self.send("RECEIVE sku=LAMP wh=PAR qty=1")
+        self.send(f"EXPECT sku=LAMP wh=PAR qty=3 eta={in_days(10)} po=PO-4")
+        with self.assertRaises(StockdError) as caught:
+            self.orders.preorder("order-2005", [("LAMP", "PAR", 2), ("LAMP", "PAR", 5)])
+        self.assertEqual(caught.exception.code, "INSUFFICIENT")
+        self.assertEqual(caught.exception.fields["promisable"], "2")
+        self.assertEqual(self.open_reservations("LAMP"), [])
+        row = self.send("STOCK sku=LAMP wh=PAR")[0][0].fields
+        self.assertEqual((row["reserved"], row["promised"]), ("0", "0"))
 
     # idempotency and retries --------------------------------------------------------------
     def test_retried_write_is_dup_and_applied_once(self):
