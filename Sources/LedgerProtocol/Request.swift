@@ -41,8 +41,10 @@ public struct ReservationFilter: Equatable, Sendable {
     public var purchaseOrder: String?
     public var awaiting: Bool?
     public var late: Bool?
-    public init(purchaseOrder: String? = nil, awaiting: Bool? = nil, late: Bool? = nil) {
-        self.purchaseOrder = purchaseOrder; self.awaiting = awaiting; self.late = late
+    public var channel: String?
+    public var alloc: String?
+    public init(purchaseOrder: String? = nil, awaiting: Bool? = nil, late: Bool? = nil, channel: String? = nil, alloc: String? = nil) {
+        self.purchaseOrder = purchaseOrder; self.awaiting = awaiting; self.late = late; self.channel = channel; self.alloc = alloc
     }
 }
 

@@ -143,7 +143,8 @@ public enum RequestParser {
             let sku = try args.optionalIdentifier("sku"), wh = try args.optionalIdentifier("wh")
             let reservation = try args.optionalIdentifier("res"), ref = try args.optionalIdentifier("ref")
             let filter = ReservationFilter(purchaseOrder: try args.optionalIdentifier("po"),
-                                           awaiting: try args.optionalYesNo("awaiting"), late: try args.optionalYesNo("late"))
+                                           awaiting: try args.optionalYesNo("awaiting"), late: try args.optionalYesNo("late"),
+                                           channel: try args.optionalIdentifier("channel"), alloc: try args.optionalIdentifier("alloc"))
             request = .read(.reservations(sku: sku, wh: wh, reservation: reservation, ref: ref, filter: filter))
         case "RESTOCK":
             request = .read(.restock(sku: try args.optionalIdentifier("sku"), wh: try args.optionalIdentifier("wh")))

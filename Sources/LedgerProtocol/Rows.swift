@@ -157,6 +157,8 @@ public enum Rows {
             line.add("late", late ?? false)
             line.add("priority", Int64(reservation.priority))
         }
+        line.addIfPresent("channel", reservation.channel)
+        line.addIfPresent("alloc", reservation.alloc)
         return line.text
     }
 
@@ -607,6 +609,10 @@ public enum Rows {
                 line.add("released", units { $0 == .released })
                 if count > Limits.promiseRowsMax { line.add("more", count - Limits.promiseRowsMax) }
             }
+        case .channelSet, .routeSet:
+            // Configuration changes no pair: the reply repeats what was set.
+            for (key, value) in fields(of: event.body) { line.add(key, value) }
+            return [line.text]
         case let .allocated(alloc, _, lines, expiresAt, requested, strategy):
             // One `line` row per reservation it made, then the allocation; no pair buckets (several pairs).
             var allocated: Int64 = 0

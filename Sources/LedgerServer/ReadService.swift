@@ -327,7 +327,9 @@ public struct ReadService: Sendable {
                     guard (sku == nil || reservation.sku == sku) && (wh == nil || reservation.wh == wh)
                             && (ref == nil || reservation.ref == ref)
                             && (filter.purchaseOrder.map { reservation.line(.order($0)) != nil } ?? true)
-                            && (filter.awaiting.map { $0 == (reservation.awaiting > 0) } ?? true) else { return nil }
+                            && (filter.awaiting.map { $0 == (reservation.awaiting > 0) } ?? true)
+                            && (filter.channel.map { $0 == reservation.channel } ?? true)
+                            && (filter.alloc.map { $0 == reservation.alloc } ?? true) else { return nil }
                     let isLate = late(reservation)
                     guard filter.late.map({ $0 == isLate }) ?? true else { return nil }
                     return (reservation, isLate)
