@@ -15,6 +15,14 @@ public enum ProjectionCodec {
         try reader.byte() == 1 ? Timestamp(microseconds: try reader.signed()) : nil
     }
 
+    private static func optionalNumber(_ writer: inout ByteWriter, _ value: Int64?) {
+        if let value { writer.byte(1); writer.signed(value) } else { writer.byte(0) }
+    }
+
+    private static func optionalNumber(_ reader: inout ByteReader) throws -> Int64? {
+        try reader.byte() == 1 ? try reader.signed() : nil
+    }
+
     private static func optionalText(_ writer: inout ByteWriter, _ text: String?) {
         if let text { writer.byte(1); writer.string(text) } else { writer.byte(0) }
     }
@@ -61,6 +69,23 @@ public enum ProjectionCodec {
             writer.signed(waiter.since.microseconds)
             optionalText(&writer, waiter.channel)
         }
+        // Channels (FEATURES.md §1b), sorted so equal pairs encode equally.
+        writer.byte(pair.usesChannels ? 1 : 0)
+        writer.varint(UInt64(pair.fences.count))
+        for (channel, fence) in pair.fences.sorted(by: { $0.key < $1.key }) {
+            writer.string(channel)
+            writer.signed(fence)
+        }
+        writer.varint(UInt64(pair.channelRules.count))
+        for (channel, rules) in pair.channelRules.sorted(by: { $0.key < $1.key }) {
+            writer.string(channel)
+            for value in [rules.share, rules.buffer, rules.max, rules.low] { optionalNumber(&writer, value) }
+        }
+        writer.varint(UInt64(pair.routes.count))
+        for (region, warehouses) in pair.routes.sorted(by: { $0.key < $1.key }) {
+            writer.string(region)
+            writer.string(warehouses.joined(separator: ","))
+        }
         return writer.bytes
     }
 
@@ -102,6 +127,17 @@ public enum ProjectionCodec {
             pair.waitlist.append(Waiter(ref: try reader.string(), quantity: try reader.amount(),
                                         since: Timestamp(microseconds: try reader.signed()), channel: try optionalText(&reader)))
         }
+        pair.usesChannels = try reader.byte() == 1
+        for _ in 0..<(try reader.varint()) { pair.fences[try reader.string()] = try reader.amount() }
+        for _ in 0..<(try reader.varint()) {
+            let channel = try reader.string()
+            pair.channelRules[channel] = ChannelRules(share: try optionalNumber(&reader), buffer: try optionalNumber(&reader),
+                                                      max: try optionalNumber(&reader), low: try optionalNumber(&reader))
+        }
+        for _ in 0..<(try reader.varint()) {
+            let region = try reader.string()
+            pair.routes[region] = try reader.string().split(separator: ",").map(String.init)
+        }
         return pair
     }
 
@@ -127,6 +163,9 @@ public enum ProjectionCodec {
             writer.signed(line.quantity)
             optionalTime(&writer, line.date)
         }
+        optionalText(&writer, reservation.channel)
+        writer.signed(reservation.fence)
+        optionalText(&writer, reservation.alloc)
         return writer.bytes
     }
 
@@ -158,6 +197,9 @@ public enum ProjectionCodec {
             }
             reservation.lines.append(AwaitingLine(backing: backing, quantity: try reader.amount(), date: try optionalTime(&reader)))
         }
+        reservation.channel = try optionalText(&reader)
+        reservation.fence = try reader.amount()
+        reservation.alloc = try optionalText(&reader)
         return reservation
     }
 

@@ -21,7 +21,19 @@ import Testing
                            OpenOrder(purchaseOrder: "PO-2", remaining: 1, eta: Timestamp(microseconds: -1))]
         var oneOrder = PairState()
         oneOrder.onHand = 5; oneOrder.openOrders = [OpenOrder(purchaseOrder: "PO-9", remaining: 7, eta: eta)]
-        return [empty, full, oneOrder]
+        // Every promise, waitlist and channel field set.
+        var promises = oneOrder
+        promises.openOrders[0].promised = 4
+        promises.promised = 4; promises.preordered = 2; promises.unbacked = 1; promises.preorder = 9
+        promises.preorderUntil = eta; promises.preorderETA = Timestamp(microseconds: -5); promises.padSeconds = 86_400
+        promises.fillByOrder = true; promises.usesPromises = true
+        promises.waiting = [WaitingEntry(priority: 1, seq: 9, reservation: "r9"), WaitingEntry(priority: 5, seq: 3, reservation: "r3")]
+        promises.waitlist = [Waiter(ref: "sub-1", quantity: 2, since: eta, channel: "web"), Waiter(ref: "sub-2", quantity: 1, since: eta, channel: nil)]
+        promises.usesChannels = true
+        promises.fences = ["b2b": 3, "mkp": 0]
+        promises.channelRules = ["mkp": ChannelRules(share: 50, buffer: 5), "b2b": ChannelRules(max: 7, low: 1)]
+        promises.routes = ["FR-N": ["PAR", "LIL"]]
+        return [empty, full, oneOrder, promises]
     }
 
     @Test func pairsRoundTrip() throws {
@@ -53,6 +65,18 @@ import Testing
             }
             #expect(decoded == reservation)
         }
+    }
+
+    @Test func aReservationsPromiseAndChannelFieldsRoundTrip() throws {
+        var reservation = Reservation(id: "r2", sku: "A", wh: "W", held: 1, expiresAt: Timestamp(seconds: 0), ref: nil, status: .open)
+        reservation.lines = [AwaitingLine(backing: .order("PO-1"), quantity: 3, date: ProjectionCodecTests.eta),
+                             AwaitingLine(backing: .cap, quantity: 1, date: nil), AwaitingLine(backing: .none, quantity: 2, date: nil)]
+        reservation.priority = 2; reservation.backorder = .cap; reservation.seq = 77
+        reservation.channel = "b2b"; reservation.fence = 1; reservation.alloc = "ORD-9"
+        let decoded = try ProjectionCodecTests.decoded(ProjectionCodec.encode(reservation)) {
+            try ProjectionCodec.decodeReservation(id: "r2", $0)
+        }
+        #expect(decoded == reservation)
     }
 
     @Test func theIdComesFromTheKey() throws {
@@ -126,9 +150,14 @@ import Testing
     }
 
     @Test func anUnknownReservationStatusIsRefused() {
-        var bytes = ProjectionCodec.encode(Reservation(id: "r", sku: "A", wh: "W", held: 1, expiresAt: ProjectionCodecTests.eta,
-                                                       ref: nil, status: .open))
-        bytes[bytes.count - 1] = 9
+        func encoded(_ status: Reservation.Status) -> [UInt8] {
+            ProjectionCodec.encode(Reservation(id: "r", sku: "A", wh: "W", held: 1, expiresAt: ProjectionCodecTests.eta,
+                                               ref: nil, status: status))
+        }
+        // The status byte is where two statuses encode differently.
+        var bytes = encoded(.open)
+        let index = zip(bytes, encoded(.sold)).firstIndex { $0 != $1 }!
+        bytes[index] = 9
         #expect(throws: CorruptRecord.self) {
             try ProjectionCodecTests.decoded(bytes) { try ProjectionCodec.decodeReservation(id: "r", $0) }
         }
