@@ -156,7 +156,8 @@ import Testing
         }
         // The status byte is where two statuses encode differently.
         var bytes = encoded(.open)
-        let index = zip(bytes, encoded(.sold)).firstIndex { $0 != $1 }!
+        let sold = encoded(.sold)
+        let index = bytes.indices.first { bytes[$0] != sold[$0] }!
         bytes[index] = 9
         #expect(throws: CorruptRecord.self) {
             try ProjectionCodecTests.decoded(bytes) { try ProjectionCodec.decodeReservation(id: "r", $0) }
