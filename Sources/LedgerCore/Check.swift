@@ -67,6 +67,8 @@ extension Ledger {
             command = .policy(sku: sku, wh: wh, safety: safety, reorder: reorder, max: max, promises: promises, channel: channel)
         case let .allotted(sku, wh, channel, quantity, until):
             command = .allot(sku: sku, wh: wh, channel: channel, quantity: quantity, until: until)
+        case let .unallotted(sku, wh, channel, _):
+            command = .unallot(sku: sku, wh: wh, channel: channel)
         case let .channelSet(channel, rules):
             command = .channel(channel: channel, rules: rules)
         case let .routeSet(region, warehouses):

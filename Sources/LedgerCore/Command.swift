@@ -37,6 +37,8 @@ public enum Command: Equatable, Sendable {
     case unwait(sku: String, wh: String?, subscriber: String, reason: String?)
     /// Written by the daemon itself when a reservation's time is up; no client can send it.
     case expire(reservation: String)
+    /// Written by the daemon itself when a fence's `until` comes.
+    case unallot(sku: String, wh: String, channel: String)
 }
 
 /// How a RESERVE may wait for units it cannot hold now (FEATURES.md §1a).

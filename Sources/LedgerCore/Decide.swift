@@ -334,6 +334,13 @@ extension Ledger {
             let body = EventBody.allotted(sku: sku, wh: wh, channel: channel, quantity: quantity, until: until)
             return (body, Decisions(moves: freedBy(body, releasing: nil, state)))
 
+        case let .unallot(sku, wh, channel):
+            guard let fence = state.pair(PairKey(sku: sku, wh: wh))?.fences[channel] else {
+                throw Refusal.state("no fence for \(channel) in \(sku)/\(wh)")
+            }
+            let body = EventBody.unallotted(sku: sku, wh: wh, channel: channel, quantity: fence)
+            return (body, Decisions(moves: freedBy(body, releasing: nil, state)))
+
         case let .channel(channel, rules):
             guard !rules.isEmpty else { throw Refusal.argument("share, buffer, max or low: at least one is required") }
             let defaults = state.pair(PairKey.configuration) ?? PairState()

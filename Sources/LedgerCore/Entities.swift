@@ -52,6 +52,8 @@ public struct PairState: Equatable, Sendable {
     // Channels (FEATURES.md §1b).
     /// Units ring-fenced per channel (a fence of 0 still exists until ALLOT sets it to 0).
     public var fences: [String: Int64] = [:]
+    /// When a fence lapses (`ALLOT until=`): the daemon then writes `unallotted`.
+    public var fenceUntil: [String: Timestamp] = [:]
     /// Per-channel rules: overrides on a pair, defaults on `PairKey.configuration`.
     public var channelRules: [String: ChannelRules] = [:]
     /// Regions and their warehouses in rank order (only on `PairKey.configuration`).

@@ -67,6 +67,8 @@ public enum EventBody: Equatable, Sendable {
     case filled(sku: String, wh: String)
     /// A channel's fence in a pair is set to `quantity` (0 removes it); `until` when it lapses.
     case allotted(sku: String, wh: String, channel: String, quantity: Int64, until: Timestamp?)
+    /// A fence lapsed at its `until`: its units go back to the free pool.
+    case unallotted(sku: String, wh: String, channel: String, quantity: Int64)
     /// Defaults of a channel for every pair (sku `*`).
     case channelSet(channel: String, rules: ChannelRules)
     /// A region's warehouses in rank order, or none to delete it (sku `*`).
@@ -100,6 +102,7 @@ public enum EventBody: Equatable, Sendable {
         case .waitlisted: .waitlisted
         case .unwaitlisted: .unwaitlisted
         case .allotted: .allotted
+        case .unallotted: .unallotted
         case .channelSet: .channelSet
         case .routeSet: .routeSet
         case .allocated: .allocated
@@ -115,7 +118,7 @@ public enum EventBody: Equatable, Sendable {
              .returned(let sku, _, _), .expected(_, let sku, _, _, _), .cancelled(_, let sku, _, _),
              .policySet(let sku, _, _, _, _, _, _), .rescheduled(_, let sku, _, _, _), .extended(_, let sku, _, _),
              .filled(let sku, _), .waitlisted(let sku, _, _, _, _), .unwaitlisted(let sku, _, _, _),
-             .allotted(let sku, _, _, _, _), .allocated(_, let sku, _, _, _, _):
+             .allotted(let sku, _, _, _, _), .unallotted(let sku, _, _, _), .allocated(_, let sku, _, _, _, _):
             return sku
         case .channelSet, .routeSet:
             return PairKey.configuration.sku
@@ -129,7 +132,7 @@ public enum EventBody: Equatable, Sendable {
              .released(_, _, let wh, _), .expired(_, _, let wh, _), .adjusted(_, let wh, _, _),
              .counted(_, let wh, _, _, _), .returned(_, let wh, _), .expected(_, _, let wh, _, _),
              .cancelled(_, _, let wh, _), .policySet(_, let wh, _, _, _, _, _), .rescheduled(_, _, let wh, _, _),
-             .allotted(_, let wh, _, _, _),
+             .allotted(_, let wh, _, _, _), .unallotted(_, let wh, _, _),
              .extended(_, _, let wh, _), .filled(_, let wh):
             return [wh]
         case .waitlisted(_, let wh, _, _, _), .unwaitlisted(_, let wh, _, _):
@@ -155,9 +158,8 @@ public enum EventKind: UInt8, CaseIterable, Sendable {
     case adjusted, counted, returned, expected, cancelled, policySet
     // Format version 2 (FEATURES.md §0: raw values continue from 15).
     case rescheduled, extended, filled
-    // FEATURES.md §0 numbers these: 19 is kept for `unallotted`.
-    case allotted = 18
-    case allocated = 20, routeSet, channelSet, waitlisted, unwaitlisted
+    // FEATURES.md §0 numbers these.
+    case allotted = 18, unallotted, allocated, routeSet, channelSet, waitlisted, unwaitlisted
 
     public var name: String {
         switch self {
@@ -179,6 +181,7 @@ public enum EventKind: UInt8, CaseIterable, Sendable {
         case .extended: "extended"
         case .filled: "filled"
         case .allotted: "allotted"
+        case .unallotted: "unallotted"
         case .allocated: "allocated"
         case .routeSet: "route_set"
         case .channelSet: "channel_set"

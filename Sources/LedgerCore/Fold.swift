@@ -137,10 +137,17 @@ public enum Ledger {
                 }
             }
 
-        case let .allotted(sku, wh, channel, quantity, _):
+        case let .allotted(sku, wh, channel, quantity, until):
             updatePair(sku, wh, in: &state, time: at, mustExist: false) { pair in
                 if quantity == 0 { pair.fences.removeValue(forKey: channel) } else { pair.fences[channel] = quantity }
+                pair.fenceUntil[channel] = quantity == 0 ? nil : until
                 pair.usesChannels = true
+            }
+
+        case let .unallotted(sku, wh, channel, _):
+            updatePair(sku, wh, in: &state, time: at, mustExist: true) { pair in
+                pair.fences.removeValue(forKey: channel)
+                pair.fenceUntil.removeValue(forKey: channel)
             }
 
         case let .channelSet(channel, rules):

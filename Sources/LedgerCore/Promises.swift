@@ -15,6 +15,8 @@ extension Ledger {
             if let fenceBack, let channel = state.reservation(id)?.channel { pair.fences[channel, default: 0] += fenceBack }
         case let .allotted(_, _, channel, quantity, _):
             if quantity == 0 { pair.fences.removeValue(forKey: channel) } else { pair.fences[channel] = quantity }
+        case let .unallotted(_, _, channel, _):
+            pair.fences.removeValue(forKey: channel)
         case let .transferArrived(_, _, _, _, quantity, _), let .returned(_, _, quantity):
             pair.onHand += quantity
         case let .adjusted(_, _, delta, _), let .counted(_, _, _, delta, _):

@@ -164,6 +164,9 @@ public enum EventRecord {
         case .allotted:
             return .allotted(sku: try f.identifier("sku"), wh: try f.identifier("wh"), channel: try f.identifier("channel"),
                              quantity: try f.quantity("qty", minimum: 0), until: try f.optionalTime("until"))
+        case .unallotted:
+            return .unallotted(sku: try f.identifier("sku"), wh: try f.identifier("wh"), channel: try f.identifier("channel"),
+                               quantity: try f.quantity("qty", minimum: 0))
         case .channelSet:
             return .channelSet(channel: try f.identifier("channel"), rules: try DecisionText.rules(&f))
         case .routeSet:

@@ -102,6 +102,8 @@ extension Request {
             case .route: .route
             case .allocate: .allocate
             case .releaseAllocation: .release
+            // Written by the daemon itself, like `expire`.
+            case .unallot: .allot
             }
         case .read(let read):
             switch read {

@@ -81,6 +81,8 @@ public enum RequestFingerprint {
             line.add("priority", request.terms.priority.map(Int64.init)); line.add("channel", request.terms.channel)
         case let .releaseAllocation(alloc):
             line.add("alloc", alloc)
+        case let .unallot(sku, wh, channel):
+            line.add("sku", sku); line.add("wh", wh); line.add("channel", channel)
         case let .wait(sku, wh, subscriber, quantity, channel):
             line.add("sku", sku); line.add("wh", wh); line.add("ref", subscriber); line.add("qty", quantity)
             line.add("channel", channel)
@@ -123,6 +125,7 @@ public enum RequestFingerprint {
         case .route: "ROUTE"
         case .allocate: "ALLOCATE"
         case .releaseAllocation: "RELEASE"
+        case .unallot: "UNALLOT"
         case .unwait: "UNWAIT"
         case .expire: "EXPIRE"
         }
@@ -199,7 +202,7 @@ enum LegacyFingerprint {
         case let .expire(reservation):
             "expire(reservation: \(q(reservation)))"
         // Added after the legacy form was frozen: no record was ever written in it ("" never matches one).
-        case .reschedule, .extend, .wait, .unwait, .allot, .channel, .route, .allocate, .releaseAllocation:
+        case .reschedule, .extend, .wait, .unwait, .allot, .channel, .route, .allocate, .releaseAllocation, .unallot:
             ""
         }
     }

@@ -520,6 +520,8 @@ public enum Rows {
             return [("sku", sku), ("wh", wh ?? PairKey.anyWarehouse), ("ref", subscriber)] + (reason.map { [("reason", $0)] } ?? [])
         case let .allotted(sku, wh, channel, quantity, until):
             return [("sku", sku), ("wh", wh), ("channel", channel), ("qty", n(quantity))] + (until.map { [("until", $0.rfc3339)] } ?? [])
+        case let .unallotted(sku, wh, channel, quantity):
+            return [("sku", sku), ("wh", wh), ("channel", channel), ("qty", n(quantity))]
         case let .channelSet(channel, rules):
             return [("channel", channel)] + ruleFields(rules)
         case let .routeSet(region, warehouses):

@@ -165,6 +165,8 @@ public enum EventCodec {
             text(.sku, sku); text(.wh, wh); text(.subscriber, subscriber); text(.reason, reason)
         case let .allotted(sku, wh, channel, quantity, until):
             text(.sku, sku); text(.wh, wh); text(.channel, channel); number(.quantity, quantity); number(.until, until?.microseconds)
+        case let .unallotted(sku, wh, channel, quantity):
+            text(.sku, sku); text(.wh, wh); text(.channel, channel); number(.quantity, quantity)
         case let .channelSet(channel, channelRules):
             text(.channel, channel)
             rules(channelRules)
@@ -181,7 +183,9 @@ public enum EventCodec {
             }
         }
         let decisions = event.decisions
-        if case .policySet = event.body {} else if case .allotted = event.body {} else if case .channelSet = event.body {} else {
+        switch event.body {
+        case .policySet, .allotted, .unallotted, .channelSet, .waitlisted: break
+        default:
             text(.channel, decisions.channel)
         }
         number(.fence, decisions.fence)
@@ -386,6 +390,9 @@ public enum EventCodec {
         case .allotted:
             body = .allotted(sku: try required(sku, .sku), wh: try required(wh, .wh), channel: try required(channel, .channel),
                              quantity: try required(quantity, .quantity), until: until.map(Timestamp.init(microseconds:)))
+        case .unallotted:
+            body = .unallotted(sku: try required(sku, .sku), wh: try required(wh, .wh), channel: try required(channel, .channel),
+                               quantity: try required(quantity, .quantity))
         case .channelSet:
             body = .channelSet(channel: try required(channel, .channel),
                                rules: ChannelRules(share: share, buffer: buffer, max: channelMax, low: low))
@@ -400,7 +407,7 @@ public enum EventCodec {
         var decisions = Decisions(moves: moves, padSeconds: pad)
         decisions.expiries = expiries
         switch kind {
-        case .policySet, .allotted, .channelSet, .waitlisted: break
+        case .policySet, .allotted, .unallotted, .channelSet, .waitlisted: break
         default: decisions.channel = channel
         }
         decisions.fence = fence

@@ -75,6 +75,7 @@ public enum ProjectionCodec {
         for (channel, fence) in pair.fences.sorted(by: { $0.key < $1.key }) {
             writer.string(channel)
             writer.signed(fence)
+            optionalTime(&writer, pair.fenceUntil[channel])
         }
         writer.varint(UInt64(pair.channelRules.count))
         for (channel, rules) in pair.channelRules.sorted(by: { $0.key < $1.key }) {
@@ -128,7 +129,11 @@ public enum ProjectionCodec {
                                         since: Timestamp(microseconds: try reader.signed()), channel: try optionalText(&reader)))
         }
         pair.usesChannels = try reader.byte() == 1
-        for _ in 0..<(try reader.varint()) { pair.fences[try reader.string()] = try reader.amount() }
+        for _ in 0..<(try reader.varint()) {
+            let channel = try reader.string()
+            pair.fences[channel] = try reader.amount()
+            pair.fenceUntil[channel] = try optionalTime(&reader)
+        }
         for _ in 0..<(try reader.varint()) {
             let channel = try reader.string()
             pair.channelRules[channel] = ChannelRules(share: try optionalNumber(&reader), buffer: try optionalNumber(&reader),
