@@ -363,11 +363,15 @@ public final class LedgerWriter: @unchecked Sendable {
         let now = nextTime(clock: clockNow)
         // Deadlines are wall-clock times: compare them with the clock, not with the held event time.
         let due = expiryDue(clock: clockNow) ? live.takeDue(atOrBefore: clockNow, limit: Limits.expiriesPerGroupMax) : []
+        let lapsed = expiryDue(clock: clockNow) ? live.takeDueFences(atOrBefore: clockNow, limit: Limits.expiriesPerGroupMax) : []
         let started = LedgerWriter.monotonicMicroseconds()
         let bytesBefore = io?.bytesWritten() ?? 0
         var scratch = GroupScratch(live: live, now: now, clock: clockNow, tracksTransitions: watchers.hasWatchers)
         for entry in due {
             _ = scratch.apply(WriteRequest(command: .expire(reservation: entry.reservationID)), actor: daemonActor)
+        }
+        for entry in lapsed {
+            _ = scratch.apply(WriteRequest(command: .unallot(sku: entry.key.sku, wh: entry.key.wh, channel: entry.channel)), actor: daemonActor)
         }
         let replies = group.map { submission in submission.works.map { scratch.run($0, actor: submission.actor) } }
         do {
@@ -396,6 +400,7 @@ public final class LedgerWriter: @unchecked Sendable {
             logger.error("write group failed, nothing committed", metadata: ["error": "\(error)", "writes": "\(group.count)"])
             locked { statistics.groupsFailed += 1 }
             live.reschedule(due)
+            live.reschedule(lapsed)
             let refusal = ProtocolError(.unavailable, "the store cannot take writes now: \(error)")
             answer(group.map { ($0, $0.works.map { _ in [refusal.line()] }) })
             return

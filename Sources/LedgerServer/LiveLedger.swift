@@ -26,6 +26,17 @@ final class LiveLedger: LedgerSource {
 
     /// When an open reservation is due. Entries are not removed when a reservation closes early:
     /// a popped entry whose reservation is no longer open at that time is skipped.
+    /// When a fence lapses (`ALLOT until=`); stale entries are skipped like reservations'.
+    struct FenceDeadline: Comparable {
+        var due: Timestamp
+        var key: PairKey
+        var channel: String
+        static func < (lhs: FenceDeadline, rhs: FenceDeadline) -> Bool {
+            (lhs.due, lhs.key, lhs.channel) < (rhs.due, rhs.key, rhs.channel)
+        }
+    }
+    private var fenceDeadlines = Heap<FenceDeadline>()
+
     struct Expiry: Comparable {
         var due: Timestamp
         var reservationID: String
@@ -71,6 +82,7 @@ final class LiveLedger: LedgerSource {
         }
         absorb(folded, events: events, idempotency: records)
         promising = Set(state.pairs.lazy.filter { $0.value.promised > 0 }.map(\.key))
+        for (key, pair) in state.pairs where !pair.fenceUntil.isEmpty { scheduleFences(key, pair, before: nil) }
         for reservation in state.reservations.values where reservation.status == .open {
             expiries.insert(Expiry(due: reservation.expiresAt, reservationID: reservation.id))
         }
@@ -91,7 +103,30 @@ final class LiveLedger: LedgerSource {
 
     var lastSeq: UInt64 { state.lastSeq }
     var pendingEvents: Int { tail.count }
-    var nextExpiry: Timestamp? { expiries.min?.due }
+    /// The next reservation expiry or fence deadline.
+    var nextExpiry: Timestamp? {
+        [expiries.min?.due, fenceDeadlines.min?.due].compactMap { $0 }.min()
+    }
+
+    /// Takes the fences whose `until` is at or before `time`.
+    func takeDueFences(atOrBefore time: Timestamp, limit: Int) -> [FenceDeadline] {
+        var due: [FenceDeadline] = []
+        while due.count < limit, let first = fenceDeadlines.min, first.due <= time {
+            let entry = fenceDeadlines.removeMin()
+            if state.pairs[entry.key]?.fenceUntil[entry.channel] == entry.due { due.append(entry) }
+        }
+        return due
+    }
+
+    func reschedule(_ entries: [FenceDeadline]) {
+        for entry in entries { fenceDeadlines.insert(entry) }
+    }
+
+    private func scheduleFences(_ key: PairKey, _ pair: PairState, before: PairState?) {
+        for (channel, until) in pair.fenceUntil where before?.fenceUntil[channel] != until {
+            fenceDeadlines.insert(FenceDeadline(due: until, key: key, channel: channel))
+        }
+    }
 
     /// Takes up to `limit` reservations due at or before `time`, earliest first. They leave the
     /// schedule: a caller that cannot expire them gives them back with `reschedule`.
@@ -115,6 +150,7 @@ final class LiveLedger: LedgerSource {
     /// ones and are marked for the next checkpoint.
     func absorb(_ changed: LedgerState, events: [Event], idempotency records: [String: IdempotencyRecord]) {
         for (key, pair) in changed.pairs {
+            if !pair.fenceUntil.isEmpty { scheduleFences(key, pair, before: state.pairs[key]) }
             state.pairs[key] = pair
             dirtyPairs.insert(key)
             if pair.promised > 0 { promising.insert(key) } else { promising.remove(key) }
