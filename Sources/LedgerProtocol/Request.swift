@@ -53,6 +53,8 @@ public enum WatchTopic: Equatable, Sendable {
     case events(from: UInt64?)
     /// `filled`, `slipped`, `unbacked` and `overdue` lines for an order service (FEATURES.md §1a).
     case promises(sku: String?, wh: String?)
+    /// `channel_low`, `channel_out`, `channel_back` and `fence_cut` (FEATURES.md §1b).
+    case channels(channel: String?, sku: String?, wh: String?)
     /// `restock` when a pair's stock reaches `min` while people wait; `eta` when its restock date moves.
     case restock(sku: String?, wh: String?, min: Int64)
 }

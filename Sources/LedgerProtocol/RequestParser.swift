@@ -185,7 +185,7 @@ public enum RequestParser {
             }
             request = .hello(format: format)
         case "WATCH":
-            guard let topic = args.takeFlag() else { throw ProtocolError(.argument, "missing topic: breaches, events, promises or restock") }
+            guard let topic = args.takeFlag() else { throw ProtocolError(.argument, "missing topic: breaches, events, promises, restock or channels") }
             switch topic.lowercased() {
             case "breaches":
                 request = .watch(.breaches(wh: try args.optionalIdentifier("wh"), sku: try args.optionalIdentifier("sku")))
@@ -193,6 +193,9 @@ public enum RequestParser {
                 request = .watch(.events(from: try args.optionalSeq("from")))
             case "promises":
                 request = .watch(.promises(sku: try args.optionalIdentifier("sku"), wh: try args.optionalIdentifier("wh")))
+            case "channels":
+                request = .watch(.channels(channel: try args.optionalIdentifier("channel"), sku: try args.optionalIdentifier("sku"),
+                                           wh: try args.optionalIdentifier("wh")))
             case "restock":
                 request = .watch(.restock(sku: try args.optionalIdentifier("sku"), wh: try args.optionalIdentifier("wh"),
                                           min: try args.optionalQuantity("min") ?? 1))

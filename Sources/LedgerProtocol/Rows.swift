@@ -335,6 +335,17 @@ public enum Rows {
         return line.text
     }
 
+    /// The `fence_cut` push: a negative count took units from a channel's fence.
+    public static func fenceCut(_ event: Event, _ cut: FenceCut) -> String {
+        var line = ReplyLine("fence_cut")
+        line.add("seq", event.seq)
+        line.add("sku", event.sku)
+        line.add("wh", event.body.warehouses[0])
+        line.add("channel", cut.channel)
+        line.add("qty", cut.quantity)
+        return line.text
+    }
+
     /// The `overdue` push: an open purchase order with promises bound to it reached its ETA.
     public static func overdue(_ key: PairKey, _ order: OpenOrder, at time: Timestamp) -> String {
         var line = ReplyLine("overdue")

@@ -427,6 +427,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 case .events: name = "events"
                 case .promises: name = "promises"
                 case .restock: name = "restock"
+                case .channels: name = "channels"
                 }
                 if watchesCancelled > 0 {
                     watchesCancelled -= 1

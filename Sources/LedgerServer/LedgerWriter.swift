@@ -643,9 +643,11 @@ struct GroupScratch {
                 events.append(event)
                 if tracksTransitions {
                     let anyWarehouse = state.pair(PairKey(sku: event.sku, wh: PairKey.anyWarehouse))?.waitlist ?? []
+                    let defaults = state.pair(PairKey.configuration)
                     for (key, old) in zip(keys, before) {
                         transitions.append(PairTransition(seq: event.seq, at: event.recordedAt, key: key, before: old,
-                                                          after: state.pair(key) ?? PairState(), anyWarehouseWaiters: anyWarehouse))
+                                                          after: state.pair(key) ?? PairState(), anyWarehouseWaiters: anyWarehouse,
+                                                          channelDefaults: defaults))
                     }
                     let key = PairKey(sku: event.sku, wh: event.body.fillWarehouse)
                     for line in Rows.promisePushes(event, before: promisesBefore, reservations: { [state] in state.reservation($0) }) {

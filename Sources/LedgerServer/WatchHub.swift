@@ -13,6 +13,37 @@ public struct PairTransition: Sendable {
     public var after: PairState
     /// The sku's waiters for any warehouse (WATCH restock names them too).
     public var anyWarehouseWaiters: [Waiter] = []
+    /// The channel defaults (CHANNEL) in force, for WATCH channels.
+    public var channelDefaults: PairState?
+
+    /// What WATCH channels pushes for this change: `channel_out` when a channel's view reaches 0,
+    /// `channel_low` when it falls to its `low` or under, `channel_back` when it rises above again.
+    public func channelLines(channel only: String?) -> [String] {
+        guard !key.isAnyWarehouse, key != PairKey.configuration else { return [] }
+        let old = before ?? PairState()
+        var names = Set(after.fences.keys).union(after.channelRules.keys).union(old.fences.keys).union(old.channelRules.keys)
+        names.formUnion(channelDefaults?.channelRules.keys.map { $0 } ?? [])
+        if let only { names = names.intersection([only]) }
+        var lines: [String] = []
+        for channel in names.sorted() {
+            let low = after.channelRules[channel].merged(over: channelDefaults?.channelRules[channel]).low ?? 0
+            let was = max(0, old.view(channel, defaults: channelDefaults)), now = max(0, after.view(channel, defaults: channelDefaults))
+            let word: String
+            if now == 0 && was > 0 { word = "channel_out" }
+            else if now <= low && was > low { word = "channel_low" }
+            else if now > low && was <= low && (was < now) { word = "channel_back" }
+            else { continue }
+            var line = ReplyLine(word)
+            line.add("seq", seq)
+            line.add("sku", key.sku)
+            line.add("wh", key.wh)
+            line.add("channel", channel)
+            line.add("view", now)
+            line.add("low", low)
+            lines.append(line.text)
+        }
+        return lines
+    }
 
     /// What WATCH restock pushes for this change: `restock` when stock reaches `min` while people
     /// wait (the pair's waiters and the sku's any-warehouse ones, oldest first), `eta` when the

@@ -121,6 +121,17 @@ final class WatchStream {
                 && (wh == nil || transition.key.wh == wh) && (sku == nil || transition.key.sku == sku) {
                 lines += transition.lines
             }
+        case let .channels(channel, sku, wh):
+            for transition in changes.transitions where transition.seq > deliveredSeq
+                && (wh == nil || transition.key.wh == wh) && (sku == nil || transition.key.sku == sku) {
+                lines += transition.channelLines(channel: channel)
+            }
+            for event in changes.events where event.seq > deliveredSeq && !event.decisions.fenceCuts.isEmpty
+                && (sku == nil || event.sku == sku) && (wh == nil || event.body.warehouses.contains(wh!)) {
+                for cut in event.decisions.fenceCuts where channel == nil || cut.channel == channel {
+                    lines.append(Rows.fenceCut(event, cut))
+                }
+            }
         case let .restock(sku, wh, min):
             for transition in changes.transitions where transition.seq > deliveredSeq
                 && (wh == nil || transition.key.wh == wh) && (sku == nil || transition.key.sku == sku) {
