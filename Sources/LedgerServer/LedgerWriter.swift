@@ -597,7 +597,12 @@ struct GroupScratch {
             for (index, request) in requests.enumerated() {
                 switch apply(request, actor: actor) {
                 case .success(let lines):
-                    rows.append("done" + lines[lines.count - 1].dropFirst(2))
+                    var done = "done" + lines[lines.count - 1].dropFirst(2)
+                    // An allocation's `done` row names its lines (`lines=ORD-9.1@LIL:5`) instead of counting them.
+                    if case let .allocated(_, _, made, _, _, _)? = events.last?.body, case .allocate = request.command {
+                        done = done.replacingOccurrences(of: " lines=\(made.count) ", with: " lines=\(Rows.allocationLines(made)) ")
+                    }
+                    rows.append(done)
                 case .failure(let error):
                     state = saved.0
                     events.removeLast(events.count - saved.1)
