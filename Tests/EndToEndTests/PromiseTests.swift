@@ -453,7 +453,7 @@ struct PromiseTests {
             < event seq=7 at=<time> kind=released actor=<uid> sku=CUP wh=PAR qty=0 res=u1 gave_up=u1:2
             < event seq=8 at=<time> kind=released actor=<uid> sku=CUP wh=PAR qty=1 res=u1 gave_up=u1:4 fills=u2:1
             < OK rows=3 seq=8
-            > EXTEND res=u2 ttl=1h
+            > EXTEND res=u2 ttl=90d
             < OK seq=9 res=u2 expires=<time> sku=CUP wh=PAR on_hand=1 reserved=1 available=0 breach=no promised=1
             > EXTEND res=u1 ttl=1h
             < ERR STATE res=u1 state=released reservation u1 is released
@@ -468,7 +468,7 @@ struct PromiseTests {
             < OK seq=12 res=u3 expires=<time> sku=CUP wh=PAR on_hand=2 reserved=2 available=0 breach=no promised=0
             > EXTEND res=u3 ttl=1h
             < OK seq=13 res=u3 expires=<time> sku=CUP wh=PAR on_hand=2 reserved=2 available=0 breach=no promised=0
-            > EXTEND res=u2 ttl=1h
+            > EXTEND res=u2 ttl=90d
             < OK seq=14 res=u2 expires=<time> sku=CUP wh=PAR on_hand=2 reserved=2 available=0 breach=no promised=0
             > RESERVATIONS sku=CUP
             < reservation res=u2 sku=CUP wh=PAR qty=1 expires=<time> ref=O-2 held=1 awaiting=0 lines=- promise=now late=no priority=5

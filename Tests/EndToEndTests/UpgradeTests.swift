@@ -36,12 +36,22 @@ struct UpgradeTests {
                     // The previous daemon's fingerprint: the command, ref and note, in one string.
                     let reply = Rows.writeReply(event) { state.pairs[$0] ?? PairState() }.joined(separator: "\n")
                     try writer.putIdempotencyRecord(key, IdempotencyRecord(
-                        fingerprint: "\(request.command)|ref=\(request.ref ?? "")|note=\(request.note ?? "")",
-                        reply: reply, recordedAt: now))
+                        fingerprint: UpgradeTests.previousFingerprint(request), reply: reply, recordedAt: now))
                 }
                 try writer.persist(state)
             }
         }
+    }
+
+    /// What builds before the versioned fingerprint stored: the debug printing of the command, which
+    /// had none of the fields added since (promises, channels) with their default values.
+    static func previousFingerprint(_ request: WriteRequest) -> String {
+        var printed = "\(request.command)"
+        for added in [", terms: LedgerCore.ReserveTerms(backorder: LedgerCore.Backorder.no, purchaseOrder: nil, priority: nil, channel: nil)",
+                      ", bind: true", ", releaseOrphans: false", ", promises: nil", ", channel: nil"] {
+            printed = printed.replacingOccurrences(of: added, with: "")
+        }
+        return "\(printed)|ref=\(request.ref ?? "")|note=\(request.note ?? "")"
     }
 
     @Test("the previous layout opens: state, open reservations, dup=yes on old keys, refusals naming old state")
@@ -95,14 +105,7 @@ struct UpgradeTests {
                       case .success(var event) = Ledger.decide(request, in: state,
                                                                context: DecisionContext(now: now, seq: state.lastSeq + 1, actor: 0))
                 else { Issue.record("the setup's request was refused: \(line)"); return }
-                // What builds before the versioned fingerprint stored: the debug printing of the command,
-                // which had none of the fields added since (promises) with their default values.
-                var printed = "\(request.command)"
-                for added in [", terms: LedgerCore.ReserveTerms(backorder: LedgerCore.Backorder.no, purchaseOrder: nil, priority: nil, channel: nil)",
-                              ", bind: true", ", releaseOrphans: false", ", promises: nil", ", channel: nil"] {
-                    printed = printed.replacingOccurrences(of: added, with: "")
-                }
-                let fingerprint = "\(printed)|ref=\(request.ref ?? "")|note=\(request.note ?? "")"
+                let fingerprint = UpgradeTests.previousFingerprint(request)
                 event.requestFingerprint = fingerprint
                 Ledger.apply(event, to: &state)
                 guard index < 3 else { try writer.appendToLog(event); continue }
