@@ -19,8 +19,8 @@ extension Ledger {
             }
             let (body, decisions) = try decideBody(request, state: state, context: context)
             var chunks = [decisions]
-            let fillers = Set(decisions.moves.lazy.filter { $0.to == .held }.map(\.reservation))
-            if fillers.count > Limits.fillsPerEventMax {
+            if decisions.moves.count > Limits.fillsPerEventMax,
+               Set(decisions.moves.lazy.filter { $0.to == .held }.map(\.reservation)).count > Limits.fillsPerEventMax {
                 chunks = splitFills(decisions)
             }
             return .success(chunks.enumerated().map { index, decisions in
@@ -368,7 +368,8 @@ extension Ledger {
     /// Returns how many came from the fence.
     static func draw(_ key: PairKey, _ quantity: Int64, channel: String?, _ state: LedgerState) throws -> Int64 {
         let pair = state.pair(key) ?? PairState()
-        let view = pair.view(channel, defaults: state.pair(PairKey.configuration))
+        // The defaults are looked up only for a channel: the plain sale stays one lookup.
+        let view = channel == nil ? pair.free : pair.view(channel, defaults: state.pair(PairKey.configuration))
         guard quantity <= view else {
             throw Refusal.insufficient(available: max(0, view), requested: quantity, sku: key.sku, wh: key.wh)
         }
