@@ -113,7 +113,8 @@ extension Ledger {
     /// has free units for them all.
     private static func filledFits(_ event: Event, in state: LedgerState) -> Refusal? {
         guard case let .filled(sku, wh) = event.body else { return .state("not a filled event") }
-        var free = state.pair(PairKey(sku: sku, wh: wh))?.available ?? 0
+        guard onlyMoves(event.decisions) else { return .state("filled event \(event.seq) carries decisions other than fills") }
+        var free = state.pair(PairKey(sku: sku, wh: wh))?.free ?? 0
         var lines: [String: [Backing: Int64]] = [:]
         for move in event.decisions.moves {
             guard move.to == .held, let from = move.from, let reservation = state.reservation(move.reservation),
@@ -139,6 +140,11 @@ extension Ledger {
     static func allocationFits(_ event: Event, in state: LedgerState) -> Refusal? {
         guard case let .allocated(alloc, sku, lines, _, _, _) = event.body, !lines.isEmpty else { return .state("not an allocation") }
         let channel = event.decisions.channel
+        var rest = event.decisions
+        rest.channel = nil
+        rest.priority = nil
+        rest.backorder = nil
+        guard onlyMoves(rest) else { return .state("allocation \(alloc) carries decisions an allocation does not take") }
         var taken: [String: (units: Int64, fence: Int64)] = [:]
         for (index, line) in lines.enumerated() {
             guard line.reservation == "\(alloc).\(index + 1)", state.reservation(line.reservation) == nil else {
@@ -165,6 +171,15 @@ extension Ledger {
             promised[po, default: 0] += move.quantity
         }
         return nil
+    }
+}
+
+extension Ledger {
+    /// Decisions holding line moves and nothing else.
+    static func onlyMoves(_ decisions: Decisions) -> Bool {
+        var rest = decisions
+        rest.moves = []
+        return rest.isEmpty
     }
 }
 
