@@ -21,28 +21,35 @@ public final class LineClient {
 
     /// Connects to the socket at `path`.
     public init(path: String) throws {
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw ClientError(operation: "socket", errno: errno) }
+        // The socket is `self.fd` only once connected. A class initializer that throws after every
+        // stored property is set still runs `deinit`, which closes `fd`: a close here as well closed
+        // the number twice, and the second close took whatever another thread had opened with it
+        // in between (in the tests, run in parallel in one process: another test's socket or an
+        // LMDB file). Now each failure closes the socket here, once, and `deinit` never runs.
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { throw ClientError(operation: "socket", errno: errno) }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let pathBytes = Array(path.utf8)
         guard pathBytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            Glibc.close(fd)
+            Glibc.close(descriptor)
             throw ClientError(operation: "connect \(path): path too long", errno: ENAMETOOLONG)
         }
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: pathBytes) }
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
             }
         }
         guard result == 0 else {
             let code = errno
-            Glibc.close(fd)
+            Glibc.close(descriptor)
             throw ClientError(operation: "connect \(path)", errno: code)
         }
+        fd = descriptor
     }
 
+    /// The only close of a connected socket.
     deinit { Glibc.close(fd) }
 
     /// Sends one request line (a newline is added).

@@ -55,6 +55,47 @@ struct ConcurrencyTests {
         #expect(commits < writes, "every write had its own commit")
         print("group commit: 64 clients, \(writes) writes in \(commits) commits = \(Double(writes) / Double(max(commits, 1))) writes/commit")
     }
+
+    /// The tests share one process and run in parallel: a client whose connect fails (every poll of
+    /// `waitUntilServing` before the daemon listens) must close its socket once. Closed twice, the
+    /// second close hits whatever another thread opened with that number in between: another test's
+    /// socket (`send: Bad file descriptor`, a request that never arrives) or an LMDB file.
+    @Test("a client whose connect fails closes its own socket once, never a descriptor another thread opened")
+    func failedConnectClosesOnlyItsOwnSocket() throws {
+        let missing = "/tmp/stockd-test-no-such-folder-\(getpid())/stockd.sock"
+        // Alone, 20,000 failed connects take ~0.2 s, and the double close this guards against took
+        // several hundred of the descriptors opened meanwhile. The opening side stops with them, or
+        // after 5 s at most when the suite keeps both cores busy.
+        let attempts = 20_000
+        let connecting = DispatchGroup()
+        let started = DispatchSemaphore(value: 0)
+        let done = Counter()
+        DispatchQueue.global().async(group: connecting) {
+            started.signal()
+            for _ in 0..<attempts { _ = try? LineClient(path: missing) }
+            done.add(1)
+        }
+        // Meanwhile open descriptors (the lowest free number: the one a failed client just closed)
+        // and check each is still the file opened, before closing it.
+        started.wait()
+        var opened = 0, lost = 0
+        let deadline = Date().addingTimeInterval(5)
+        while done.value == 0, Date() < deadline {
+            let descriptor = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { continue }
+            opened += 1
+            var first = stat(), now = stat()
+            fstat(descriptor, &first)
+            var stillOurs = true
+            for _ in 0..<20 where stillOurs {
+                stillOurs = fstat(descriptor, &now) == 0 && now.st_rdev == first.st_rdev && now.st_ino == first.st_ino
+            }
+            // Closed under us: the number is no longer ours to close.
+            if stillOurs { close(descriptor) } else { lost += 1 }
+        }
+        connecting.wait()
+        #expect(lost == 0, "\(lost) of \(opened) descriptors were closed by a failed client")
+    }
 }
 
 // Shared across threads safely: its stored state is touched only with `lock` held.
