@@ -65,14 +65,16 @@ struct ConcurrencyTests {
         let missing = "/tmp/stockd-test-no-such-folder-\(getpid())/stockd.sock"
         // Alone, 20,000 failed connects take ~0.2 s, and the double close this guards against took
         // several hundred of the descriptors opened meanwhile. The opening side stops with them, or
-        // after 5 s at most when the suite keeps both cores busy.
+        // after 5 s at most when the suite keeps both cores busy. Both stop at the first descriptor
+        // lost: each stray close may as well hit another test's (a Process's exit watch, and that
+        // test hangs), so a regression fails here with as few of them as it takes.
         let attempts = 20_000
         let connecting = DispatchGroup()
         let started = DispatchSemaphore(value: 0)
-        let done = Counter()
+        let done = Counter(), stop = Counter()
         DispatchQueue.global().async(group: connecting) {
             started.signal()
-            for _ in 0..<attempts { _ = try? LineClient(path: missing) }
+            for _ in 0..<attempts where stop.value == 0 { _ = try? LineClient(path: missing) }
             done.add(1)
         }
         // Meanwhile open descriptors (the lowest free number: the one a failed client just closed)
@@ -91,7 +93,7 @@ struct ConcurrencyTests {
                 stillOurs = fstat(descriptor, &now) == 0 && now.st_rdev == first.st_rdev && now.st_ino == first.st_ino
             }
             // Closed under us: the number is no longer ours to close.
-            if stillOurs { close(descriptor) } else { lost += 1 }
+            if stillOurs { close(descriptor) } else { lost += 1; stop.add(1) }
         }
         connecting.wait()
         #expect(lost == 0, "\(lost) of \(opened) descriptors were closed by a failed client")
