@@ -17,6 +17,12 @@ public struct PairKey: Hashable, Comparable, Sendable {
 
 /// The buckets of one (sku, wh), as folded from events.
 public struct PairState: Equatable, Sendable {
+    public static func == (lhs: PairState, rhs: PairState) -> Bool {
+        lhs.onHand == rhs.onHand && lhs.reserved == rhs.reserved && lhs.inbound == rhs.inbound && lhs.safety == rhs.safety
+            && lhs.reorder == rhs.reorder && lhs.max == rhs.max && lhs.breachSince == rhs.breachSince
+            && lhs.breachLowest == rhs.breachLowest && lhs.openOrders == rhs.openOrders && lhs.extras == rhs.extras
+    }
+
     public var onHand: Int64 = 0
     public var reserved: Int64 = 0
     public var inbound: Int64 = 0
@@ -30,39 +36,101 @@ public struct PairState: Equatable, Sendable {
     /// Open purchase orders for this pair, in the order they were expected.
     public var openOrders: [OpenOrder] = []
 
+    // Promises (FEATURES.md §1a), waitlists (§1f) and channels (§1b) live in one copy-on-write box,
+    // allocated only for a pair that uses them: a plain pair copies as before (one pointer more).
+    private var extrasBox: CowBox<PairExtras>?
+    /// Whether any promise, waitlist or channel field is set.
+    public var hasExtras: Bool { extrasBox.map { $0.value != PairExtras.none } ?? false }
+    var extras: PairExtras {
+        get { extrasBox?.value ?? PairExtras.none }
+        _modify {
+            if extrasBox == nil { extrasBox = CowBox(PairExtras.none) }
+            else if !isKnownUniquelyReferenced(&extrasBox!) { extrasBox = CowBox(extrasBox!.value) }
+            yield &extrasBox!.value
+        }
+    }
+
     // Promises (FEATURES.md §1a). All zero for a pair that never used them.
     /// Awaiting units bound to open purchase orders (the sum of the orders' `promised`).
-    public var promised: Int64 = 0
+    public var promised: Int64 {
+        get { extras.promised }
+        _modify { yield &extras.promised }
+    }
     /// Awaiting units bound to the pre-order cap.
-    public var preordered: Int64 = 0
+    public var preordered: Int64 {
+        get { extras.preordered }
+        _modify { yield &extras.preordered }
+    }
     /// Awaiting units bound to nothing (their purchase order was cancelled).
-    public var unbacked: Int64 = 0
+    public var unbacked: Int64 {
+        get { extras.unbacked }
+        _modify { yield &extras.unbacked }
+    }
     /// The pre-order cap (0 = no pre-orders), the end of its window and the announced ship date.
-    public var preorder: Int64 = 0
-    public var preorderUntil: Timestamp?
-    public var preorderETA: Timestamp?
+    public var preorder: Int64 {
+        get { extras.preorder }
+        _modify { yield &extras.preorder }
+    }
+    public var preorderUntil: Timestamp? {
+        get { extras.preorderUntil }
+        _modify { yield &extras.preorderUntil }
+    }
+    public var preorderETA: Timestamp? {
+        get { extras.preorderETA }
+        _modify { yield &extras.preorderETA }
+    }
     /// Added to an ETA to make a promise date (`POLICY pad=`), in seconds.
-    public var padSeconds: Int64 = 0
+    public var padSeconds: Int64 {
+        get { extras.padSeconds }
+        _modify { yield &extras.padSeconds }
+    }
     /// `POLICY fill=po`: only receipts against a purchase order fill, and only that order's lines.
-    public var fillByOrder: Bool = false
+    public var fillByOrder: Bool {
+        get { extras.fillByOrder }
+        _modify { yield &extras.fillByOrder }
+    }
     /// Reservations with awaiting units, in fill order (priority, then seq).
-    public var waiting: [WaitingEntry] = []
+    public var waiting: [WaitingEntry] {
+        get { extras.waiting }
+        _modify { yield &extras.waiting }
+    }
     /// Customers waiting to be told the pair is back (`WAIT`), oldest first.
-    public var waitlist: [Waiter] = []
+    public var waitlist: [Waiter] {
+        get { extras.waitlist }
+        _modify { yield &extras.waitlist }
+    }
     // Channels (FEATURES.md §1b).
     /// Units ring-fenced per channel (a fence of 0 still exists until ALLOT sets it to 0).
-    public var fences: [String: Int64] = [:]
+    public var fences: [String: Int64] {
+        get { extras.fences }
+        _modify { yield &extras.fences }
+    }
     /// When a fence lapses (`ALLOT until=`): the daemon then writes `unallotted`.
-    public var fenceUntil: [String: Timestamp] = [:]
+    public var fenceUntil: [String: Timestamp] {
+        get { extras.fenceUntil }
+        _modify { yield &extras.fenceUntil }
+    }
     /// Per-channel rules: overrides on a pair, defaults on `PairKey.configuration`.
-    public var channelRules: [String: ChannelRules] = [:]
+    public var channelRules: [String: ChannelRules] {
+        get { extras.channelRules }
+        _modify { yield &extras.channelRules }
+    }
     /// Regions and their warehouses in rank order (only on `PairKey.configuration`).
-    public var routes: [String: [String]] = [:]
+    public var routes: [String: [String]] {
+        get { extras.routes }
+        _modify { yield &extras.routes }
+    }
     /// Set once a fence or a channel rule touched the pair: its rows then carry `fenced` and `free`.
-    public var usesChannels: Bool = false
+    public var usesChannels: Bool {
+        get { extras.usesChannels }
+        _modify { yield &extras.usesChannels }
+    }
     /// Set once a promise policy, an awaiting line or a waiter ever touched the pair: from then on its rows
     /// carry the promise buckets (P4: pairs that never used promises answer as before).
-    public var usesPromises: Bool = false
+    public var usesPromises: Bool {
+        get { extras.usesPromises }
+        _modify { yield &extras.usesPromises }
+    }
 
     public init() {}
 
@@ -350,4 +418,34 @@ public struct BreachInterval: Equatable, Sendable {
 public enum LogPoint: Equatable, Sendable {
     case time(Timestamp)
     case seq(UInt64)
+}
+
+/// The fields of a pair that only promises, waitlists and channels use (see `PairState`).
+struct PairExtras: Equatable, Sendable {
+    var promised: Int64 = 0
+    var preordered: Int64 = 0
+    var unbacked: Int64 = 0
+    var preorder: Int64 = 0
+    var preorderUntil: Timestamp?
+    var preorderETA: Timestamp?
+    var padSeconds: Int64 = 0
+    var fillByOrder: Bool = false
+    var waiting: [WaitingEntry] = []
+    var waitlist: [Waiter] = []
+    var fences: [String: Int64] = [:]
+    var fenceUntil: [String: Timestamp] = [:]
+    var channelRules: [String: ChannelRules] = [:]
+    var routes: [String: [String]] = [:]
+    var usesChannels: Bool = false
+    var usesPromises: Bool = false
+    static let none = PairExtras()
+}
+
+/// Copy-on-write storage for a value most instances never set: one pointer to copy.
+// Shared across threads safely: the value is only changed through the `_modify` accessors of
+// `PairState.extras` and `Event.decisions`, which first make the box unique (a copy that another
+// thread may hold is never written).
+final class CowBox<Value: Sendable>: @unchecked Sendable {
+    var value: Value
+    init(_ value: Value) { self.value = value }
 }

@@ -21,13 +21,29 @@ public struct Event: Equatable, Sendable {
     /// idempotency records of events not yet checkpointed from the log alone.
     public var requestFingerprint: String?
     /// What the daemon decided while writing it (P1 of FEATURES.md): the fold applies these and
-    /// never decides again. Empty for every event that does not touch promises.
-    public var decisions: Decisions
+    /// never decides again. Empty for most events, which then carry no box for them.
+    public var decisions: Decisions {
+        get { decisionsBox?.value ?? Decisions.none }
+        _modify {
+            if decisionsBox == nil { decisionsBox = CowBox(Decisions.none) }
+            else if !isKnownUniquelyReferenced(&decisionsBox!) { decisionsBox = CowBox(decisionsBox!.value) }
+            yield &decisionsBox!.value
+        }
+    }
+    private var decisionsBox: CowBox<Decisions>?
+    /// Whether the event carries decisions: hot paths ask this before copying them.
+    public var hasDecisions: Bool { decisionsBox != nil }
+
+    public static func == (lhs: Event, rhs: Event) -> Bool {
+        lhs.seq == rhs.seq && lhs.recordedAt == rhs.recordedAt && lhs.actor == rhs.actor && lhs.body == rhs.body
+            && lhs.ref == rhs.ref && lhs.note == rhs.note && lhs.idempotencyKey == rhs.idempotencyKey
+            && lhs.requestFingerprint == rhs.requestFingerprint && lhs.decisions == rhs.decisions
+    }
 
     public init(seq: UInt64, recordedAt: Timestamp, actor: UInt32, body: EventBody,
                 ref: String? = nil, note: String? = nil, idempotencyKey: String? = nil,
                 requestFingerprint: String? = nil, decisions: Decisions = Decisions()) {
-        self.decisions = decisions
+        if !decisions.isEmpty { decisionsBox = CowBox(decisions) }
         self.seq = seq
         self.recordedAt = recordedAt
         self.actor = actor
@@ -57,8 +73,9 @@ public enum EventBody: Equatable, Sendable {
     case returned(sku: String, wh: String, quantity: Int64)
     case expected(purchaseOrder: String, sku: String, wh: String, quantity: Int64, eta: Timestamp)
     case cancelled(purchaseOrder: String, sku: String, wh: String, quantity: Int64)
-    case policySet(sku: String, wh: String, safety: Int64?, reorder: Int64?, max: Int64?, promises: PromisePolicy? = nil,
-                   channel: ChannelPolicy? = nil)
+    // Indirect: the largest payloads are kept out of line, so every event stays as small to copy as before.
+    indirect case policySet(sku: String, wh: String, safety: Int64?, reorder: Int64?, max: Int64?, promises: PromisePolicy? = nil,
+                            channel: ChannelPolicy? = nil)
     /// A purchase order's ETA moved (from `previous`); the lines bound to it move in `decisions`.
     case rescheduled(purchaseOrder: String, sku: String, wh: String, eta: Timestamp, previous: Timestamp)
     /// A reservation's expiry moved.
@@ -74,7 +91,7 @@ public enum EventBody: Equatable, Sendable {
     /// A region's warehouses in rank order, or none to delete it (sku `*`).
     case routeSet(region: String, warehouses: [String])
     /// An ALLOCATE: one reservation per line, all expiring together.
-    case allocated(alloc: String, sku: String, lines: [AllocationLine], expiresAt: Timestamp, requested: Int64, strategy: String)
+    indirect case allocated(alloc: String, sku: String, lines: [AllocationLine], expiresAt: Timestamp, requested: Int64, strategy: String)
     /// A subscriber waits for the pair (`wh` nil: any warehouse of the sku) to be back.
     case waitlisted(sku: String, wh: String?, subscriber: String, quantity: Int64, channel: String?)
     /// A subscriber leaves the waitlist (`reason`: notified or cancelled).
@@ -282,7 +299,8 @@ public struct Decisions: Equatable, Sendable {
         self.moves = moves; self.expiries = expiries; self.priority = priority; self.backorder = backorder; self.padSeconds = padSeconds
         self.fenceCuts = fenceCuts
     }
-    public var isEmpty: Bool { self == Decisions() }
+    public var isEmpty: Bool { self == Decisions.none }
+    static let none = Decisions()
     /// Units that became held, per reservation, in the order first filled.
     public var fills: [(String, Int64)] { sums { $0.to == .held } }
     public func sums(_ include: (LineMove) -> Bool) -> [(String, Int64)] {

@@ -11,7 +11,7 @@ public enum Ledger {
         let at = event.recordedAt
         // Fills take units the event itself freed: the pair's breach is judged once, on the pair as
         // the whole event leaves it, not on what was free between the event's body and its fills.
-        let filledPair = event.decisions.moves.contains { $0.to == .held }
+        let filledPair = event.hasDecisions && event.decisions.moves.contains { $0.to == .held }
             ? PairKey(sku: event.sku, wh: event.body.fillWarehouse) : nil
         let breachBefore = filledPair.map { key in state.pair(key).map { ($0.breachSince, $0.breachLowest) } ?? (nil, 0) }
         switch event.body {
@@ -50,7 +50,7 @@ public enum Ledger {
             updatePair(sku, wh, in: &state, time: at, mustExist: true) { pair in
                 if reservationID != nil { pair.reserved -= quantity }
                 pair.onHand -= quantity
-                pair.takeFence(event.decisions)
+                if event.hasDecisions { pair.takeFence(event.decisions) }
             }
 
         case let .reserved(reservationID, sku, wh, quantity, expiresAt):
@@ -64,7 +64,7 @@ public enum Ledger {
             state.reservations[reservationID] = reservation
             updatePair(sku, wh, in: &state, time: at, mustExist: false) { pair in
                 pair.reserved += quantity
-                pair.takeFence(event.decisions)
+                if event.hasDecisions { pair.takeFence(event.decisions) }
             }
 
         case let .released(reservationID, sku, wh, quantity), let .expired(reservationID, sku, wh, quantity):
@@ -85,7 +85,7 @@ public enum Ledger {
         case let .transferShipped(transferID, sku, from, to, quantity, eta):
             updatePair(sku, from, in: &state, time: at, mustExist: true) { pair in
                 pair.onHand -= quantity
-                pair.takeFence(event.decisions)
+                if event.hasDecisions { pair.takeFence(event.decisions) }
             }
             updatePair(sku, to, in: &state, time: at, mustExist: false) { $0.inbound += quantity }
             state.transfers[transferID] = Transfer(
@@ -206,7 +206,7 @@ public enum Ledger {
                 pair.waitlist.removeAll { $0.ref == subscriber }
             }
         }
-        if !event.decisions.moves.isEmpty { applyMoves(event, to: &state) }
+        if event.hasDecisions && !event.decisions.moves.isEmpty { applyMoves(event, to: &state) }
         if let key = filledPair, let (since, lowest) = breachBefore {
             updatePair(key.sku, key.wh, in: &state, time: at, mustExist: true) { pair in
                 pair.breachSince = since

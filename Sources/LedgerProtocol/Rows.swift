@@ -250,7 +250,7 @@ public enum Rows {
     /// with no supply). `before` are the promises as they were; `reservations` answers after it.
     public static func promisePushes(_ event: Event, before: [String: Promise],
                                      reservations: (String) -> Reservation?) -> [String] {
-        guard !event.decisions.moves.isEmpty else { return [] }
+        guard event.hasDecisions, !event.decisions.moves.isEmpty else { return [] }
         var lines: [String] = []
         func line(_ word: String, _ reservation: Reservation) -> ReplyLine {
             var line = ReplyLine(word)
@@ -362,6 +362,7 @@ public enum Rows {
     /// The promises of the reservations an event's moves touch, taken before it is folded: the
     /// `old=` of `promise` rows.
     public static func promisesBefore(_ event: Event, reservations: (String) -> Reservation?) -> [String: Promise] {
+        guard event.hasDecisions, !event.decisions.moves.isEmpty else { return [:] }
         var promises: [String: Promise] = [:]
         for move in event.decisions.moves where promises[move.reservation] == nil {
             if let reservation = reservations(move.reservation) { promises[move.reservation] = reservation.promise }
@@ -554,11 +555,16 @@ public enum Rows {
         line.add("seq", event.seq)
         let sku = event.sku
         var rows: [String] = []
-        let fills = ([event] + continuation).flatMap(\.decisions.fills)
-        for (id, quantity) in fills {
-            if let reservation = reservations(id) { rows.append(fill(reservation, quantity: quantity)) }
+        // Most writes move no awaiting units: they pay nothing here.
+        var filled: Int64 = 0
+        if (event.hasDecisions && !event.decisions.moves.isEmpty) || !continuation.isEmpty {
+            for part in [event] + continuation {
+                for (id, quantity) in part.decisions.fills {
+                    if let reservation = reservations(id) { rows.append(fill(reservation, quantity: quantity)) }
+                    filled += quantity
+                }
+            }
         }
-        let filled = fills.reduce(Int64(0)) { $0 + $1.1 }
         func promiseRows(_ include: (LineMove) -> Bool) -> Int {
             let moved = event.decisions.sums { $0.from != nil && include($0) }
             let released = Dictionary(uniqueKeysWithValues: event.decisions.sums { $0.from != nil && $0.to == .released })

@@ -153,7 +153,7 @@ final class LiveLedger: LedgerSource {
             if !pair.fenceUntil.isEmpty { scheduleFences(key, pair, before: state.pairs[key]) }
             state.pairs[key] = pair
             dirtyPairs.insert(key)
-            if pair.promised > 0 { promising.insert(key) } else { promising.remove(key) }
+            if pair.promised > 0 { promising.insert(key) } else if !promising.isEmpty { promising.remove(key) }
         }
         for (id, reservation) in changed.reservations {
             // A new reservation, or one whose expiry moved (EXTEND; the old entry is skipped when due).

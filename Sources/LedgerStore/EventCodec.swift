@@ -14,7 +14,7 @@ public enum EventCodec {
     public static let formatVersion: UInt8 = 2
 
     static func version(of event: Event) -> UInt8 {
-        if !event.decisions.isEmpty || event.body.kind.rawValue >= EventKind.rescheduled.rawValue { return 2 }
+        if (event.hasDecisions && !event.decisions.isEmpty) || event.body.kind.rawValue >= EventKind.rescheduled.rawValue { return 2 }
         if case .policySet(_, _, _, _, _, let promises, let channel) = event.body, !(promises?.isEmpty ?? true) || channel != nil { return 2 }
         return 1
     }
@@ -182,6 +182,17 @@ public enum EventCodec {
                 nested(.allocationLine, bytes.bytes)
             }
         }
+        if event.hasDecisions { encodeDecisions(event, text: text, number: number, nested: nested) }
+        text(.ref, event.ref)
+        text(.note, event.note)
+        text(.idempotencyKey, event.idempotencyKey)
+        text(.requestFingerprint, event.requestFingerprint)
+        return writer.bytes
+    }
+
+    /// The decision fields of an event that carries any (most carry none and skip this).
+    private static func encodeDecisions(_ event: Event, text: (Field, String?) -> Void, number: (Field, Int64?) -> Void,
+                                        nested: (Field, [UInt8]) -> Void) {
         let decisions = event.decisions
         switch event.body {
         case .policySet, .allotted, .unallotted, .channelSet, .waitlisted: break
@@ -195,28 +206,16 @@ public enum EventCodec {
             bytes.string(cut.channel); bytes.signed(cut.quantity)
             nested(.fenceCut, bytes.bytes)
         }
-        for move in decisions.moves {
-            writer.varint(Field.move.rawValue << 1 | 1)
-            let bytes = encode(move)
-            writer.varint(UInt64(bytes.count))
-            writer.bytes.append(contentsOf: bytes)
-        }
+        for move in decisions.moves { nested(.move, encode(move)) }
         for change in decisions.expiries {
             var expiry = ByteWriter(capacity: 16)
             expiry.string(change.reservation)
             expiry.signed(change.expiresAt.microseconds)
-            writer.varint(Field.expiry.rawValue << 1 | 1)
-            writer.varint(UInt64(expiry.bytes.count))
-            writer.bytes.append(contentsOf: expiry.bytes)
+            nested(.expiry, expiry.bytes)
         }
         number(.priority, decisions.priority.map(Int64.init))
         number(.backorder, decisions.backorder.map { Int64($0.rawValue) })
         number(.pad, decisions.padSeconds)
-        text(.ref, event.ref)
-        text(.note, event.note)
-        text(.idempotencyKey, event.idempotencyKey)
-        text(.requestFingerprint, event.requestFingerprint)
-        return writer.bytes
     }
 
     /// Decodes one stored event; `seq` comes from its key.

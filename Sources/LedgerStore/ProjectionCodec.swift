@@ -51,6 +51,8 @@ public enum ProjectionCodec {
             writer.signed(order.remaining)
             writer.signed(order.eta.microseconds)
         }
+        writer.byte(pair.hasExtras ? 1 : 0)
+        guard pair.hasExtras else { return writer.bytes }
         for order in pair.openOrders { writer.signed(order.promised) }
         for value in [pair.promised, pair.preordered, pair.unbacked, pair.preorder, pair.padSeconds] { writer.signed(value) }
         optionalTime(&writer, pair.preorderUntil)
@@ -107,7 +109,8 @@ public enum ProjectionCodec {
             pair.openOrders.append(OpenOrder(purchaseOrder: try reader.string(), remaining: try reader.amount(),
                                              eta: Timestamp(microseconds: try reader.signed())))
         }
-        guard version >= 2 else { return pair }
+        // Version 2: a flag, then the promise, waitlist and channel fields only when the pair has any.
+        guard version >= 2, try reader.byte() == 1 else { return pair }
         for index in pair.openOrders.indices { pair.openOrders[index].promised = try reader.amount() }
         pair.promised = try reader.amount()
         pair.preordered = try reader.amount()

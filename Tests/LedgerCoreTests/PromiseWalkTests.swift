@@ -202,8 +202,8 @@ import Testing
         // The walk is only worth something if it went everywhere. `filled` needs more than 1,000
         // waiting reservations: PromiseTests makes that on purpose. Waitlists (§1f) are not walked.
         // Channels and allocation (§1b, §1c) are walked by ChannelWalkTests.
-        let walked = Set(EventKind.allCases).subtracting([.filled, .waitlisted, .unwaitlisted, .allotted, .channelSet, .routeSet,
-                                                          .allocated])
+        let walked = Set(EventKind.allCases).subtracting([.filled, .waitlisted, .unwaitlisted, .allotted, .unallotted, .channelSet,
+                                                          .routeSet, .allocated])
         #expect(Set(kinds.keys) == walked, "kinds never written: \(walked.subtracting(kinds.keys))")
         let expectedRefusals: Set = ["insufficient", "unpromisable", "awaiting", "notFound", "closed", "state",
                                      "state preorder closed", "argument", "argument ttl: ends", "argument eta: unchanged",

@@ -33,6 +33,7 @@ enum Samples {
         .unwaitlisted(sku: "S1", wh: nil, subscriber: "sub-2", reason: "notified"),
         // Channels (allocations are exported but not imported yet).
         .allotted(sku: "S1", wh: "PAR", channel: "b2b", quantity: 40, until: later),
+        .unallotted(sku: "S1", wh: "PAR", channel: "b2b", quantity: 40),
         .channelSet(channel: "mkp", rules: ChannelRules(share: 50, buffer: 5)),
         .routeSet(region: "FR-N", warehouses: ["PAR", "LIL"]),
         .routeSet(region: "FR-S", warehouses: []),

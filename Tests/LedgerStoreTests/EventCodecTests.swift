@@ -51,6 +51,7 @@ import Glibc
                    channel: ChannelPolicy(channel: "mkp", rules: ChannelRules(), inherit: true)),
         .allotted(sku: "A", wh: "W", channel: "b2b", quantity: 40, until: Timestamp(microseconds: 1_796_083_200_000_000)),
         .allotted(sku: "A", wh: "W", channel: "b2b", quantity: 0, until: nil),
+        .unallotted(sku: "A", wh: "W", channel: "b2b", quantity: 40),
         .channelSet(channel: "mkp", rules: ChannelRules(share: 50, buffer: 5)),
         .routeSet(region: "FR-N", warehouses: ["PAR", "LIL", "LYS"]),
         .routeSet(region: "FR-N", warehouses: []),
