@@ -18,11 +18,12 @@ extension Ledger {
                 return .success(try releaseAllocation(alloc, request, state: state, context: context))
             }
             let (body, decisions) = try decideBody(request, state: state, context: context)
-            var chunks = [decisions]
-            if decisions.moves.count > Limits.fillsPerEventMax,
-               Set(decisions.moves.lazy.filter { $0.to == .held }.map(\.reservation)).count > Limits.fillsPerEventMax {
-                chunks = splitFills(decisions)
+            guard decisions.moves.count > Limits.fillsPerEventMax,
+                  Set(decisions.moves.lazy.filter { $0.to == .held }.map(\.reservation)).count > Limits.fillsPerEventMax else {
+                return .success([Event(seq: context.seq, recordedAt: context.now, actor: context.actor, body: body, ref: request.ref,
+                                       note: request.note, idempotencyKey: request.idempotencyKey, decisions: decisions)])
             }
+            let chunks = splitFills(decisions)
             return .success(chunks.enumerated().map { index, decisions in
                 if index == 0 {
                     return Event(seq: context.seq, recordedAt: context.now, actor: context.actor, body: body,

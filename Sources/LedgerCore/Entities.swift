@@ -39,6 +39,8 @@ public struct PairState: Equatable, Sendable {
     // Promises (FEATURES.md §1a), waitlists (§1f) and channels (§1b) live in one copy-on-write box,
     // allocated only for a pair that uses them: a plain pair copies as before (one pointer more).
     private var extrasBox: CowBox<PairExtras>?
+    // Getters read one field through the box (`extras` would copy all of them); `_modify` makes the
+    // box unique first.
     /// Whether any promise, waitlist or channel field is set.
     public var hasExtras: Bool { extrasBox.map { $0.value != PairExtras.none } ?? false }
     var extras: PairExtras {
@@ -53,82 +55,82 @@ public struct PairState: Equatable, Sendable {
     // Promises (FEATURES.md §1a). All zero for a pair that never used them.
     /// Awaiting units bound to open purchase orders (the sum of the orders' `promised`).
     public var promised: Int64 {
-        get { extras.promised }
+        get { extrasBox?.value.promised ?? PairExtras.none.promised }
         _modify { yield &extras.promised }
     }
     /// Awaiting units bound to the pre-order cap.
     public var preordered: Int64 {
-        get { extras.preordered }
+        get { extrasBox?.value.preordered ?? PairExtras.none.preordered }
         _modify { yield &extras.preordered }
     }
     /// Awaiting units bound to nothing (their purchase order was cancelled).
     public var unbacked: Int64 {
-        get { extras.unbacked }
+        get { extrasBox?.value.unbacked ?? PairExtras.none.unbacked }
         _modify { yield &extras.unbacked }
     }
     /// The pre-order cap (0 = no pre-orders), the end of its window and the announced ship date.
     public var preorder: Int64 {
-        get { extras.preorder }
+        get { extrasBox?.value.preorder ?? PairExtras.none.preorder }
         _modify { yield &extras.preorder }
     }
     public var preorderUntil: Timestamp? {
-        get { extras.preorderUntil }
+        get { extrasBox?.value.preorderUntil ?? PairExtras.none.preorderUntil }
         _modify { yield &extras.preorderUntil }
     }
     public var preorderETA: Timestamp? {
-        get { extras.preorderETA }
+        get { extrasBox?.value.preorderETA ?? PairExtras.none.preorderETA }
         _modify { yield &extras.preorderETA }
     }
     /// Added to an ETA to make a promise date (`POLICY pad=`), in seconds.
     public var padSeconds: Int64 {
-        get { extras.padSeconds }
+        get { extrasBox?.value.padSeconds ?? PairExtras.none.padSeconds }
         _modify { yield &extras.padSeconds }
     }
     /// `POLICY fill=po`: only receipts against a purchase order fill, and only that order's lines.
     public var fillByOrder: Bool {
-        get { extras.fillByOrder }
+        get { extrasBox?.value.fillByOrder ?? PairExtras.none.fillByOrder }
         _modify { yield &extras.fillByOrder }
     }
     /// Reservations with awaiting units, in fill order (priority, then seq).
     public var waiting: [WaitingEntry] {
-        get { extras.waiting }
+        get { extrasBox?.value.waiting ?? PairExtras.none.waiting }
         _modify { yield &extras.waiting }
     }
     /// Customers waiting to be told the pair is back (`WAIT`), oldest first.
     public var waitlist: [Waiter] {
-        get { extras.waitlist }
+        get { extrasBox?.value.waitlist ?? PairExtras.none.waitlist }
         _modify { yield &extras.waitlist }
     }
     // Channels (FEATURES.md §1b).
     /// Units ring-fenced per channel (a fence of 0 still exists until ALLOT sets it to 0).
     public var fences: [String: Int64] {
-        get { extras.fences }
+        get { extrasBox?.value.fences ?? PairExtras.none.fences }
         _modify { yield &extras.fences }
     }
     /// When a fence lapses (`ALLOT until=`): the daemon then writes `unallotted`.
     public var fenceUntil: [String: Timestamp] {
-        get { extras.fenceUntil }
+        get { extrasBox?.value.fenceUntil ?? PairExtras.none.fenceUntil }
         _modify { yield &extras.fenceUntil }
     }
     /// Per-channel rules: overrides on a pair, defaults on `PairKey.configuration`.
     public var channelRules: [String: ChannelRules] {
-        get { extras.channelRules }
+        get { extrasBox?.value.channelRules ?? PairExtras.none.channelRules }
         _modify { yield &extras.channelRules }
     }
     /// Regions and their warehouses in rank order (only on `PairKey.configuration`).
     public var routes: [String: [String]] {
-        get { extras.routes }
+        get { extrasBox?.value.routes ?? PairExtras.none.routes }
         _modify { yield &extras.routes }
     }
     /// Set once a fence or a channel rule touched the pair: its rows then carry `fenced` and `free`.
     public var usesChannels: Bool {
-        get { extras.usesChannels }
+        get { extrasBox?.value.usesChannels ?? PairExtras.none.usesChannels }
         _modify { yield &extras.usesChannels }
     }
     /// Set once a promise policy, an awaiting line or a waiter ever touched the pair: from then on its rows
     /// carry the promise buckets (P4: pairs that never used promises answer as before).
     public var usesPromises: Bool {
-        get { extras.usesPromises }
+        get { extrasBox?.value.usesPromises ?? PairExtras.none.usesPromises }
         _modify { yield &extras.usesPromises }
     }
 
