@@ -17,15 +17,16 @@ public enum Command: Equatable, Sendable {
     case expect(sku: String, wh: String, quantity: Int64, eta: Timestamp, purchaseOrder: String, bind: Bool = true)
     /// `releaseOrphans` (`orphans=release`) releases lines no other supply can take instead of leaving them unbacked.
     case cancel(purchaseOrder: String, releaseOrphans: Bool = false)
-    case policy(sku: String, wh: String, safety: Int64?, reorder: Int64?, max: Int64?, promises: PromisePolicy? = nil,
-                channel: ChannelPolicy? = nil)
+    // Indirect: rare and large, kept out of line so every command stays as small to copy as before.
+    indirect case policy(sku: String, wh: String, safety: Int64?, reorder: Int64?, max: Int64?, promises: PromisePolicy? = nil,
+                         channel: ChannelPolicy? = nil)
     /// Sets a channel's fence in a pair (0 removes it).
     case allot(sku: String, wh: String, channel: String, quantity: Int64, until: Timestamp?)
     /// A channel's defaults for every pair.
     case channel(channel: String, rules: ChannelRules)
     /// A region's warehouses in rank order (empty: delete the region).
     case route(region: String, warehouses: [String])
-    case allocate(AllocateRequest)
+    indirect case allocate(AllocateRequest)
     /// Releases every open line of an allocation.
     case releaseAllocation(alloc: String)
     /// A purchase order's ETA moves, and every promise bound to it.

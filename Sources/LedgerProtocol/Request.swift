@@ -20,8 +20,8 @@ public enum ReadRequest: Equatable, Sendable {
     case breaches(wh: String?, sku: String?)
     case breachHistory(wh: String?, sku: String?, from: Timestamp?, to: Timestamp?)
     case reorder(wh: String?, sku: String?)
-    case reservations(sku: String?, wh: String?, reservation: String?, ref: String? = nil,
-                      filter: ReservationFilter = ReservationFilter())
+    indirect case reservations(sku: String?, wh: String?, reservation: String?, ref: String? = nil,
+                               filter: ReservationFilter = ReservationFilter())
     /// When `quantity` units could be promised (one row per warehouse), or without it the ATP timeline.
     case promise(sku: String, wh: String?, quantity: Int64?, backorder: Backorder)
     /// One row per (wh, channel) of a sku: fence, rules, view, held.
