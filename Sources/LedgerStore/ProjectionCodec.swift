@@ -51,8 +51,9 @@ public enum ProjectionCodec {
             writer.signed(order.remaining)
             writer.signed(order.eta.microseconds)
         }
-        writer.byte(pair.hasExtras ? 1 : 0)
-        guard pair.hasExtras else { return writer.bytes }
+        let extras = pair.hasExtras || pair.openOrders.contains { $0.promised != 0 }
+        writer.byte(extras ? 1 : 0)
+        guard extras else { return writer.bytes }
         for order in pair.openOrders { writer.signed(order.promised) }
         for value in [pair.promised, pair.preordered, pair.unbacked, pair.preorder, pair.padSeconds] { writer.signed(value) }
         optionalTime(&writer, pair.preorderUntil)

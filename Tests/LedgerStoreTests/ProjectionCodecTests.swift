@@ -33,7 +33,10 @@ import Testing
         promises.fences = ["b2b": 3, "mkp": 0]
         promises.channelRules = ["mkp": ChannelRules(share: 50, buffer: 5), "b2b": ChannelRules(max: 7, low: 1)]
         promises.routes = ["FR-N": ["PAR", "LIL"]]
-        return [empty, full, oneOrder, promises]
+        // An order's promised units alone (found by the codec fuzzer): still written and read back.
+        var orderPromisedOnly = oneOrder
+        orderPromisedOnly.openOrders[0].promised = 2
+        return [empty, full, oneOrder, promises, orderPromisedOnly]
     }
 
     @Test func pairsRoundTrip() throws {
