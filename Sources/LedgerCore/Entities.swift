@@ -134,6 +134,12 @@ public struct PairState: Equatable, Sendable {
         _modify { yield &extras.usesPromises }
     }
 
+    // Planning levels (FEATURES.md §1e), 0 = not set: a Kanban loop of `cards` bins of `bin` units, and the
+    // lead time typed in with `POLICY lead=` (seconds), which SUGGEST falls back on without receipts to measure.
+    public var bin: Int64 = 0
+    public var cards: Int64 = 0
+    public var leadSeconds: Int64 = 0
+
     public init() {}
 
     public var fenced: Int64 { fences.values.reduce(0, +) }
