@@ -142,9 +142,12 @@ final class DemandMonitor: @unchecked Sendable {
         var baseline: Double?
         var computedAt: Int64 = 0
 
+        /// Sales come in time order: those more than an hour old are at the front.
         mutating func add(_ sale: Sale) {
             sales.append(sale)
-            sales.removeAll { $0.at <= sale.at - Planning.hourMicroseconds }
+            if let young = sales.firstIndex(where: { $0.at > sale.at - Planning.hourMicroseconds }), young > 0 {
+                sales.removeFirst(young)
+            }
         }
 
         func reading(_ key: PairKey, now: Int64) -> DemandReading {
