@@ -22,10 +22,10 @@ extension ReadService {
         return try store.read { reader in
             let past = PointInTime(reader: reader, tail: tail)
             let seq = try at.map { try past.seq(ReadService.resolve($0, heldSeq: heldSeq, reader: reader, tail: tail)) } ?? tail.lastSeq
-            // The window ends with the day before the one the answer is for.
+            // The window ends with the day before the one the answer is for (never a day to come).
             let end: Timestamp
             switch at {
-            case .time(let time)?: end = time
+            case .time(let time)?: end = min(time, clock())
             case .seq?: end = try reader.event(seq)?.recordedAt ?? clock()
             case nil: end = clock()
             }

@@ -84,6 +84,8 @@ import Testing
         #expect(now.count == 2 && now[1] == "OK rows=1 seq=25")
         #expect(field("counted", now[0]) == "7" && field("mean", now[0]) == "0" && number("cards", now[0]) == 1)
         #expect(field("lead_source", now[0]) == "pair" && number("current_safety", now[0]) == 10)
+        // A time to come is now: its days have no sales yet.
+        #expect(try c.request("SUGGEST sku=LAMP wh=PAR days=7 at=2099-01-01T00:00:00Z") == now)
     }
 
     @Test("SUGGEST options: tz=, lead=, net=, transfers=, factor=, service=, review=, channel=")
