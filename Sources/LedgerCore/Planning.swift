@@ -107,7 +107,7 @@ public struct SuggestOptions: Equatable, Sendable {
     public var leadDays: Double?
     public var review = 7
     public var factor = 1.0
-    /// `channel=`: only sales of that channel. Sales carry no channel yet, so it counts none.
+    /// `channel=`: only the sales (and shipments) that drew on that channel.
     public var channel: String?
     /// `transfers=yes`: shipments out count as demand.
     public var transfers = false
@@ -224,8 +224,14 @@ public struct DemandLog {
         window.contains(time.microseconds) ? Int((time.microseconds - window.lowerBound) / Planning.dayMicroseconds) : nil
     }
 
-    /// Sales carry no channel yet (FEATURES.md §1b): with `channel=`, no sale is that channel's.
-    private func counts(_ event: Event) -> Bool { options.channel == nil }
+    /// Whether a sale or shipment counts for `channel=`: its channel is the one it drew on (`SELL
+    /// channel=`), or for `SELL res=` the reservation's. A return names no channel.
+    private func counts(_ event: Event) -> Bool {
+        guard let channel = options.channel else { return true }
+        if let drawn = event.decisions.channel { return drawn == channel }
+        if case let .sold(_, _, _, reservation?) = event.body { return state.reservation(reservation)?.channel == channel }
+        return false
+    }
 
     /// Folds the sku's next event (in log order).
     public mutating func add(_ event: Event) {
@@ -246,7 +252,7 @@ public struct DemandLog {
         case let .returned(_, wh, quantity):
             if let today, options.net, counts(event) { tracks[wh]!.demand[today] -= quantity }
         case let .transferShipped(_, _, from, _, quantity, _):
-            if let today, options.transfers { tracks[from]!.demand[today] += quantity }
+            if let today, options.transfers, counts(event) { tracks[from]!.demand[today] += quantity }
         case let .waitlisted(_, wh, _, quantity, _):
             guard let today else { break }
             if let wh { tracks[wh, default: PairTrack(days: days)].waited[today] += quantity }
@@ -404,7 +410,7 @@ public struct SalesHistory: Sendable {
         Timestamp(microseconds: now - Planning.baselineDays * Planning.dayMicroseconds)
     }
 
-    /// Sales carry no channel yet: every sale counts.
+    /// Every sale counts, whatever its channel.
     public mutating func add(_ event: Event) {
         guard case let .sold(_, wh, quantity, _) = event.body else { return }
         let at = event.recordedAt.microseconds

@@ -778,7 +778,7 @@ extension Rows {
     }
 
     /// The `spike` WATCH demand pushes: units sold in the last hour against the mean hourly demand of
-    /// the last 28 days (`ratio=-` when that mean is 0). `channel=-`: sales carry no channel yet.
+    /// the last 28 days (`ratio=-` when that mean is 0). `channel=-`: the counters do not split by channel yet.
     public static func spike(seq: UInt64, at: Timestamp, _ key: PairKey, channel: String?, rate: Int64, baseline: Double) -> String {
         var line = ReplyLine("spike")
         line.add("seq", seq)

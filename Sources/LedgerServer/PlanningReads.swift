@@ -104,7 +104,7 @@ public struct DemandReading: Sendable {
     /// The pair's last sale counted.
     public var seq: UInt64
     public var at: Timestamp
-    /// Sales carry no channel yet: always nil.
+    /// The counters do not split by channel yet: always nil.
     public var channel: String?
     /// Units sold in the hour up to `at`.
     public var rate: Int64

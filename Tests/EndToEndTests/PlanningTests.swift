@@ -227,8 +227,8 @@ import Testing
         let pushed = try #require(try hourly.readLine())
         #expect(pushed.hasPrefix("spike seq=\(seq) at=") && pushed.contains(" sku=H wh=W channel=- rate_1h=5 baseline_1h=2"), "\(pushed)")
         #expect(field("ratio", pushed).flatMap(Double.init).map { $0 >= 2 && $0 < 2.5 } == true, "\(pushed)")
-        // H at 5 units an hour is no spike at ratio 5; sales carry no channel yet, so a channel's watcher
-        // hears of none of this.
+        // H at 5 units an hour is no spike at ratio 5; the counters do not split by channel yet, so a
+        // channel's watcher hears of none of this.
         #expect(try fresh.request("PING") == ["OK pong"])
         #expect(try web.request("PING") == ["OK pong"])
         #expect(try hourly.request("UNWATCH") == ["OK"])

@@ -136,10 +136,33 @@ import Testing
         #expect(local.levels == PlanningLevels(safety: 34, safetyBasic: 30, reorder: 84, max: 137, cards: 5))
     }
 
-    /// Sales carry no channel yet: a channel counts none of them.
-    @Test func aChannelCountsNoSaleYet() throws {
+    /// `channel=` counts the sales that drew on the channel: `SELL channel=`, and `SELL res=` of a
+    /// reservation made for it. Plain sales are no channel's.
+    @Test func aChannelCountsItsOwnSales() throws {
         let par = try #require(try PlanningTests.suggest(SuggestOptions(days: 7, channel: "web"), wh: "PAR").first)
         #expect(par.counted == 6 && par.mean == 0 && par.sd == 0)
+        var ledger = LedgerHarness()
+        ledger.now = PlanningTests.at(days: -1)
+        try ledger.accept(.receive(sku: "LAMP", wh: "PAR", quantity: 100, purchaseOrder: nil))
+        ledger.now = PlanningTests.at(days: 2)
+        try ledger.accept(.sell(sku: "LAMP", wh: "PAR", quantity: 2, channel: "web"))
+        try ledger.accept(.reserve(sku: "LAMP", wh: "PAR", quantity: 4, reservation: "r-web", ttlSeconds: nil,
+                                   terms: ReserveTerms(channel: "web")))
+        try ledger.accept(.sellReserved(reservation: "r-web", quantity: 3))
+        try ledger.accept(.reserve(sku: "LAMP", wh: "PAR", quantity: 1, reservation: "r-b2b", ttlSeconds: nil,
+                                   terms: ReserveTerms(channel: "b2b")))
+        try ledger.accept(.sellReserved(reservation: "r-b2b", quantity: nil))
+        try ledger.accept(.sell(sku: "LAMP", wh: "PAR", quantity: 5))
+        func mean(_ channel: String?) throws -> Double {
+            var demand = DemandLog(options: SuggestOptions(days: 7, channel: channel), end: PlanningTests.at(days: 7))
+            for event in ledger.events { demand.add(event) }
+            let row = try #require(demand.suggestions().first)
+            #expect(row.counted == 7)
+            return row.mean
+        }
+        #expect(PlanningTests.close(try mean("web"), 5.0 / 7))
+        #expect(PlanningTests.close(try mean("b2b"), 1.0 / 7))
+        #expect(PlanningTests.close(try mean(nil), 11.0 / 7))
     }
 
     /// The window is the `days` whole days before the day of `end`: a longer window counts the days
