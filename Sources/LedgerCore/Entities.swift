@@ -36,12 +36,13 @@ public struct PairState: Equatable, Sendable {
     /// Open purchase orders for this pair, in the order they were expected.
     public var openOrders: [OpenOrder] = []
 
-    // Promises (FEATURES.md §1a), waitlists (§1f) and channels (§1b) live in one copy-on-write box,
-    // allocated only for a pair that uses them: a plain pair copies as before (one pointer more).
+    // Promises (FEATURES.md §1a), waitlists (§1f), channels (§1b) and planning levels (§1e) live in one
+    // copy-on-write box, allocated only for a pair that uses them: a plain pair copies as before (one
+    // pointer more).
     private var extrasBox: CowBox<PairExtras>?
     // Getters read one field through the box (`extras` would copy all of them); `_modify` makes the
     // box unique first.
-    /// Whether any promise, waitlist or channel field is set.
+    /// Whether any promise, waitlist, channel or planning field is set.
     public var hasExtras: Bool { extrasBox.map { $0.value != PairExtras.none } ?? false }
     var extras: PairExtras {
         get { extrasBox?.value ?? PairExtras.none }
@@ -132,6 +133,21 @@ public struct PairState: Equatable, Sendable {
     public var usesPromises: Bool {
         get { extrasBox?.value.usesPromises ?? PairExtras.none.usesPromises }
         _modify { yield &extras.usesPromises }
+    }
+
+    // Planning levels (FEATURES.md §1e), 0 = not set: a Kanban loop of `cards` bins of `bin` units, and the
+    // lead time typed in with `POLICY lead=` (seconds), which SUGGEST falls back on without receipts to measure.
+    public var bin: Int64 {
+        get { extrasBox?.value.bin ?? PairExtras.none.bin }
+        _modify { yield &extras.bin }
+    }
+    public var cards: Int64 {
+        get { extrasBox?.value.cards ?? PairExtras.none.cards }
+        _modify { yield &extras.cards }
+    }
+    public var leadSeconds: Int64 {
+        get { extrasBox?.value.leadSeconds ?? PairExtras.none.leadSeconds }
+        _modify { yield &extras.leadSeconds }
     }
 
     public init() {}
@@ -440,6 +456,9 @@ struct PairExtras: Equatable, Sendable {
     var routes: [String: [String]] = [:]
     var usesChannels: Bool = false
     var usesPromises: Bool = false
+    var bin: Int64 = 0
+    var cards: Int64 = 0
+    var leadSeconds: Int64 = 0
     static let none = PairExtras()
 }
 

@@ -208,7 +208,8 @@ public enum EventKind: UInt8, CaseIterable, Sendable {
     }
 }
 
-/// The promise levels of `POLICY` (FEATURES.md §1a); nil fields are left as they were.
+/// The promise levels of `POLICY` (FEATURES.md §1a), and the planning levels (§1e: `bin`, `cards`,
+/// `lead`); nil fields are left as they were.
 public struct PromisePolicy: Equatable, Sendable {
     public var preorder: Int64?
     /// The window's end; `.some(nil)` clears it.
@@ -216,12 +217,22 @@ public struct PromisePolicy: Equatable, Sendable {
     public var preorderETA: Timestamp??
     public var padSeconds: Int64?
     public var fillByOrder: Bool?
+    /// Units per Kanban bin, bins in the loop, and the lead time typed in (seconds); 0 unsets each.
+    public var bin: Int64?
+    public var cards: Int64?
+    public var leadSeconds: Int64?
     public init(preorder: Int64? = nil, preorderUntil: Timestamp?? = nil, preorderETA: Timestamp?? = nil,
-                padSeconds: Int64? = nil, fillByOrder: Bool? = nil) {
+                padSeconds: Int64? = nil, fillByOrder: Bool? = nil, bin: Int64? = nil, cards: Int64? = nil,
+                leadSeconds: Int64? = nil) {
         self.preorder = preorder; self.preorderUntil = preorderUntil; self.preorderETA = preorderETA
         self.padSeconds = padSeconds; self.fillByOrder = fillByOrder
+        self.bin = bin; self.cards = cards; self.leadSeconds = leadSeconds
     }
     public var isEmpty: Bool { self == PromisePolicy() }
+    /// Whether it sets a promise level, which makes the pair show its promise buckets from then on
+    /// (planning levels alone leave its rows as they were).
+    public var setsPromiseLevels: Bool { PromisePolicy(preorder: preorder, preorderUntil: preorderUntil, preorderETA: preorderETA,
+                                                       padSeconds: padSeconds, fillByOrder: fillByOrder) != PromisePolicy() }
 }
 
 /// POLICY's per-channel override for one pair: rules, or `inherit` to drop the override.

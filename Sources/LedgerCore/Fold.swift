@@ -129,7 +129,10 @@ public enum Ledger {
                     if let eta = promises.preorderETA { pair.preorderETA = eta }
                     if let pad = promises.padSeconds { pair.padSeconds = pad }
                     if let byOrder = promises.fillByOrder { pair.fillByOrder = byOrder }
-                    pair.usesPromises = true
+                    if let bin = promises.bin { pair.bin = bin }
+                    if let cards = promises.cards { pair.cards = cards }
+                    if let lead = promises.leadSeconds { pair.leadSeconds = lead }
+                    if promises.setsPromiseLevels { pair.usesPromises = true }
                 }
                 if let channel {
                     pair.channelRules[channel.channel] = channel.inherit ? nil : channel.rules.merged(over: pair.channelRules[channel.channel])

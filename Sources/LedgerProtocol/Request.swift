@@ -28,6 +28,10 @@ public enum ReadRequest: Equatable, Sendable {
     case channels(sku: String, wh: String?, channel: String?)
     /// Pairs whose stock is 0: who waits, and the honest restock date (FEATURES.md §1f).
     case restock(sku: String?, wh: String?)
+    /// Levels proposed from the log, written nowhere (FEATURES.md §1e).
+    case suggest(sku: String, wh: String?, options: SuggestOptions, at: LogPoint?)
+    /// Kanban loops: bins on hand, bins on their way, bins to order.
+    case kanban(wh: String?, sku: String?)
     case transfers(sku: String?, wh: String?, transfer: String?)
     case history(sku: String, wh: String?, from: UInt64, limit: Int)
     case events(from: UInt64, limit: Int)
@@ -57,6 +61,10 @@ public enum WatchTopic: Equatable, Sendable {
     case channels(channel: String?, sku: String?, wh: String?)
     /// `restock` when a pair's stock reaches `min` while people wait; `eta` when its restock date moves.
     case restock(sku: String?, wh: String?, min: Int64)
+    /// `card` when a Kanban bin is emptied (FEATURES.md §1e).
+    case kanban(sku: String?, wh: String?)
+    /// `spike` when the units sold in the last hour reach `ratio` × the hourly baseline.
+    case demand(sku: String?, wh: String?, channel: String?, ratio: Double)
 }
 
 /// The verb a request was sent with: the `verb` label of the requests counter. Numbered, so a
@@ -65,6 +73,7 @@ public enum Verb: Int, CaseIterable, Sendable {
     case receive, sell, reserve, release, transfer, arrive, adjust, count, returnGoods, expect, cancel, policy
     case reschedule, extend, wait, unwait, allot, channel, route, allocate
     case stock, breaches, reorder, reservations, transfers, history, events, info, metrics, promise, restock, channels
+    case suggest, kanban
     case begin, commit, abort, hello, ping, quit, watch, unwatch
 
     /// The word on the wire.
@@ -121,6 +130,8 @@ extension Request {
             case .promise: .promise
             case .restock: .restock
             case .channels: .channels
+            case .suggest: .suggest
+            case .kanban: .kanban
             }
         case .begin: .begin
         case .commit: .commit

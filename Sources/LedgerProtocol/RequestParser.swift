@@ -157,6 +157,11 @@ public enum RequestParser {
             }
             // Like RESERVE, the cap counts only when asked for.
             request = .read(.promise(sku: sku, wh: wh, quantity: quantity, backorder: backorder == "cap" ? .cap : .order))
+        case "SUGGEST":
+            let sku = try args.identifier("sku"), wh = try args.optionalIdentifier("wh")
+            request = .read(.suggest(sku: sku, wh: wh, options: try args.suggestOptions(), at: try args.optionalLogPoint("at")))
+        case "KANBAN":
+            request = .read(.kanban(wh: try args.optionalIdentifier("wh"), sku: try args.optionalIdentifier("sku")))
         case "TRANSFERS":
             request = .read(.transfers(sku: try args.optionalIdentifier("sku"), wh: try args.optionalIdentifier("wh"),
                                        transfer: try args.optionalIdentifier("xfer")))
@@ -199,6 +204,12 @@ public enum RequestParser {
             case "restock":
                 request = .watch(.restock(sku: try args.optionalIdentifier("sku"), wh: try args.optionalIdentifier("wh"),
                                           min: try args.optionalQuantity("min") ?? 1))
+            case "kanban":
+                request = .watch(.kanban(sku: try args.optionalIdentifier("sku"), wh: try args.optionalIdentifier("wh")))
+            case "demand":
+                request = .watch(.demand(sku: try args.optionalIdentifier("sku"), wh: try args.optionalIdentifier("wh"),
+                                         channel: try args.optionalIdentifier("channel"),
+                                         ratio: try args.optionalDecimal("ratio", decimals: 2, in: 1...100, "1 to 100") ?? 5))
             default:
                 throw ProtocolError(.argument, "unknown topic: \(topic)")
             }
@@ -278,6 +289,8 @@ struct Arguments {
         "channel", "min",
         // Channels and allocation (FEATURES.md §1b, §1c).
         "alloc", "buffer", "exclude", "inherit", "low", "partial", "region", "share", "split", "strategy", "until",
+        // Planning (FEATURES.md §1e).
+        "bin", "cards", "days", "factor", "lead", "net", "ratio", "review", "service", "transfers", "tz",
     ]
 
     private mutating func take(_ key: String) -> String? {
@@ -553,7 +566,64 @@ extension Arguments {
         case "po": policy.fillByOrder = true
         default: throw ProtocolError(.argument, "fill: expected fifo or po")
         }
+        policy.bin = try optionalQuantity("bin", minimum: 0)
+        policy.cards = try optionalQuantity("cards", minimum: 0)
+        policy.leadSeconds = try optionalLeadDays().map { Int64(($0 * 100).rounded()) * 864 }
         return policy.isEmpty ? nil : policy
+    }
+
+    /// `lead=`: days, a decimal with at most 2 decimals (a hundredth of a day is 864 s, so the seconds
+    /// kept are exact and show back as typed).
+    mutating func optionalLeadDays() throws(ProtocolError) -> Double? {
+        try optionalDecimal("lead", decimals: 2, in: 0...Double(Planning.daysMax), "0 to \(Planning.daysMax) days, at most 2 decimals")
+    }
+
+    /// The options of a SUGGEST (FEATURES.md §1e), with their defaults.
+    mutating func suggestOptions() throws(ProtocolError) -> SuggestOptions {
+        var options = SuggestOptions()
+        options.days = try optionalDays("days") ?? options.days
+        options.service = try optionalDecimal("service", decimals: 4, in: 0.5...0.9999, "0.50 to 0.9999") ?? options.service
+        options.leadDays = try optionalLeadDays()
+        options.review = try optionalDays("review") ?? options.review
+        options.factor = try optionalDecimal("factor", decimals: 4, in: 0.1...20, "0.1 to 20") ?? options.factor
+        options.channel = try optionalIdentifier("channel")
+        options.transfers = try optionalYesNo("transfers") ?? false
+        options.net = try optionalYesNo("net") ?? false
+        if let tz = try optionalString("tz") {
+            let bytes = Array(tz.utf8)
+            func digits(_ range: Range<Int>) -> Int64? {
+                bytes[range].allSatisfy { $0 >= 0x30 && $0 <= 0x39 } ? Int64(String(decoding: bytes[range], as: UTF8.self)) : nil
+            }
+            guard bytes.count == 6, bytes[0] == UInt8(ascii: "+") || bytes[0] == UInt8(ascii: "-"), bytes[3] == UInt8(ascii: ":"),
+                  let hours = digits(1..<3), let minutes = digits(4..<6), minutes < 60, hours * 60 + minutes <= 14 * 60 else {
+                throw ProtocolError(.argument, "tz: expected ±hh:mm from -14:00 to +14:00")
+            }
+            options.utcOffsetSeconds = (bytes[0] == UInt8(ascii: "-") ? -1 : 1) * (hours * 3_600 + minutes * 60)
+        }
+        return options
+    }
+
+    /// Whole days from 1 to 730 (`days`, `review`).
+    private mutating func optionalDays(_ key: String) throws(ProtocolError) -> Int? {
+        guard let text = try optionalString(key) else { return nil }
+        guard text.utf8.count <= 3, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let days = Int(text),
+              (1...Planning.daysMax).contains(days) else {
+            throw ProtocolError(.argument, "\(key): 1 to \(Planning.daysMax)")
+        }
+        return days
+    }
+
+    /// A decimal such as `0.95` or `12`: digits, then at most `decimals` digits after a point, in `range`.
+    mutating func optionalDecimal(_ key: String, decimals: Int, in range: ClosedRange<Double>,
+                                  _ expected: String) throws(ProtocolError) -> Double? {
+        guard let text = try optionalString(key) else { return nil }
+        let parts = text.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard parts.count <= 2, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }),
+              parts[0].count <= 6, parts.count == 1 || parts[1].count <= decimals,
+              let value = Double(text), range.contains(value) else {
+            throw ProtocolError(.argument, "\(key): \(expected)")
+        }
+        return value
     }
 
     private mutating func optionalClearableTime(_ key: String) throws(ProtocolError) -> Timestamp?? {

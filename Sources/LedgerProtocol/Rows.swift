@@ -517,6 +517,9 @@ public enum Rows {
                 if let eta = promises.preorderETA { fields.append(("preorder_eta", eta?.rfc3339 ?? "-")) }
                 if let pad = promises.padSeconds { fields.append(("pad", n(pad))) }
                 if let byOrder = promises.fillByOrder { fields.append(("fill", byOrder ? "po" : "fifo")) }
+                if let bin = promises.bin { fields.append(("bin", n(bin))) }
+                if let cards = promises.cards { fields.append(("cards", n(cards))) }
+                if let lead = promises.leadSeconds { fields.append(("lead", decimal(Double(lead) / 86_400))) }
             }
             return fields
         case let .rescheduled(po, sku, wh, eta, previous):
@@ -688,5 +691,104 @@ public enum Rows {
         let key = PairKey(sku: sku, wh: event.body.warehouses.last!)
         addBuckets(key, pairs(key), to: &line)
         return rows + [line.text]
+    }
+}
+
+// MARK: planning (FEATURES.md §1e)
+
+extension Rows {
+    /// A decimal as rows show it: rounded to 4 decimals, trailing zeros dropped (`1.6449`, `2.5`, `3`).
+    public static func decimal(_ value: Double) -> String {
+        guard value.isFinite else { return "0" }
+        let scaled = Int64((value * 10_000).rounded())
+        let whole = scaled.magnitude / 10_000
+        var fraction = scaled.magnitude % 10_000
+        var text = (scaled < 0 ? "-" : "") + String(whole)
+        guard fraction > 0 else { return text }
+        var digits = 4
+        while fraction % 10 == 0 { fraction /= 10; digits -= 1 }
+        let shown = String(fraction)
+        text += "." + String(repeating: "0", count: digits - shown.count) + shown
+        return text
+    }
+
+    /// A `suggest` row: the demand, the lead time, the levels they give, and the pair's levels now.
+    public static func suggest(_ suggestion: Suggestion) -> String {
+        var line = ReplyLine("suggest")
+        line.add("sku", suggestion.key.sku)
+        line.add("wh", suggestion.key.wh)
+        line.add("days", suggestion.days)
+        line.add("counted", suggestion.counted)
+        line.add("stockout_days", suggestion.stockoutDays)
+        line.add("lost", suggestion.lost)
+        line.add("mean", decimal(suggestion.mean))
+        line.add("sd", decimal(suggestion.sd))
+        if let lead = suggestion.lead {
+            line.add("lead", decimal(lead.days))
+            line.add("lead_sd", decimal(lead.sd))
+            line.add("lead_n", lead.count)
+            line.add("lead_source", lead.source.rawValue)
+            if let late = lead.lateP80 { line.add("late_p80", decimal(late)) }
+        } else {
+            line.add("lead_n", 0)
+            line.add("lead_source", "none")
+        }
+        line.add("service", decimal(suggestion.service))
+        line.add("z", decimal(suggestion.z))
+        if let levels = suggestion.levels {
+            line.add("safety", levels.safety)
+            line.add("safety_basic", levels.safetyBasic)
+            line.add("reorder", levels.reorder)
+            line.add("max", levels.max)
+            if let cards = levels.cards { line.add("cards", cards) }
+        }
+        line.add("current_safety", suggestion.current.safety)
+        line.add("current_reorder", suggestion.current.reorder)
+        line.add("current_max", suggestion.current.max)
+        line.add("confidence", suggestion.confident ? "ok" : "low")
+        if suggestion.lead == nil { line.add("reason", "no EXPECT→RECEIVE history; set POLICY lead=") }
+        return line.text
+    }
+
+    /// A `kanban` row: the loop of one pair and the bins to order now (`signal`).
+    public static func kanban(_ key: PairKey, _ pair: PairState) -> String {
+        var line = ReplyLine("kanban")
+        line.add("sku", key.sku)
+        line.add("wh", key.wh)
+        line.add("bin", pair.bin)
+        line.add("cards", pair.cards)
+        line.add("on_hand_bins", pair.onHandBins)
+        line.add("replenishing", pair.replenishingBins)
+        line.add("signal", pair.kanbanSignal)
+        return line.text
+    }
+
+    /// The `card` WATCH kanban pushes when an event empties `emptied` bins of a pair.
+    public static func card(seq: UInt64, at: Timestamp, _ key: PairKey, _ pair: PairState, emptied: Int64) -> String {
+        var line = ReplyLine("card")
+        line.add("seq", seq)
+        line.add("at", at)
+        line.add("sku", key.sku)
+        line.add("wh", key.wh)
+        line.add("emptied", emptied)
+        line.add("on_hand_bins", pair.onHandBins)
+        line.add("replenishing", pair.replenishingBins)
+        line.add("signal", pair.kanbanSignal)
+        return line.text
+    }
+
+    /// The `spike` WATCH demand pushes: units sold in the last hour against the mean hourly demand of
+    /// the last 28 days (`ratio=-` when that mean is 0). `channel=-`: the counters do not split by channel yet.
+    public static func spike(seq: UInt64, at: Timestamp, _ key: PairKey, channel: String?, rate: Int64, baseline: Double) -> String {
+        var line = ReplyLine("spike")
+        line.add("seq", seq)
+        line.add("at", at)
+        line.add("sku", key.sku)
+        line.add("wh", key.wh)
+        line.add("channel", channel ?? "-")
+        line.add("rate_1h", rate)
+        line.add("baseline_1h", decimal(baseline))
+        line.add("ratio", baseline > 0 ? decimal(Double(rate) / baseline) : "-")
+        return line.text
     }
 }

@@ -310,6 +310,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
         case .breaches, .reorder, .reservations, .transfers, .info, .promise: false
         // Without a sku it looks at every pair.
         case .restock(let sku, _): sku == nil
+        case .suggest: true
+        case .kanban(_, let sku): sku == nil
         }
     }
 
@@ -428,6 +430,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 case .promises: name = "promises"
                 case .restock: name = "restock"
                 case .channels: name = "channels"
+                case .kanban: name = "kanban"
+                case .demand: name = "demand"
                 }
                 if watchesCancelled > 0 {
                     watchesCancelled -= 1

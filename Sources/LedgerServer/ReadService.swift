@@ -236,7 +236,7 @@ public struct ReadService: Sendable {
         } + [Rows.total(sku: sku, pairs)]
     }
 
-    private func ok(_ rows: [String], _ seq: UInt64) -> [String] {
+    func ok(_ rows: [String], _ seq: UInt64) -> [String] {
         rows + ["OK rows=\(rows.count) seq=\(seq)"]
     }
 
@@ -379,6 +379,12 @@ public struct ReadService: Sendable {
                 quantity.map { [Rows.promise(key, pair, quantity: $0, backorder: backorder, at: now)] }
                     ?? Rows.atpTimeline(key, pair, at: now)
             }, seq)
+
+        case let .suggest(sku, wh, options, at):
+            return try suggest(sku: sku, wh: wh, options: options, at: at)
+
+        case let .kanban(wh, sku):
+            return kanban(wh: wh, sku: sku)
 
         case let .transfers(sku, wh, transferID):
             func matches(_ transfer: Transfer) -> Bool {

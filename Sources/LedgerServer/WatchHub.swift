@@ -97,6 +97,8 @@ public struct CommittedChanges: Sendable {
     public var events: [Event]
     public var transitions: [PairTransition]
     public var promisePushes: [TopicPush] = []
+    /// What the spike counters say after these sales, or after a baseline was read (WATCH demand).
+    public var demand: [DemandReading] = []
 }
 
 /// Fans committed changes out to watching connections. The writer only appends a hand-off to each
@@ -113,6 +115,8 @@ final class WatchHub: @unchecked Sendable {
     private let lock = NIOLock()
     private var subscribers: [ObjectIdentifier: Subscriber] = [:]
     private var count = 0
+    /// The spike counters of WATCH demand, fed with every commit's sales while someone watches demand.
+    let demand = DemandMonitor()
 
     /// Cheap check for the writer: collect pair transitions only when someone listens.
     var hasWatchers: Bool { lock.withLock { count > 0 } }
@@ -138,11 +142,13 @@ final class WatchHub: @unchecked Sendable {
         return (progresses.count, progresses.map { $0.deliveredSeq.load(ordering: .relaxed) }.min())
     }
 
-    func publish(_ changes: CommittedChanges) {
-        guard !changes.events.isEmpty || !changes.promisePushes.isEmpty else { return }
+    func publish(_ committed: CommittedChanges) {
+        var changes = committed
+        if !changes.events.isEmpty { changes.demand += demand.record(changes.events) }
+        guard !changes.events.isEmpty || !changes.promisePushes.isEmpty || !changes.demand.isEmpty else { return }
         let targets = lock.withLock { Array(subscribers.values) }
         for target in targets {
-            target.loop.execute { target.deliver(changes) }
+            target.loop.execute { [changes] in target.deliver(changes) }
         }
     }
 }

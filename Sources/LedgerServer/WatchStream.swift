@@ -31,6 +31,8 @@ final class WatchStream {
     /// Bytes written while the channel was not writable: the measure of how far behind it is.
     private var backlogBytes = 0
     private var ended = false
+    /// WATCH demand: the pairs pushed as spikes and not yet seen below the ratio again.
+    private var spikes = SpikeEdges()
 
     init(topic: WatchTopic, shared: ServerShared, context: ChannelHandlerContext, json: Bool, id: ObjectIdentifier,
          onEnd: @escaping () -> Void) {
@@ -55,6 +57,7 @@ final class WatchStream {
         let loop = context.eventLoop
         // Deliveries and catch-up steps run on this connection's event loop, where the stream lives.
         let stream = NIOLoopBound(self, eventLoop: loop)
+        if case .demand = topic { shared.writer.watchers.demand.watcherStarted() }
         shared.writer.watchers.subscribe(id, loop: loop, progress: progress) { changes in
             stream.value.deliver(changes)
         }
@@ -67,6 +70,7 @@ final class WatchStream {
 
     /// UNWATCH, QUIT or the connection closing.
     func stop() {
+        if !ended, case .demand = topic { shared.writer.watchers.demand.watcherStopped() }
         ended = true
         shared.writer.watchers.unsubscribe(id)
     }
@@ -137,6 +141,19 @@ final class WatchStream {
                 && (wh == nil || transition.key.wh == wh) && (sku == nil || transition.key.sku == sku) {
                 lines += transition.restockLines(min: min)
             }
+        case let .kanban(sku, wh):
+            for transition in changes.transitions where transition.seq > deliveredSeq
+                && (wh == nil || transition.key.wh == wh) && (sku == nil || transition.key.sku == sku) {
+                if let line = transition.cardLine { lines.append(line) }
+            }
+        case let .demand(sku, wh, channel, ratio):
+            var due: [String] = []
+            for reading in changes.demand where (wh == nil || reading.key.wh == wh) && (sku == nil || reading.key.sku == sku)
+                && (channel == nil || reading.channel == channel) {
+                if reading.due && !due.contains(reading.key.sku) { due.append(reading.key.sku) }
+                if let line = spikes.line(for: reading, ratio: ratio) { lines.append(line) }
+            }
+            if !due.isEmpty { shared.reads.refreshDemand(due, pool: shared.readPool, loop: context.eventLoop) }
         case let .promises(sku, wh):
             for push in changes.promisePushes where (push.seq == 0 || push.seq > deliveredSeq)
                 && (wh == nil || push.key.wh == wh) && (sku == nil || push.key.sku == sku) {

@@ -28,6 +28,8 @@ public enum EventCodec {
         case move, priority, backorder, pad, preorder, preorderUntil, preorderETA, fillByOrder, previous
         case subscriber, channel, expiry
         case share, buffer, channelMax, low, inherit, fence, fenceBack, fenceCut, region, warehouses, until, alloc, allocationLine
+        // Planning levels of `policy_set` (FEATURES.md §1e); 46 and 47 are not used.
+        case bin = 48, cards, lead
     }
 
     /// A cleared time (`preorder_until=-`) in a field that holds times.
@@ -151,6 +153,7 @@ public enum EventCodec {
                 number(.preorderETA, promises.preorderETA.map { $0?.microseconds ?? clearedTime })
                 number(.pad, promises.padSeconds)
                 number(.fillByOrder, promises.fillByOrder.map { $0 ? 1 : 0 })
+                number(.bin, promises.bin); number(.cards, promises.cards); number(.lead, promises.leadSeconds)
             }
         case let .rescheduled(po, sku, wh, eta, previous):
             text(.purchaseOrder, po); text(.sku, sku); text(.wh, wh); number(.eta, eta.microseconds)
@@ -245,6 +248,7 @@ public enum EventCodec {
         var share: Int64?, buffer: Int64?, channelMax: Int64?, low: Int64?, inherit: Int64?, fence: Int64?, fenceBack: Int64?
         var until: Int64?, region: String?, warehouses: String?, alloc: String?
         var fenceCuts: [FenceCut] = [], allocationLines: [AllocationLine] = []
+        var bin: Int64?, cards: Int64?, lead: Int64?
         while !reader.isAtEnd {
             let tag = try reader.varint()
             if tag & 1 == 1 {
@@ -308,6 +312,9 @@ public enum EventCodec {
                 case Field.fence.rawValue: fence = try ByteReader.amount(value)
                 case Field.fenceBack.rawValue: fenceBack = try ByteReader.amount(value)
                 case Field.until.rawValue: until = value
+                case Field.bin.rawValue: bin = try ByteReader.amount(value)
+                case Field.cards.rawValue: cards = try ByteReader.amount(value)
+                case Field.lead.rawValue: lead = try ByteReader.amount(value)
                 default: break  // unknown, or a text field sent as a number: skipped
                 }
             }
@@ -366,7 +373,8 @@ public enum EventCodec {
                 value.map { $0 == clearedTime ? nil : Timestamp(microseconds: $0) }
             }
             let promises = PromisePolicy(preorder: preorder, preorderUntil: clearable(preorderUntil), preorderETA: clearable(preorderETA),
-                                         padSeconds: pad, fillByOrder: fillByOrder.map { $0 != 0 })
+                                         padSeconds: pad, fillByOrder: fillByOrder.map { $0 != 0 },
+                                         bin: bin, cards: cards, leadSeconds: lead)
             let rules = ChannelRules(share: share, buffer: buffer, max: channelMax, low: low)
             body = .policySet(sku: try required(sku, .sku), wh: try required(wh, .wh), safety: safety,
                               reorder: reorder, max: max, promises: promises.isEmpty ? nil : promises,

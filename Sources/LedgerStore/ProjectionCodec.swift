@@ -2,10 +2,10 @@ import LedgerCore
 
 /// The binary forms of the stored projections (pairs, reservations, transfers, purchase orders).
 /// Each starts with a format-version byte; a store written by a newer format is refused, not guessed.
-/// Version 2 appends the promise fields (FEATURES.md §1a) to pairs and reservations; version-1
-/// records read as having none.
+/// Version 2 appends the promise fields (FEATURES.md §1a) to pairs and reservations; version 3 the
+/// planning levels (§1e) to pairs. Records of an older version read as having none.
 public enum ProjectionCodec {
-    public static let formatVersion: UInt8 = 2
+    public static let formatVersion: UInt8 = 3
 
     private static func optionalTime(_ writer: inout ByteWriter, _ time: Timestamp?) {
         if let time { writer.byte(1); writer.signed(time.microseconds) } else { writer.byte(0) }
@@ -90,6 +90,8 @@ public enum ProjectionCodec {
             writer.string(region)
             writer.string(warehouses.joined(separator: ","))
         }
+        // Version 3: the planning levels (FEATURES.md §1e).
+        for value in [pair.bin, pair.cards, pair.leadSeconds] { writer.signed(value) }
         return writer.bytes
     }
 
@@ -147,6 +149,10 @@ public enum ProjectionCodec {
             let region = try reader.string()
             pair.routes[region] = try reader.string().split(separator: ",").map(String.init)
         }
+        guard version >= 3 else { return pair }
+        pair.bin = try reader.amount()
+        pair.cards = try reader.amount()
+        pair.leadSeconds = try reader.amount()
         return pair
     }
 
