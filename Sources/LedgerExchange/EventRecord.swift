@@ -34,12 +34,14 @@ public enum EventRecord {
                                     "priority", "backorder", "moves", "expiries",
                                     // Channels and allocation.
                                     "until", "share", "buffer", "low", "inherit", "region", "alloc", "lines", "requested",
-                                    "strategy", "fence", "fence_back", "fence_cut"]
+                                    "strategy", "fence", "fence_back", "fence_cut",
+                                    // Planning levels (FEATURES.md §1e).
+                                    "bin", "cards", "lead"]
     /// The fields that are always whole numbers: JSON writes them as numbers, and CSV never guards them
     /// against spreadsheet formulas (a negative delta stays a number).
     public static let numericFields: Set<String> = ["seq", "actor", "qty", "delta", "lost", "safety", "reorder", "max",
                                                     "preorder", "pad", "priority", "share", "buffer", "low", "requested",
-                                                    "fence", "fence_back"]
+                                                    "fence", "fence_back", "bin", "cards"]
 
     /// seq, at, kind, actor, the event's own fields, then ref, id and note.
     public static func fields(_ event: Event) -> [(String, String)] {

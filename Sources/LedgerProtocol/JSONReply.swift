@@ -14,6 +14,10 @@ public enum JSONReply {
         "promised", "preordered", "unbacked", "atp", "preorder_left", "held", "awaiting", "filled", "promisable",
         "bound", "rebound", "released", "moved", "more", "priority", "now", "position", "waiting", "waiting_qty", "view",
         "remaining", "preorder", "pad",
+        // Planning (FEATURES.md §1e); `ratio=-` (no baseline) stays a string.
+        "days", "counted", "stockout_days", "mean", "sd", "lead", "lead_sd", "lead_n", "late_p80", "service", "z",
+        "safety_basic", "cards", "current_safety", "current_reorder", "current_max", "bin", "on_hand_bins", "replenishing",
+        "signal", "emptied", "rate_1h", "baseline_1h", "ratio",
     ]
     static let booleanKeys: Set<String> = ["breach", "dup", "open", "late", "cap"]
 

@@ -59,6 +59,9 @@ public enum RequestFingerprint {
                 line.add("preorder_eta", promises.preorderETA.map { $0?.rfc3339 ?? "-" })
                 line.add("pad", promises.padSeconds)
                 line.add("fill", promises.fillByOrder.map { $0 ? "po" : "fifo" })
+                line.add("bin", promises.bin)
+                line.add("cards", promises.cards)
+                line.add("lead", promises.leadSeconds.map { Rows.decimal(Double($0) / 86_400) })
             }
         case let .reschedule(purchaseOrder, eta, reason):
             line.add("po", purchaseOrder); line.add("eta", eta); line.addText("reason", reason)

@@ -104,10 +104,10 @@ struct StockctlTests {
         if format == "csv" {
             #expect(exported.first == "seq,at,kind,actor,sku,wh,qty,res,xfer,from,to,po,delta,lost,eta,expires,safety,reorder,max,reason,ref,id,note,"
                     + "previous,preorder,preorder_until,preorder_eta,pad,fill,channel,priority,backorder,moves,expiries,"
-                    + "until,share,buffer,low,inherit,region,alloc,lines,requested,strategy,fence,fence_back,fence_cut")
+                    + "until,share,buffer,low,inherit,region,alloc,lines,requested,strategy,fence,fence_back,fence_cut,bin,cards,lead")
             #expect(exported.count == count + 1)
-            // The 24 promise, channel and allocation columns come last, empty here.
-            let promiseColumns = String(repeating: ",", count: 24)
+            // The 27 promise, channel, allocation and planning columns come last, empty here.
+            let promiseColumns = String(repeating: ",", count: 27)
             #expect(exported.contains { $0.hasSuffix(#","broken, ""pallet""",,,"naïve ü, ok""# + promiseColumns) })
             #expect(exported.contains { $0.hasSuffix(",ASN/7#b,," + promiseColumns) }, "absent fields are empty")
         } else {

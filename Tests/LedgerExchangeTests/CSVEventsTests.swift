@@ -22,7 +22,8 @@ struct CSVEventsTests {
         // Columns are only ever added at the end.
         #expect(text.hasPrefix("seq,at,kind,actor,sku,wh,qty,res,xfer,from,to,po,delta,lost,eta,expires,safety,reorder,max,reason,ref,id,note,"
                                + "previous,preorder,preorder_until,preorder_eta,pad,fill,channel,priority,backorder,moves,expiries,"
-                               + "until,share,buffer,low,inherit,region,alloc,lines,requested,strategy,fence,fence_back,fence_cut\n"))
+                               + "until,share,buffer,low,inherit,region,alloc,lines,requested,strategy,fence,fence_back,fence_cut,"
+                               + "bin,cards,lead\n"))
         #expect(text.hasSuffix("\n") && !text.hasSuffix("\n\n"))
         let read = try CSVEventsTests.read(text)
         #expect(read.map(\.event) == Samples.events)
