@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """SUGGEST latency on a running stockd (issue 11: within 50 ms for one sku on a 10 M-event log).
-Usage: .suggest_latency.py SOCKET FILL_SKUS [SKU:EVENTS ...]
+Usage: Tools/suggest_latency.py SOCKET FILL_SKUS [SKU:EVENTS ...]
 Each SKU:EVENTS first gets a history written through the socket (pipelined): 20 purchase orders
 (EXPECT + RECEIVE) and sales over 4 warehouses until it has EVENTS events; then SUGGEST is timed 200
 times for random fill skus (SKU-n) and for each of those skus."""
