@@ -44,7 +44,8 @@ extension Ledger {
     /// with its own fence returns and fills), all in the same commit.
     private static func releaseAllocation(_ alloc: String, _ request: WriteRequest, state: LedgerState,
                                           context: DecisionContext) throws -> [Event] {
-        let lines = (1...Limits.allocationLinesMax).map { "\(alloc).\($0)" }.filter { state.reservation($0) != nil }
+        // Only reservations the allocation made: a RESERVE may have named one `<alloc>.<n>` too.
+        let lines = (1...Limits.allocationLinesMax).map { "\(alloc).\($0)" }.filter { state.reservation($0)?.alloc == alloc }
         guard !lines.isEmpty else { throw Refusal.notFound(.alloc, alloc) }
         let open = lines.filter { state.reservation($0)?.status == .open }
         guard !open.isEmpty else { throw Refusal.state("allocation \(alloc) has no open line") }
@@ -321,6 +322,7 @@ extension Ledger {
                 guard channel.inherit || !channel.rules.isEmpty else {
                     throw Refusal.argument("share, buffer, max, low or inherit: one is required with channel")
                 }
+                try ensureShare(channel.rules)
             }
             return (.policySet(sku: sku, wh: wh, safety: safety, reorder: reorder, max: max,
                                promises: promises?.isEmpty == true ? nil : promises, channel: channel), Decisions())
@@ -343,6 +345,7 @@ extension Ledger {
 
         case let .channel(channel, rules):
             guard !rules.isEmpty else { throw Refusal.argument("share, buffer, max or low: at least one is required") }
+            try ensureShare(rules)
             let defaults = state.pair(PairKey.configuration) ?? PairState()
             guard defaults.channelRules[channel] != nil || defaults.channelRules.count < Limits.channelsMax else {
                 throw Refusal.limit("channels: at most \(Limits.channelsMax)")
@@ -350,6 +353,7 @@ extension Ledger {
             return (.channelSet(channel: channel, rules: rules), Decisions())
 
         case let .route(region, warehouses):
+            try ensureDistinct(warehouses, key: "wh")
             if warehouses.isEmpty, state.pair(PairKey.configuration)?.routes[region] == nil {
                 throw Refusal.notFound(.region, region)
             }
@@ -409,6 +413,12 @@ extension Ledger {
             over -= cut
         }
         return cuts
+    }
+
+    /// A share is a whole percent 0–100 (more would let a channel see units the pool does not
+    /// hold); the request parser says so too, and an import is decided here.
+    private static func ensureShare(_ rules: ChannelRules) throws {
+        if let share = rules.share, !(0...100).contains(share) { throw Refusal.argument("share: a whole percent from 0 to 100") }
     }
 
     /// At most `Limits.channelsMax` channel names known to a pair (its fences and overrides, and
