@@ -322,7 +322,7 @@ extension Ledger {
                 guard channel.inherit || !channel.rules.isEmpty else {
                     throw Refusal.argument("share, buffer, max, low or inherit: one is required with channel")
                 }
-                try ensureShare(channel.rules)
+                try ensureRules(channel.rules)
             }
             return (.policySet(sku: sku, wh: wh, safety: safety, reorder: reorder, max: max,
                                promises: promises?.isEmpty == true ? nil : promises, channel: channel), Decisions())
@@ -345,7 +345,7 @@ extension Ledger {
 
         case let .channel(channel, rules):
             guard !rules.isEmpty else { throw Refusal.argument("share, buffer, max or low: at least one is required") }
-            try ensureShare(rules)
+            try ensureRules(rules)
             let defaults = state.pair(PairKey.configuration) ?? PairState()
             guard defaults.channelRules[channel] != nil || defaults.channelRules.count < Limits.channelsMax else {
                 throw Refusal.limit("channels: at most \(Limits.channelsMax)")
@@ -415,10 +415,14 @@ extension Ledger {
         return cuts
     }
 
-    /// A share is a whole percent 0–100 (more would let a channel see units the pool does not
-    /// hold); the request parser says so too, and an import is decided here.
-    private static func ensureShare(_ rules: ChannelRules) throws {
+    /// A share is a whole percent 0–100 and the other levels are not negative (else a channel could
+    /// see units the pool does not hold, or a negative view); the request parser says so too, and
+    /// an import is decided here.
+    private static func ensureRules(_ rules: ChannelRules) throws {
         if let share = rules.share, !(0...100).contains(share) { throw Refusal.argument("share: a whole percent from 0 to 100") }
+        for (name, level) in [("buffer", rules.buffer), ("max", rules.max), ("low", rules.low)] where (level ?? 0) < 0 {
+            throw Refusal.argument("\(name): must not be negative")
+        }
     }
 
     /// At most `Limits.channelsMax` channel names known to a pair (its fences and overrides, and

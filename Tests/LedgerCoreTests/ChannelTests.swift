@@ -194,6 +194,28 @@ import Testing
         expectChecked(ledger)
     }
 
+    /// A channel backorder holds its view (mkp: 25) and awaits the rest on an order; the next event
+    /// that frees units (here a return of 1) fills it from the whole free pool, past mkp's share
+    /// and buffer: mkp then holds 61 units, and web sees 0. FEATURES.md §1b: shares limit how much
+    /// of the pool a channel sees (`share=0`: only its fence), and fences cover on-hand units only.
+    @Test func aFillIgnoresTheChannelsShare() throws {
+        var ledger = LedgerHarness()
+        try ledger.accept(ChannelTests.receive(100))
+        try ledger.allot("A", "W", "b2b", 40)
+        try ledger.accept(ChannelTests.channel("mkp", share: 50, buffer: 5))
+        try ledger.expect("A", "W", 100, day: 10, po: "PO-1")
+        try ledger.accept(.reserve(sku: "A", wh: "W", quantity: 100, reservation: "m1", ttlSeconds: nil,
+                                   terms: ReserveTerms(backorder: .order, channel: "mkp")))
+        #expect(ledger.reservation("m1")?.held == 25 && ledger.lines("m1") == "PO-1:75" && ledger.view("A", "W", "web") == 35)
+        try ledger.accept(.returnGoods(sku: "A", wh: "W", quantity: 1))
+        withKnownIssue("Promises.swift fills: a channel reservation is filled from all of free, not from its view") {
+            // At most its view after the return: 25 held + floor(36 × 50 / 100) − 5 = 38.
+            #expect((ledger.reservation("m1")?.held ?? 0) <= 38, "mkp holds \(ledger.reservation("m1")?.held ?? 0)")
+            #expect(ledger.view("A", "W", "web") > 0)
+        }
+        expectChecked(ledger)
+    }
+
     // MARK: Fence cuts
 
     @Test func aNegativeCorrectionTakesTheFreePoolFirstThenCutsFencesLargestFirstTiesByName() throws {
@@ -282,8 +304,9 @@ import Testing
         expectChecked(ledger)
     }
 
-    /// A share above 100 would let a channel see more than the pool holds (and the fold stop on a
-    /// negative bucket): decide refuses it, as the request parser does, for writes and imports alike.
+    /// A share above 100 (or a negative buffer) would let a channel see more than the pool holds,
+    /// and the fold stop on a negative bucket; a negative max, a negative view: decide refuses them,
+    /// as the request parser does, for writes and imports alike.
     @Test func aShareAbove100IsRefused() throws {
         var ledger = LedgerHarness()
         try ledger.accept(ChannelTests.receive(10))
@@ -292,6 +315,8 @@ import Testing
         let imported = Event(seq: ledger.nextSeq, recordedAt: ledger.now, actor: 0,
                              body: .channelSet(channel: "mkp", rules: ChannelRules(share: 200)))
         #expect(Ledger.check(imported, in: ledger.state)?.isArgument(naming: "share") == true)
+        #expect(ledger.refusal(ChannelTests.channel("mkp", buffer: -5))?.isArgument(naming: "buffer") == true)
+        #expect(ledger.refusal(ChannelTests.override("mkp", max: -1))?.isArgument(naming: "max") == true)
         try ledger.accept(ChannelTests.channel("mkp", share: 100))
         #expect(ledger.view("A", "W", "mkp") == 10)
     }
