@@ -11,10 +11,20 @@ extension Ledger {
             candidates = route
         } else {
             candidates = request.warehouses ?? []
+            try ensureDistinct(candidates, key: "wh")
         }
         candidates.removeAll { request.exclude.contains($0) }
-        let alloc = request.alloc ?? "a\(context.seq)"
-        if state.reservation(alloc + ".1") != nil { throw Refusal.state("alloc=\(alloc) exists") }
+        // Line ids are `<alloc>.<n>`: none may be a reservation already (a RESERVE may have named one so).
+        func lineTaken(_ alloc: String, _ count: Int) -> Bool { (1...count).contains { state.reservation("\(alloc).\($0)") != nil } }
+        var alloc = request.alloc ?? "a\(context.seq)"
+        if request.alloc == nil {
+            var suffix = 1
+            while lineTaken(alloc, Limits.allocationLinesMax) {
+                alloc = "a\(context.seq)-\(suffix)"
+                suffix += 1
+            }
+        }
+        if lineTaken(alloc, 1) { throw Refusal.state("alloc=\(alloc) exists") }
         let channel = request.terms.channel
         func pair(_ wh: String) -> PairState { state.pair(PairKey(sku: request.sku, wh: wh)) ?? PairState() }
         let capacity = Dictionary(candidates.map { ($0, max(0, pair($0).view(channel, defaults: configuration))) },
@@ -33,8 +43,10 @@ extension Ledger {
         if short > 0 && request.terms.backorder == .order {
             // Awaiting units go to the candidate with the earliest promise: chosen lines first, then rank.
             let order = lines.map(\.wh) + candidates.filter { wh in !lines.contains { $0.wh == wh } }
-            let best = order.compactMap { wh in pair(wh).ordersByETA.first { $0.unpromised > 0 }.map { (wh, $0.eta) } }
-                .min { $0.1 < $1.1 }
+            // The promise is the order's ETA plus the warehouse's pad.
+            let best = order.compactMap { wh in
+                pair(wh).ordersByETA.first { $0.unpromised > 0 }.map { (wh, $0.eta.adding(seconds: pair(wh).padSeconds)) }
+            }.min { $0.1 < $1.1 }
             if let (wh, _) = best, lines.count < request.split || lines.contains(where: { $0.wh == wh }) {
                 var index = lines.firstIndex { $0.wh == wh }
                 if index == nil {
@@ -42,7 +54,9 @@ extension Ledger {
                     index = lines.count - 1
                 }
                 let target = pair(wh)
-                for order in target.ordersByETA where order.unpromised > 0 && short > 0 {
+                var bound = 0
+                for order in target.ordersByETA where order.unpromised > 0 && short > 0 && bound < Limits.awaitingLinesMax {
+                    bound += 1
                     let take = min(short, order.unpromised)
                     decisions.moves.append(LineMove(reservation: lines[index!].reservation, from: nil,
                                                     to: .line(.order(order.purchaseOrder), date: order.eta.adding(seconds: target.padSeconds)),
@@ -60,6 +74,9 @@ extension Ledger {
             throw Refusal.unallocatable(available: 0, requested: request.quantity,
                                         byWarehouse: candidates.map { ($0, capacity[$0] ?? 0) })
         }
+        if lineTaken(alloc, lines.count) {
+            throw Refusal.state("alloc=\(alloc): \(lines.first { state.reservation($0.reservation) != nil }!.reservation) already exists")
+        }
         let expiresAt: Timestamp
         if decisions.moves.isEmpty {
             expiresAt = context.clock.adding(seconds: request.ttlSeconds ?? Limits.reservationTTLDefaultSeconds)
@@ -70,6 +87,12 @@ extension Ledger {
         }
         return (.allocated(alloc: alloc, sku: request.sku, lines: lines, expiresAt: expiresAt, requested: request.quantity,
                            strategy: request.strategy.rawValue), decisions)
+    }
+
+    /// A warehouse list names each warehouse once (twice would count its stock twice).
+    static func ensureDistinct(_ warehouses: [String], key: String) throws {
+        var seen: Set<String> = []
+        for wh in warehouses where !seen.insert(wh).inserted { throw Refusal.argument("\(key): \(wh) twice") }
     }
 
     /// The warehouses a strategy takes from, in the order it fills them, and how much from each.
@@ -104,7 +127,11 @@ extension Ledger {
                 if sum >= quantity { break }
                 k += 1
             }
-            guard sum >= quantity, k <= split else { return take(candidates, limit: cap) }
+            // No cover within the split: the `split` largest (ties: rank) hold the most, filled in rank order.
+            guard sum >= quantity, k <= split else {
+                let largest = Set(candidates.sorted { cap($0) != cap($1) ? cap($0) > cap($1) : rank[$0]! < rank[$1]! }.prefix(split))
+                return take(candidates.filter(largest.contains), limit: cap)
+            }
             var chosen: [String] = [], chosenSum: Int64 = 0
             for (index, wh) in candidates.enumerated() where chosen.count < k && cap(wh) > 0 {
                 let slots = k - chosen.count - 1

@@ -45,7 +45,8 @@ extension Ledger {
     /// with its own fence returns and fills), all in the same commit.
     private static func releaseAllocation(_ alloc: String, _ request: WriteRequest, state: LedgerState,
                                           context: DecisionContext) throws -> [Event] {
-        let lines = (1...Limits.allocationLinesMax).map { "\(alloc).\($0)" }.filter { state.reservation($0) != nil }
+        // Only reservations the allocation made: a RESERVE may have named one `<alloc>.<n>` too.
+        let lines = (1...Limits.allocationLinesMax).map { "\(alloc).\($0)" }.filter { state.reservation($0)?.alloc == alloc }
         guard !lines.isEmpty else { throw Refusal.notFound(.alloc, alloc) }
         let open = lines.filter { state.reservation($0)?.status == .open }
         guard !open.isEmpty else { throw Refusal.state("allocation \(alloc) has no open line") }
@@ -322,6 +323,7 @@ extension Ledger {
                 guard channel.inherit || !channel.rules.isEmpty else {
                     throw Refusal.argument("share, buffer, max, low or inherit: one is required with channel")
                 }
+                try ensureRules(channel.rules)
             }
             return (.policySet(sku: sku, wh: wh, safety: safety, reorder: reorder, max: max,
                                promises: promises?.isEmpty == true ? nil : promises, channel: channel), Decisions())
@@ -344,6 +346,7 @@ extension Ledger {
 
         case let .channel(channel, rules):
             guard !rules.isEmpty else { throw Refusal.argument("share, buffer, max or low: at least one is required") }
+            try ensureRules(rules)
             let defaults = state.pair(PairKey.configuration) ?? PairState()
             guard defaults.channelRules[channel] != nil || defaults.channelRules.count < Limits.channelsMax else {
                 throw Refusal.limit("channels: at most \(Limits.channelsMax)")
@@ -351,6 +354,7 @@ extension Ledger {
             return (.channelSet(channel: channel, rules: rules), Decisions())
 
         case let .route(region, warehouses):
+            try ensureDistinct(warehouses, key: "wh")
             if warehouses.isEmpty, state.pair(PairKey.configuration)?.routes[region] == nil {
                 throw Refusal.notFound(.region, region)
             }
@@ -411,6 +415,16 @@ extension Ledger {
             over -= cut
         }
         return cuts
+    }
+
+    /// A share is a whole percent 0–100 and the other levels are not negative (else a channel could
+    /// see units the pool does not hold, or a negative view); the request parser says so too, and
+    /// an import is decided here.
+    private static func ensureRules(_ rules: ChannelRules) throws {
+        if let share = rules.share, !(0...100).contains(share) { throw Refusal.argument("share: a whole percent from 0 to 100") }
+        for (name, level) in [("buffer", rules.buffer), ("max", rules.max), ("low", rules.low)] where (level ?? 0) < 0 {
+            throw Refusal.argument("\(name): must not be negative")
+        }
     }
 
     /// At most `Limits.channelsMax` channel names known to a pair (its fences and overrides, and

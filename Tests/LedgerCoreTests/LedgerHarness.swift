@@ -125,3 +125,37 @@ extension Decisions {
         }
     }
 }
+
+// MARK: Channels and allocation (FEATURES.md §1b, §1c)
+
+extension LedgerHarness {
+    /// What `channel` may take in a pair now, with the CHANNEL defaults as they stand (nil: the free pool).
+    func view(_ sku: String, _ wh: String, _ channel: String?) -> Int64 {
+        pair(sku, wh).view(channel, defaults: state.pair(PairKey.configuration))
+    }
+
+    /// A pair's fences as `channel:units`, by channel name (`b2b:40,store:0`); empty without.
+    func fences(_ sku: String, _ wh: String) -> String {
+        pair(sku, wh).fences.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ",")
+    }
+
+    /// RECEIVEs of `units` per warehouse, which must be accepted (`["PAR": 3, "LIL": 6]`).
+    mutating func stock(_ sku: String, _ units: KeyValuePairs<String, Int64>) throws {
+        for (wh, quantity) in units { try accept(.receive(sku: sku, wh: wh, quantity: quantity, purchaseOrder: nil)) }
+    }
+
+    /// An ALLOT, which must be accepted.
+    @discardableResult
+    mutating func allot(_ sku: String, _ wh: String, _ channel: String, _ quantity: Int64) throws -> Event {
+        try accept(.allot(sku: sku, wh: wh, channel: channel, quantity: quantity, until: nil))
+    }
+}
+
+extension Event {
+    /// An `allocated` event's lines as `res@wh:qty` (`ORD-9.1@LIL:5`, `+f3` for the fence part, `!`
+    /// below safety); empty for other kinds.
+    var allocationText: [String] {
+        guard case let .allocated(_, _, lines, _, _, _) = body else { return [] }
+        return lines.map { "\($0.reservation)@\($0.wh):\($0.quantity)" + ($0.fence > 0 ? "+f\($0.fence)" : "") + ($0.belowSafety ? "!" : "") }
+    }
+}
