@@ -18,8 +18,10 @@ public enum JSONReply {
         "days", "counted", "stockout_days", "mean", "sd", "lead", "lead_sd", "lead_n", "late_p80", "service", "z",
         "safety_basic", "cards", "current_safety", "current_reorder", "current_max", "bin", "on_hand_bins", "replenishing",
         "signal", "emptied", "rate_1h", "baseline_1h", "ratio",
+        // Channels and allocation (`lines=ORD-9.1@LIL:5` of a done row is not a number, and stays a string).
+        "fence", "fenced", "free", "share", "buffer", "low", "fence_back", "lines",
     ]
-    static let booleanKeys: Set<String> = ["breach", "dup", "open", "late", "cap"]
+    static let booleanKeys: Set<String> = ["breach", "dup", "open", "late", "cap", "below_safety", "inherit"]
 
     /// A JSON number as the line form writes numbers: an optional `-`, digits, an optional fraction
     /// (a `+30` of an ATP row stays a string).

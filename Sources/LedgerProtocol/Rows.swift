@@ -432,7 +432,10 @@ public enum Rows {
         }
         let created = decisions.moves.filter { $0.from == nil }
         if !created.isEmpty {
-            fields.append(("lines", created.map { move -> String in
+            // An allocation names its lines already: its awaiting units are `awaiting=`.
+            let key: String
+            if case .allocated = event.body { key = "awaiting" } else { key = "lines" }
+            fields.append((key, created.map { move -> String in
                 guard case let .line(backing, _) = move.to else { return "" }
                 return "\(backing.name):\(move.quantity)"
             }.joined(separator: ",")))

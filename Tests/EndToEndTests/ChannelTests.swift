@@ -19,10 +19,7 @@ struct ChannelTests {
     /// `JSONReply.numericKeys`; an `allocated` event row that awaits an order names `lines` twice (its
     /// lines, then the awaiting ones: Rows.swift). Pinned until docs/protocol.md's JSON rules hold.
     func playPinningJSON(_ story: String, _ mode: Mode, sourceLocation: SourceLocation = #_sourceLocation) throws {
-        guard mode == .json else { return try play(story, mode, sourceLocation: sourceLocation) }
-        withKnownIssue("JSON: channel counts and ALLOCATE's lines= are strings; allocated event rows carry lines= twice") {
-            try play(story, mode, sourceLocation: sourceLocation)
-        }
+        try play(story, mode, sourceLocation: sourceLocation)
     }
 
     /// §1b's worked example: 100 on hand, b2b fenced 40, mkp share=50 buffer=5: mkp sees 25, web 60,
@@ -355,7 +352,7 @@ struct ChannelTests {
             < event seq=32 at=<time> kind=released actor=<uid> sku=TSHIRT-M wh=PAR qty=3 res=B.1 channel=b2b
             < event seq=33 at=<time> kind=released actor=<uid> sku=TSHIRT-M wh=LIL qty=3 res=B.2 channel=b2b fence_back=3
             < event seq=34 at=<time> kind=expected actor=<uid> sku=TSHIRT-M wh=LYS qty=10 po=PO-7 eta=2099-12-01T00:00:00Z
-            < event seq=35 at=<time> kind=allocated actor=<uid> sku=TSHIRT-M alloc=W lines=W.1@PAR:3,W.2@LIL:2,W.3@LYS:4 expires=<time> requested=16 strategy=fewest backorder=po lines=PO-7:7 ref=ORD-W
+            < event seq=35 at=<time> kind=allocated actor=<uid> sku=TSHIRT-M alloc=W lines=W.1@PAR:3,W.2@LIL:2,W.3@LYS:4 expires=<time> requested=16 strategy=fewest backorder=po awaiting=PO-7:7 ref=ORD-W
             < event seq=36 at=<time> kind=released actor=<uid> sku=TSHIRT-M wh=PAR qty=3 res=W.1
             < event seq=37 at=<time> kind=released actor=<uid> sku=TSHIRT-M wh=LIL qty=2 res=W.2
             < event seq=38 at=<time> kind=released actor=<uid> sku=TSHIRT-M wh=LYS qty=4 res=W.3 gave_up=W.3:7
@@ -380,10 +377,8 @@ struct ChannelTests {
         #expect(done.count == 3 && done.status == "OK count=2", "\(done)")
         #expect(done.first.map { field("alloc", $0) == "T1" && number("qty", $0) == 4 } == true, "\(done)")
         #expect(try client.request("RESERVATIONS alloc=T2").first.map { field("wh", $0) == "PAR" } == true)
-        withKnownIssue("the done row of an ALLOCATE says lines=<count>, not its lines") {
-            #expect(done.first.flatMap { field("lines", $0) } == "T1.1@LYS:4", "\(done)")
-            #expect(done.dropFirst().first.flatMap { field("lines", $0) } == "T2.1@PAR:2", "\(done)")
-        }
+        #expect(done.first.flatMap { field("lines", $0) } == "T1.1@LYS:4", "\(done)")
+        #expect(done.dropFirst().first.flatMap { field("lines", $0) } == "T2.1@PAR:2", "\(done)")
     }
 
     /// 32 clients, each on its own thread and connection, allocate two skus across 4 warehouses at
