@@ -153,14 +153,16 @@ extension Ledger {
             let pair = state.pair(PairKey(sku: sku, wh: line.wh)) ?? PairState()
             let sofar = taken[line.wh] ?? (0, 0)
             let fence = channel.map { pair.fences[$0] ?? 0 } ?? 0
-            guard line.quantity >= 0, line.fence >= 0, line.fence <= line.quantity,
+            // The fence is drawn first, as decide draws it.
+            guard line.quantity >= 0, line.fence == min(line.quantity, fence - sofar.fence),
                   sofar.units + line.quantity <= pair.view(channel, defaults: state.pair(PairKey.configuration)),
-                  sofar.fence + line.fence <= fence, channel != nil || line.fence == 0 else {
+                  channel != nil || line.fence == 0 else {
                 return .insufficient(available: pair.available, requested: line.quantity, sku: sku, wh: line.wh)
             }
             taken[line.wh] = (sofar.units + line.quantity, sofar.fence + line.fence)
         }
-        var promised: [String: Int64] = [:]
+        var promised: [String: Int64] = [:], awaited: [String: Set<String>] = [:]
+        var total = lines.reduce(Int64(0)) { $0 + $1.quantity }
         for move in event.decisions.moves {
             guard move.from == nil, case let .line(.order(po), _) = move.to, move.quantity > 0,
                   let line = lines.first(where: { $0.reservation == move.reservation }),
@@ -169,6 +171,13 @@ extension Ledger {
                 return .state("allocation \(alloc) binds units no open order of its warehouse has room for")
             }
             promised[po, default: 0] += move.quantity
+            awaited[move.reservation, default: []].insert(po)
+            total += move.quantity
+        }
+        guard lines.allSatisfy({ $0.quantity > 0 || awaited[$0.reservation] != nil }),
+              awaited.values.allSatisfy({ $0.count <= Limits.awaitingLinesMax }),
+              case let .allocated(_, _, _, _, requested, _) = event.body, total <= requested else {
+            return .state("allocation \(alloc) has a line with nothing, too many orders, or more than was asked")
         }
         return nil
     }

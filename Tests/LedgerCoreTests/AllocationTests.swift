@@ -339,25 +339,19 @@ import Testing
         // Sanity: a line beyond its view is refused.
         #expect(Ledger.check(forged([AllocationLine(reservation: "F.1", wh: "LIL", quantity: 6, fence: 0, belowSafety: false)],
                                     requested: 6), in: ledger.state) != nil)
-        withKnownIssue("Check.swift allocationFits: a line's fence part may be less than the units only the fence holds") {
-            // PAR's 10 are all fenced for b2b: a line of 10 that says 0 came from the fence.
-            let line = AllocationLine(reservation: "F.1", wh: "PAR", quantity: 10, fence: 0, belowSafety: false)
-            #expect(Ledger.check(forged([line], requested: 10, channel: "b2b"), in: ledger.state) != nil)
-        }
-        withKnownIssue("Check.swift allocationFits: a line that holds nothing and awaits nothing") {
-            let line = AllocationLine(reservation: "F.1", wh: "LIL", quantity: 0, fence: 0, belowSafety: false)
-            #expect(Ledger.check(forged([line], requested: 1), in: ledger.state) != nil)
-        }
-        withKnownIssue("Check.swift allocationFits: lines that sum to more than the request") {
-            let line = AllocationLine(reservation: "F.1", wh: "LIL", quantity: 5, fence: 0, belowSafety: false)
-            #expect(Ledger.check(forged([line], requested: 1), in: ledger.state) != nil)
-        }
-        withKnownIssue("Check.swift allocationFits: a line awaiting on more than Limits.awaitingLinesMax orders") {
-            let line = AllocationLine(reservation: "F.1", wh: "LIL", quantity: 0, fence: 0, belowSafety: false)
-            let moves = (1...9).map { LineMove(reservation: "F.1", from: nil, to: .line(.order("PO-\($0)"), date: LedgerHarness.day(Int64($0))),
-                                               quantity: 1) }
-            #expect(Ledger.check(forged([line], requested: 9, moves: moves), in: ledger.state) != nil)
-        }
+        // PAR's 10 are all fenced for b2b: a line of 10 that says 0 came from the fence.
+        let allFenced = AllocationLine(reservation: "F.1", wh: "PAR", quantity: 10, fence: 0, belowSafety: false)
+        #expect(Ledger.check(forged([allFenced], requested: 10, channel: "b2b"), in: ledger.state) != nil)
+        // A line that holds nothing and awaits nothing.
+        let empty = AllocationLine(reservation: "F.1", wh: "LIL", quantity: 0, fence: 0, belowSafety: false)
+        #expect(Ledger.check(forged([empty], requested: 1), in: ledger.state) != nil)
+        // Lines that sum to more than the request.
+        let more = AllocationLine(reservation: "F.1", wh: "LIL", quantity: 5, fence: 0, belowSafety: false)
+        #expect(Ledger.check(forged([more], requested: 1), in: ledger.state) != nil)
+        // A line awaiting on more than Limits.awaitingLinesMax orders.
+        let moves = (1...9).map { LineMove(reservation: "F.1", from: nil, to: .line(.order("PO-\($0)"), date: LedgerHarness.day(Int64($0))),
+                                           quantity: 1) }
+        #expect(Ledger.check(forged([empty], requested: 9, moves: moves), in: ledger.state) != nil)
     }
 
     /// Several ALLOCATEs decided one after the other (a batch) each see the ones before.
