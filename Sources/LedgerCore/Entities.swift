@@ -160,7 +160,9 @@ public struct PairState: Equatable, Sendable {
     public func view(_ channel: String?, defaults: PairState?) -> Int64 {
         guard let channel else { return free }
         let rules = channelRules[channel].merged(over: defaults?.channelRules[channel])
-        let share = Swift.max(0, free * (rules.share ?? 100) / 100 - (rules.buffer ?? 0))
+        // floor(free × share / 100) without overflow: free is at most the bucket limit (1e18).
+        let percent = rules.share ?? 100
+        let share = Swift.max(0, free / 100 * percent + free % 100 * percent / 100 - (rules.buffer ?? 0))
         return (fences[channel] ?? 0) + Swift.min(rules.max ?? Int64.max, share)
     }
     /// Units the waitlist asks for.

@@ -284,7 +284,8 @@ public struct ReadService: Sendable {
                 var rows: [String] = []
                 for (key, pair) in pairs {
                     var names = Set(pair.fences.keys).union(pair.channelRules.keys).union(defaults?.channelRules.keys.map { $0 } ?? [])
-                    if let channel { names = names.intersection([channel]) }
+                    // A channel asked for by name answers even where it has no fence or rule.
+                    if let channel { names = [channel] }
                     for name in names.sorted() {
                         let held = contents.reservations.values.reduce(Int64(0)) { sum, reservation in
                             sum + (reservation.pair == key && reservation.channel == name ? reservation.held : 0)
