@@ -571,7 +571,8 @@ struct ChannelTests {
 
     /// Fences, channel rules, routes, allocations (their lines, channel and fence parts) and channel
     /// holds answer the same after a clean stop (from the checkpoint) and after a kill (the log tail
-    /// folded again); RELEASE alloc= still gives each line's fence part back, an alloc id stays used.
+    /// folded again); retries of ALLOCATE answer their lines with dup=yes, RELEASE alloc= still gives
+    /// each line's fence part back, an alloc id stays used.
     @Test("a restart keeps fences, rules, routes and allocations: from a checkpoint, and from a log tail folded again")
     func restartsKeepChannelsAndAllocations() throws {
         let daemon = try StockdProcess()
@@ -591,11 +592,15 @@ struct ChannelTests {
             "RECEIVE sku=T wh=PAR qty=20", "RECEIVE sku=T wh=LIL qty=10", "RECEIVE sku=T wh=LYS qty=5",
             "ALLOT sku=T wh=PAR channel=b2b qty=6", "ALLOT sku=T wh=LIL channel=b2b qty=4 until=2099-01-01T00:00:00Z",
             "CHANNEL channel=mkp share=50 buffer=1", "POLICY sku=T wh=LIL channel=mkp share=20 max=3",
-            "ROUTE region=FR wh=LIL,PAR,LYS", "ALLOCATE sku=T qty=12 region=FR channel=b2b strategy=rank alloc=A1 ref=O-1",
+            "ROUTE region=FR wh=LIL,PAR,LYS", "ALLOCATE sku=T qty=12 region=FR channel=b2b strategy=rank alloc=A1 ref=O-1 id=k-a1",
             "RESERVE sku=T wh=LYS qty=1 channel=mkp res=m1",
         ]
         var client = try daemon.client()
-        for write in writes { #expect(try client.request(write).status.hasPrefix("OK seq="), "\(write)") }
+        var replies: [String: [String]] = [:]
+        for write in writes {
+            replies[write] = try client.request(write)
+            #expect(replies[write]?.status.hasPrefix("OK seq=") == true, "\(write)")
+        }
         let atCheckpoint = try answers()
         #expect(atCheckpoint[4].count == 3 && atCheckpoint[2].count == 6, "\(atCheckpoint)")
 
@@ -611,10 +616,13 @@ struct ChannelTests {
         client = try daemon.client()
         let tail = [
             "ALLOT sku=T wh=LYS channel=b2b qty=1", "CHANNEL channel=mkp share=80", "POLICY sku=T wh=LIL channel=mkp inherit=yes",
-            "ROUTE region=SUD wh=LYS,PAR", "ALLOCATE sku=T qty=3 region=SUD channel=mkp alloc=A2",
+            "ROUTE region=SUD wh=LYS,PAR", "ALLOCATE sku=T qty=3 region=SUD channel=mkp alloc=A2 id=k-a2",
             "ADJUST sku=T wh=PAR delta=-13 reason=loss",
         ]
-        for write in tail { #expect(try client.request(write).status.hasPrefix("OK seq="), "\(write)") }
+        for write in tail {
+            replies[write] = try client.request(write)
+            #expect(replies[write]?.status.hasPrefix("OK seq=") == true, "\(write)")
+        }
         let inTail = try answers()
         #expect(inTail != atCheckpoint)
         daemon.stop(signal: SIGKILL)
@@ -623,8 +631,13 @@ struct ChannelTests {
         try daemon.start()
         #expect(try answers() == inTail)
 
-        // The decisions still work from what was restored.
+        // Retries of an allocation checkpointed and of one folded from the tail answer their lines again.
         client = try daemon.client()
+        for write in [writes[8], tail[4]] {
+            let first = try #require(replies[write])
+            #expect(try client.request(write) == first.dropLast() + [first.status + " dup=yes"], "\(write)")
+        }
+        // The decisions still work from what was restored.
         let fences = { (wh: String) throws -> Int64? in
             try client.request("CHANNELS sku=T wh=\(wh) channel=b2b").first.flatMap { number("fence", $0) }
         }
