@@ -248,6 +248,9 @@ extension Ledger {
                                 + "promised=\(pair.promised) preordered=\(pair.preordered) unbacked=\(pair.unbacked)")
             }
             if pair.reserved > pair.onHand { problems.append("\(name) holds \(pair.reserved), more than on_hand \(pair.onHand)") }
+            if pair.fenced > max(0, pair.available) || pair.fences.values.contains(where: { $0 < 0 }) {
+                problems.append("\(name) fences \(pair.fences) more than its \(pair.available) available")
+            }
             if pair.reserved != expected.held {
                 problems.append("\(name) reserved \(pair.reserved) but its open reservations hold \(expected.held)")
             }
