@@ -159,11 +159,15 @@ public struct PairState: Equatable, Sendable {
     /// `defaults` is the configuration pair (CHANNEL defaults).
     public func view(_ channel: String?, defaults: PairState?) -> Int64 {
         guard let channel else { return free }
+        return (fences[channel] ?? 0) + softShare(channel, of: free, defaults: defaults)
+    }
+    /// What `channel` may take of a free pool of `pool` units: `min(max, floor(pool × share / 100) − buffer)`.
+    public func softShare(_ channel: String, of pool: Int64, defaults: PairState?) -> Int64 {
         let rules = channelRules[channel].merged(over: defaults?.channelRules[channel])
-        // floor(free × share / 100) without overflow: free is at most the bucket limit (1e18).
+        // floor(pool × share / 100) without overflow: the pool is at most the bucket limit (1e18).
         let percent = rules.share ?? 100
-        let share = Swift.max(0, free / 100 * percent + free % 100 * percent / 100 - (rules.buffer ?? 0))
-        return (fences[channel] ?? 0) + Swift.min(rules.max ?? Int64.max, share)
+        let share = Swift.max(0, pool / 100 * percent + pool % 100 * percent / 100 - (rules.buffer ?? 0))
+        return Swift.min(rules.max ?? Int64.max, share)
     }
     /// Units the waitlist asks for.
     public var waitingUnits: Int64 { waitlist.reduce(0) { $0 + $1.quantity } }

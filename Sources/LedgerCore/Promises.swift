@@ -31,7 +31,9 @@ extension Ledger {
     /// Fills awaiting units with the pair's free units, in order of (priority, seq): a receipt
     /// against an order fills that order's lines first; inside a reservation the latest line is
     /// filled first. With `fill=po`, only a receipt against an order fills, and only its lines.
-    /// `pair` is the pair as the event leaves it before any fill.
+    /// A channel's reservation takes from the pool no more than the channel's share of what is left
+    /// (§1b: shares throttle what a channel sees); lines of the order being received are exempt, as
+    /// those units were promised to them. `pair` is the pair as the event leaves it before any fill.
     static func fills(_ pair: PairState, _ key: PairKey, _ state: LedgerState, receivedOrder: String?,
                       excluding: String? = nil) -> [LineMove] {
         var free = pair.free
@@ -50,11 +52,13 @@ extension Ledger {
             }
             if pair.fillByOrder { return moves }
         }
+        let defaults = pair.fences.isEmpty && pair.channelRules.isEmpty ? nil : state.pair(PairKey.configuration)
         forEachWaiting(pair, state) { reservation in
             guard reservation.id != excluding else { return true }
             for line in latestFirst(reservation.lines) where free > 0 {
                 let already = line.backing == receivedOrder.map(Backing.order) ? filledFromOrder[reservation.id] ?? 0 : 0
-                let take = min(free, line.quantity - already)
+                let allowed = reservation.channel.map { pair.softShare($0, of: free, defaults: defaults ?? state.pair(PairKey.configuration)) }
+                let take = min(free, line.quantity - already, allowed ?? Int64.max)
                 guard take > 0 else { continue }
                 moves.append(LineMove(reservation: reservation.id, from: line.backing, to: .held, quantity: take))
                 free -= take

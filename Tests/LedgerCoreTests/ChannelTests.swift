@@ -195,10 +195,9 @@ import Testing
     }
 
     /// A channel backorder holds its view (mkp: 25) and awaits the rest on an order; the next event
-    /// that frees units (here a return of 1) fills it from the whole free pool, past mkp's share
-    /// and buffer: mkp then holds 61 units, and web sees 0. FEATURES.md §1b: shares limit how much
-    /// of the pool a channel sees (`share=0`: only its fence), and fences cover on-hand units only.
-    @Test func aFillIgnoresTheChannelsShare() throws {
+    /// that frees units (here a return of 1) fills it no further than mkp's share of the pool left
+    /// (FEATURES.md §1b: shares limit how much of the pool a channel sees), so web still sees 23.
+    @Test func aFillKeepsToTheChannelsShare() throws {
         var ledger = LedgerHarness()
         try ledger.accept(ChannelTests.receive(100))
         try ledger.allot("A", "W", "b2b", 40)
@@ -208,11 +207,9 @@ import Testing
                                    terms: ReserveTerms(backorder: .order, channel: "mkp")))
         #expect(ledger.reservation("m1")?.held == 25 && ledger.lines("m1") == "PO-1:75" && ledger.view("A", "W", "web") == 35)
         try ledger.accept(.returnGoods(sku: "A", wh: "W", quantity: 1))
-        withKnownIssue("Promises.swift fills: a channel reservation is filled from all of free, not from its view") {
-            // At most its view after the return: 25 held + floor(36 × 50 / 100) − 5 = 38.
-            #expect((ledger.reservation("m1")?.held ?? 0) <= 38, "mkp holds \(ledger.reservation("m1")?.held ?? 0)")
-            #expect(ledger.view("A", "W", "web") > 0)
-        }
+        // At most its share of the pool after the return: 25 held + floor(36 × 50 / 100) − 5 = 38.
+        #expect(ledger.reservation("m1")?.held == 38, "mkp holds \(ledger.reservation("m1")?.held ?? 0)")
+        #expect(ledger.view("A", "W", "web") == 23)
         expectChecked(ledger)
     }
 
