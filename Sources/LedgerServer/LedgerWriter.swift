@@ -639,11 +639,13 @@ struct GroupScratch {
         case .success(var decided):
             if request.idempotencyKey != nil { decided[0].requestFingerprint = fingerprint }
             let event = decided[0]
-            let before = Rows.promisesBefore(event) { [state] in state.reservation($0) }
+            // A `[state]` capture copies the whole state (a retain per dictionary): only events with
+            // decisions need the promises before, and the closures below read `state` in place.
+            let before = event.hasDecisions ? Rows.promisesBefore(event) { state.reservation($0) } : [:]
             for event in decided {
                 let keys = event.body.warehouses.map { PairKey(sku: event.sku, wh: $0) }
                 let before = tracksTransitions ? keys.map { state.pair($0) } : []
-                let promisesBefore = tracksTransitions ? Rows.promisesBefore(event) { [state] in state.reservation($0) } : [:]
+                let promisesBefore = tracksTransitions && event.hasDecisions ? Rows.promisesBefore(event) { state.reservation($0) } : [:]
                 Ledger.apply(event, to: &state)
                 events.append(event)
                 if tracksTransitions {
@@ -655,18 +657,18 @@ struct GroupScratch {
                                                           channelDefaults: defaults))
                     }
                     let key = PairKey(sku: event.sku, wh: event.body.fillWarehouse)
-                    for line in Rows.promisePushes(event, before: promisesBefore, reservations: { [state] in state.reservation($0) }) {
+                    for line in Rows.promisePushes(event, before: promisesBefore, reservations: { state.reservation($0) }) {
                         promisePushes.append(TopicPush(seq: event.seq, key: key, line: line))
                     }
                 }
             }
-            var lines = Rows.writeReply(event, pairs: { [state] key in state.pair(key) ?? PairState() },
-                                        reservations: { [state] in state.reservation($0) }, before: before,
+            var lines = Rows.writeReply(event, pairs: { key in state.pair(key) ?? PairState() },
+                                        reservations: { state.reservation($0) }, before: before,
                                         continuation: Array(decided.dropFirst()))
             if case .releaseAllocation = request.command {
                 // Answered like a batch: a `done` row per line released, then the count.
                 lines = decided.map { released in
-                    let ok = Rows.writeReply(released, pairs: { [state] key in state.pair(key) ?? PairState() }).last!
+                    let ok = Rows.writeReply(released, pairs: { key in state.pair(key) ?? PairState() }).last!
                     return "done" + ok.dropFirst(2)
                 } + ["OK count=\(decided.count)"]
             }
