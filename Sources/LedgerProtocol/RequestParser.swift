@@ -375,7 +375,9 @@ struct Arguments {
     }
 
     /// `90s`, `15m`, `2h`, `7d` or plain seconds; at least 1 second, at most the reservation limit.
-    mutating func optionalDuration(_ key: String) throws(ProtocolError) -> Int64? {
+    /// A duration in seconds (`90s 15m 2h 7d`, a bare number is seconds), from `minimum` (1 s; the
+    /// promise pad may be 0) to 90 days.
+    mutating func optionalDuration(_ key: String, minimum: Int64 = 1) throws(ProtocolError) -> Int64? {
         guard var value = try optionalString(key) else { return nil }
         var unit: Int64 = 1
         switch value.last {
@@ -390,14 +392,18 @@ struct Arguments {
             throw ProtocolError(.argument, "\(key): expected a duration such as 90s, 15m, 2h, 7d")
         }
         let seconds = count * unit
-        guard seconds >= 1, seconds <= Limits.reservationTTLMaxSeconds else {
-            throw ProtocolError(.argument, "\(key): must be from 1s to \(Limits.reservationTTLMaxSeconds / 86_400)d")
+        guard seconds >= minimum, seconds <= Limits.reservationTTLMaxSeconds else {
+            throw ProtocolError(.argument, "\(key): must be from \(minimum)s to \(Limits.reservationTTLMaxSeconds / 86_400)d")
         }
         return seconds
     }
 
     mutating func optionalTime(_ key: String) throws(ProtocolError) -> Timestamp? {
         guard let value = try optionalString(key) else { return nil }
+        return try Arguments.time(value, key)
+    }
+
+    static func time(_ value: String, _ key: String) throws(ProtocolError) -> Timestamp {
         guard let time = Timestamp(rfc3339: Substring(value)) else {
             throw ProtocolError(.argument, "\(key): expected an RFC 3339 time such as 2026-11-22T08:00:00Z")
         }
@@ -554,12 +560,7 @@ extension Arguments {
         policy.preorder = try optionalQuantity("preorder", minimum: 0)
         policy.preorderUntil = try optionalClearableTime("preorder_until")
         policy.preorderETA = try optionalClearableTime("preorder_eta")
-        if let pad = try optionalString("pad") {
-            if pad == "0" { policy.padSeconds = 0 } else {
-                values.append((key: "pad", value: pad))
-                policy.padSeconds = try optionalDuration("pad")
-            }
-        }
+        policy.padSeconds = try optionalDuration("pad", minimum: 0)
         switch try optionalString("fill") {
         case nil: break
         case "fifo": policy.fillByOrder = false
@@ -628,8 +629,6 @@ extension Arguments {
 
     private mutating func optionalClearableTime(_ key: String) throws(ProtocolError) -> Timestamp?? {
         guard let text = try optionalString(key) else { return nil }
-        if text == "-" { return .some(nil) }
-        values.append((key: key, value: text))
-        return .some(try optionalTime(key))
+        return .some(text == "-" ? nil : try Arguments.time(text, key))
     }
 }

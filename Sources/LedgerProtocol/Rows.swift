@@ -92,7 +92,8 @@ public enum Rows {
     }
 
     /// The short form of a pair that goes on a write's `OK` line.
-    public static func addBuckets(_ key: PairKey, _ pair: PairState, to line: inout ReplyLine) {
+    /// `unbackedNamed`: the line already says `unbacked=` (a CANCEL's count), so the bucket is left out.
+    public static func addBuckets(_ key: PairKey, _ pair: PairState, to line: inout ReplyLine, unbackedNamed: Bool = false) {
         line.add("sku", key.sku)
         line.add("wh", key.wh)
         line.add("on_hand", pair.onHand)
@@ -102,7 +103,7 @@ public enum Rows {
         if pair.usesPromises {
             line.add("promised", pair.promised)
             if pair.preorder > 0 || pair.preordered > 0 { line.add("preordered", pair.preordered) }
-            if pair.unbacked > 0 { line.add("unbacked", pair.unbacked) }
+            if pair.unbacked > 0 && !unbackedNamed { line.add("unbacked", pair.unbacked) }
         }
     }
 
@@ -558,6 +559,7 @@ public enum Rows {
                                   reservations: (String) -> Reservation? = { _ in nil },
                                   before: [String: Promise] = [:], continuation: [Event] = []) -> [String] {
         var line = ReplyLine("OK")
+        var unbackedNamed = false
         line.add("seq", event.seq)
         let sku = event.sku
         var rows: [String] = []
@@ -631,6 +633,7 @@ public enum Rows {
                 }
                 line.add("rebound", units { if case .line(let backing, _) = $0 { backing != .none } else { false } })
                 line.add("unbacked", units { $0 == .line(.none, date: nil) })
+                unbackedNamed = true
                 line.add("released", units { $0 == .released })
                 if count > Limits.promiseRowsMax { line.add("more", count - Limits.promiseRowsMax) }
             }
@@ -683,16 +686,8 @@ public enum Rows {
             break
         }
         if filled > 0 { line.add("filled", filled) }
-        if case .cancelled = event.body, line.text.contains(" unbacked=") {
-            // Its `unbacked=` counts the units this cancel left unbacked; the bucket is in STOCK.
-            let key = PairKey(sku: sku, wh: event.body.warehouses[0])
-            var pair = pairs(key)
-            pair.unbacked = 0
-            addBuckets(key, pair, to: &line)
-            return rows + [line.text]
-        }
         let key = PairKey(sku: sku, wh: event.body.warehouses.last!)
-        addBuckets(key, pairs(key), to: &line)
+        addBuckets(key, pairs(key), to: &line, unbackedNamed: unbackedNamed)
         return rows + [line.text]
     }
 }

@@ -81,8 +81,11 @@ final class LiveLedger: LedgerSource {
             }
         }
         absorb(folded, events: events, idempotency: records)
-        promising = Set(state.pairs.lazy.filter { $0.value.promised > 0 }.map(\.key))
-        for (key, pair) in state.pairs where !pair.fenceUntil.isEmpty { scheduleFences(key, pair, before: nil) }
+        // One pass over the checkpoint's pairs (the tail's were taken in by `absorb`).
+        for (key, pair) in state.pairs where pair.hasExtras {
+            if pair.promised > 0 { promising.insert(key) }
+            if !pair.fenceUntil.isEmpty { scheduleFences(key, pair, before: nil) }
+        }
         for reservation in state.reservations.values where reservation.status == .open {
             expiries.insert(Expiry(due: reservation.expiresAt, reservationID: reservation.id))
         }

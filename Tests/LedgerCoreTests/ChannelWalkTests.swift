@@ -224,16 +224,7 @@ import Testing
             switch result {
             case .success(let events):
                 var found: [String] = []
-                var replay = before
-                for event in events {
-                    kinds[event.body.kind, default: 0] += 1
-                    if let refusal = Ledger.check(event, in: replay), !PromiseWalkTests.isKnownCheckGap(event) {
-                        found.append("check refuses \(event): \(refusal)")
-                    }
-                    Ledger.apply(event, to: &replay)
-                    Ledger.apply(event, to: &group)
-                    states[event.seq] = replay
-                }
+                found += PromiseWalkTests.checkAndFold(events, from: before, group: &group, states: &states, kinds: &kinds)
                 if events.count == 1 {
                     found += InvariantTests.breachProblems(events[0], before: before.pairs, after: ledger.state)
                 }

@@ -84,6 +84,24 @@ import Testing
         }
     }
 
+    /// Checks each event of a write against the state before it, folds it into that replay and into
+    /// the writer-style group, keeps the state after it and counts its kind: the step both walks share.
+    static func checkAndFold(_ events: [Event], from before: LedgerState, group: inout LedgerState,
+                             states: inout [UInt64: LedgerState], kinds: inout [EventKind: Int]) -> [String] {
+        var found: [String] = []
+        var replay = before
+        for event in events {
+            kinds[event.body.kind, default: 0] += 1
+            if let refusal = Ledger.check(event, in: replay), !isKnownCheckGap(event) {
+                found.append("check refuses \(event): \(refusal)")
+            }
+            Ledger.apply(event, to: &replay)
+            Ledger.apply(event, to: &group)
+            states[event.seq] = replay
+        }
+        return found
+    }
+
     /// The refusal's case, and for the promise refusals that share a case, which one.
     static func refusalName(_ refusal: Refusal) -> String {
         switch refusal {
@@ -165,16 +183,7 @@ import Testing
             switch result {
             case .success(let events):
                 var found: [String] = []
-                var replay = before
-                for event in events {
-                    kinds[event.body.kind, default: 0] += 1
-                    if let refusal = Ledger.check(event, in: replay), !PromiseWalkTests.isKnownCheckGap(event) {
-                        found.append("check refuses \(event): \(refusal)")
-                    }
-                    Ledger.apply(event, to: &replay)
-                    Ledger.apply(event, to: &group)
-                    states[event.seq] = replay
-                }
+                found += PromiseWalkTests.checkAndFold(events, from: before, group: &group, states: &states, kinds: &kinds)
                 if events.count == 1 {
                     found += InvariantTests.breachProblems(events[0], before: before.pairs, after: ledger.state)
                 }
