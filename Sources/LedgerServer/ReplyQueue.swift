@@ -140,7 +140,7 @@ enum ReplyBytes {
     static func render(_ lines: [String], json: Bool, pushed: Bool = false, allocator: ByteBufferAllocator) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: lines.reduce(0) { $0 + $1.utf8.count + 1 })
         for line in lines {
-            buffer.writeString(json ? JSONReply.object(for: line, pushed: pushed) : line)
+            if json { buffer.writeBytes(JSONReply.bytes(for: line, pushed: pushed)) } else { buffer.writeString(line) }
             buffer.writeInteger(UInt8(ascii: "\n"))
         }
         return buffer
