@@ -191,6 +191,26 @@ public struct Suggestion: Equatable, Sendable {
     }
 }
 
+/// Units sold per warehouse and channel since a time (CHANNELS `sold_7d`), from one sku's events
+/// folded in log order. A sale's channel is the one it drew on (`SELL channel=`), or for `SELL res=`
+/// the reservation's, looked up in the fold before the sale is applied.
+public struct ChannelSales {
+    public let since: Timestamp
+    private var state = LedgerState()
+    public private(set) var units: [PairKey: [String: Int64]] = [:]
+
+    public init(since: Timestamp) { self.since = since }
+
+    /// Folds the sku's next event (in log order).
+    public mutating func add(_ event: Event) {
+        if event.recordedAt >= since, case let .sold(sku, wh, quantity, reservation) = event.body,
+           let channel = event.decisions.channel ?? reservation.flatMap({ state.reservation($0)?.channel }) {
+            units[PairKey(sku: sku, wh: wh), default: [:]][channel, default: 0] += quantity
+        }
+        Ledger.apply(event, to: &state)
+    }
+}
+
 /// One sku's log read for SUGGEST: every event of the sku is folded with the same `Ledger.apply` as live
 /// state, in log order, and what planning needs is kept on the way — per warehouse, the units sold
 /// and the time available was 0 on each day of the window, the units waitlisted, and every purchase

@@ -19,7 +19,7 @@ public enum JSONReply {
         "safety_basic", "cards", "current_safety", "current_reorder", "current_max", "bin", "on_hand_bins", "replenishing",
         "signal", "emptied", "rate_1h", "baseline_1h", "ratio",
         // Channels and allocation (`lines=ORD-9.1@LIL:5` of a done row is not a number, and stays a string).
-        "fence", "fenced", "free", "share", "buffer", "low", "fence_back", "lines",
+        "fence", "fenced", "free", "share", "buffer", "low", "fence_back", "lines", "sold_7d",
     ]
     static let booleanKeys: Set<String> = ["breach", "dup", "open", "late", "cap", "below_safety", "inherit"]
 

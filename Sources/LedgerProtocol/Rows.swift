@@ -52,7 +52,8 @@ public enum Rows {
     }
 
     /// A `channel` row of CHANNELS: one channel in one pair.
-    public static func channel(_ key: PairKey, _ pair: PairState, channel: String, defaults: PairState?, held: Int64) -> String {
+    public static func channel(_ key: PairKey, _ pair: PairState, channel: String, defaults: PairState?, held: Int64,
+                               sold7d: Int64) -> String {
         let rules = pair.channelRules[channel].merged(over: defaults?.channelRules[channel])
         var line = ReplyLine("channel")
         line.add("sku", key.sku)
@@ -65,6 +66,7 @@ public enum Rows {
         line.add("low", rules.low ?? 0)
         line.add("view", max(0, pair.view(channel, defaults: defaults)))
         line.add("held", held)
+        line.add("sold_7d", sold7d)
         return line.text
     }
 

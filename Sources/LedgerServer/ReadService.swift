@@ -308,8 +308,18 @@ public struct ReadService: Sendable {
 
         case let .channels(sku, wh, channel):
             // One row per (wh, channel) the pair or the defaults know, with the units the channel's
-            // open reservations hold there.
+            // open reservations hold there and the units it sold there in the last 7 days (read from
+            // the sku's events: a sale of a reservation is the reservation's channel's).
             let (pairs, seq) = presentStock(sku: sku, wh: wh)
+            var sales = ChannelSales(since: Timestamp(microseconds: clock().microseconds - 7 * Planning.dayMicroseconds))
+            let tail = view.withContents { $0.tail.only(sku) }
+            try store.read { reader in
+                try reader.forEachEvent(sku: sku, from: 1, tail: tail) { event in
+                    guard event.seq <= seq else { return false }
+                    sales.add(event)
+                    return true
+                }
+            }
             return view.withContents { contents -> [String] in
                 let defaults = contents.anyWarehouse[PairKey.configuration.sku]
                 var rows: [String] = []
@@ -321,7 +331,8 @@ public struct ReadService: Sendable {
                         let held = contents.reservations.values.reduce(Int64(0)) { sum, reservation in
                             sum + (reservation.pair == key && reservation.channel == name ? reservation.held : 0)
                         }
-                        rows.append(Rows.channel(key, pair, channel: name, defaults: defaults, held: held))
+                        rows.append(Rows.channel(key, pair, channel: name, defaults: defaults, held: held,
+                                                 sold7d: sales.units[key]?[name] ?? 0))
                     }
                 }
                 return ok(rows, seq)

@@ -49,8 +49,8 @@ struct ChannelTests {
             < total sku=TSHIRT-M on_hand=100 reserved=0 available=100 inbound=0 incoming=0 projected=100 warehouses=1 breaches=0
             < OK rows=2 seq=3
             > CHANNELS sku=TSHIRT-M
-            < channel sku=TSHIRT-M wh=PAR channel=b2b fence=40 share=100 buffer=0 max=none low=0 view=100 held=0
-            < channel sku=TSHIRT-M wh=PAR channel=mkp fence=0 share=50 buffer=5 max=none low=0 view=25 held=0
+            < channel sku=TSHIRT-M wh=PAR channel=b2b fence=40 share=100 buffer=0 max=none low=0 view=100 held=0 sold_7d=0
+            < channel sku=TSHIRT-M wh=PAR channel=mkp fence=0 share=50 buffer=5 max=none low=0 view=25 held=0 sold_7d=0
             < OK rows=2 seq=3
             > SELL sku=TSHIRT-M wh=PAR qty=60 channel=web
             < OK seq=4 sku=TSHIRT-M wh=PAR on_hand=40 reserved=0 available=40 breach=no
@@ -63,8 +63,8 @@ struct ChannelTests {
             < total sku=TSHIRT-M on_hand=40 reserved=0 available=40 inbound=0 incoming=0 projected=40 warehouses=1 breaches=0
             < OK rows=2 seq=4
             > CHANNELS sku=TSHIRT-M
-            < channel sku=TSHIRT-M wh=PAR channel=b2b fence=40 share=100 buffer=0 max=none low=0 view=40 held=0
-            < channel sku=TSHIRT-M wh=PAR channel=mkp fence=0 share=50 buffer=5 max=none low=0 view=0 held=0
+            < channel sku=TSHIRT-M wh=PAR channel=b2b fence=40 share=100 buffer=0 max=none low=0 view=40 held=0 sold_7d=0
+            < channel sku=TSHIRT-M wh=PAR channel=mkp fence=0 share=50 buffer=5 max=none low=0 view=0 held=0 sold_7d=0
             < OK rows=2 seq=4
             > SELL sku=TSHIRT-M wh=PAR qty=1 channel=mkp
             < ERR INSUFFICIENT available=0 requested=1 sku=TSHIRT-M wh=PAR
@@ -82,10 +82,16 @@ struct ChannelTests {
             > ADJUST sku=TSHIRT-M wh=PAR delta=-15 reason=damaged
             < OK seq=7 sku=TSHIRT-M wh=PAR on_hand=25 reserved=20 available=5 breach=no
             > CHANNELS sku=TSHIRT-M wh=PAR channel=b2b
-            < channel sku=TSHIRT-M wh=PAR channel=b2b fence=5 share=100 buffer=0 max=none low=0 view=5 held=20
+            < channel sku=TSHIRT-M wh=PAR channel=b2b fence=5 share=100 buffer=0 max=none low=0 view=5 held=20 sold_7d=0
             < OK rows=1 seq=7
             > SELL res=B-1
             < OK seq=8 res=B-1 sku=TSHIRT-M wh=PAR on_hand=5 reserved=0 available=5 breach=no
+            > CHANNELS sku=TSHIRT-M wh=PAR channel=b2b
+            < channel sku=TSHIRT-M wh=PAR channel=b2b fence=5 share=100 buffer=0 max=none low=0 view=5 held=0 sold_7d=20
+            < OK rows=1 seq=8
+            > CHANNELS sku=TSHIRT-M wh=PAR channel=web
+            < channel sku=TSHIRT-M wh=PAR channel=web fence=0 share=100 buffer=0 max=none low=0 view=0 held=0 sold_7d=60
+            < OK rows=1 seq=8
             > ALLOT sku=TSHIRT-M wh=PAR channel=b2b qty=0
             < OK seq=9 sku=TSHIRT-M wh=PAR on_hand=5 reserved=0 available=5 breach=no
             > STOCK sku=TSHIRT-M
@@ -95,12 +101,12 @@ struct ChannelTests {
             > POLICY sku=TSHIRT-M wh=PAR channel=mkp max=3
             < OK seq=10 sku=TSHIRT-M wh=PAR on_hand=5 reserved=0 available=5 breach=no
             > CHANNELS sku=TSHIRT-M channel=mkp
-            < channel sku=TSHIRT-M wh=PAR channel=mkp fence=0 share=50 buffer=5 max=3 low=0 view=0 held=0
+            < channel sku=TSHIRT-M wh=PAR channel=mkp fence=0 share=50 buffer=5 max=3 low=0 view=0 held=0 sold_7d=0
             < OK rows=1 seq=10
             > POLICY sku=TSHIRT-M wh=PAR channel=mkp inherit=yes
             < OK seq=11 sku=TSHIRT-M wh=PAR on_hand=5 reserved=0 available=5 breach=no
             > CHANNELS sku=TSHIRT-M channel=mkp
-            < channel sku=TSHIRT-M wh=PAR channel=mkp fence=0 share=50 buffer=5 max=none low=0 view=0 held=0
+            < channel sku=TSHIRT-M wh=PAR channel=mkp fence=0 share=50 buffer=5 max=none low=0 view=0 held=0 sold_7d=0
             < OK rows=1 seq=11
             > CHANNEL channel=mkp share=101
             < ERR ARG share: a whole percent from 0 to 100
@@ -319,14 +325,14 @@ struct ChannelTests {
             < reservation res=B.2 sku=TSHIRT-M wh=LIL qty=3 expires=<time> held=3 awaiting=0 lines=- promise=now late=no priority=2 channel=b2b alloc=B
             < OK rows=2 seq=31
             > CHANNELS sku=TSHIRT-M wh=LIL channel=b2b
-            < channel sku=TSHIRT-M wh=LIL channel=b2b fence=1 share=100 buffer=0 max=none low=0 view=3 held=3
+            < channel sku=TSHIRT-M wh=LIL channel=b2b fence=1 share=100 buffer=0 max=none low=0 view=3 held=3 sold_7d=0
             < OK rows=1 seq=31
             > RELEASE alloc=B
             < done seq=32 res=B.1 sku=TSHIRT-M wh=PAR on_hand=3 reserved=0 available=3 breach=no
             < done seq=33 res=B.2 sku=TSHIRT-M wh=LIL on_hand=6 reserved=0 available=6 breach=no
             < OK count=2
             > CHANNELS sku=TSHIRT-M wh=LIL channel=b2b
-            < channel sku=TSHIRT-M wh=LIL channel=b2b fence=4 share=100 buffer=0 max=none low=0 view=6 held=0
+            < channel sku=TSHIRT-M wh=LIL channel=b2b fence=4 share=100 buffer=0 max=none low=0 view=6 held=0 sold_7d=0
             < OK rows=1 seq=33
             > EXPECT sku=TSHIRT-M wh=LYS qty=10 eta=2099-12-01T00:00:00Z po=PO-7
             < OK seq=34 po=PO-7 sku=TSHIRT-M wh=LYS on_hand=4 reserved=0 available=4 breach=no
