@@ -48,6 +48,9 @@ public enum EventRecord {
         var pairs: [(String, String)] = [("seq", String(event.seq)), ("at", event.recordedAt.rfc3339),
                                          ("kind", event.body.kind.name), ("actor", String(event.actor))]
         pairs += Rows.fields(of: event.body)
+        if case let .allocated(_, _, lines, _, _, _) = event.body, let index = pairs.firstIndex(where: { $0.0 == "lines" }) {
+            pairs[index].1 = DecisionText.allocationLines(lines)
+        }
         pairs += DecisionText.fields(event.decisions)
         if let ref = event.ref { pairs.append(("ref", ref)) }
         if let id = event.idempotencyKey { pairs.append(("id", id)) }
@@ -178,9 +181,13 @@ public enum EventRecord {
                 try DecisionText.identifier("wh", text)
             })
         case .allocated:
-            // Its lines' fences and safety dips are not in the exported text yet: refused by name
-            // rather than folded wrongly.
-            throw ProtocolError(.argument, "kind: allocated events cannot be imported yet")
+            let requested = try f.quantity("requested")
+            let lines = try DecisionText.allocationLines(try f.string("lines"))
+            guard lines.count <= Limits.allocationLinesMax else {
+                throw ProtocolError(.argument, "lines: at most \(Limits.allocationLinesMax)")
+            }
+            return .allocated(alloc: try f.identifier("alloc"), sku: try f.identifier("sku"), lines: lines,
+                              expiresAt: try f.time("expires"), requested: requested, strategy: try f.identifier("strategy"))
         case .waitlisted, .unwaitlisted:
             // The subscriber token is the `ref` field; `*` is the any-warehouse list.
             let sku = try f.identifier("sku")
@@ -240,6 +247,36 @@ enum DecisionText {
             fields.append(("expiries", decisions.expiries.map { "\($0.reservation)>\($0.expiresAt.rfc3339)" }.joined(separator: ",")))
         }
         return fields
+    }
+
+    /// An allocation's lines with what the event row leaves out: `res@wh:qty`, then `/fence` for the
+    /// units drawn from the channel's fence and `!` for a line that dipped below safety
+    /// (`ORD-9.1@LIL:5/2!`), so an import folds the allocation as it was decided.
+    static func allocationLines(_ lines: [AllocationLine]) -> String {
+        lines.map { line in
+            "\(line.reservation)@\(line.wh):\(line.quantity)" + (line.fence > 0 ? "/\(line.fence)" : "") + (line.belowSafety ? "!" : "")
+        }.joined(separator: ",")
+    }
+
+    static func allocationLines(_ text: String) throws(ProtocolError) -> [AllocationLine] {
+        var lines: [AllocationLine] = []
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            var rest = part[...]
+            let belowSafety = rest.hasSuffix("!")
+            if belowSafety { rest = rest.dropLast() }
+            guard let at = rest.firstIndex(of: "@"), let colon = rest[at...].firstIndex(of: ":") else {
+                throw ProtocolError(.argument, "lines: expected res@wh:qty[/fence][!], got \(part)")
+            }
+            let numbers = rest[rest.index(after: colon)...].split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let quantity = Int64(numbers[0]), (1...Limits.quantityMax).contains(quantity),
+                  let fence = numbers.count > 1 ? Int64(numbers[1]) : 0, (0...quantity).contains(fence) else {
+                throw ProtocolError(.argument, "lines: expected res@wh:qty[/fence][!] with 1 <= qty and 0 <= fence <= qty, got \(part)")
+            }
+            lines.append(AllocationLine(reservation: try identifier("res", rest[..<at]),
+                                        wh: try identifier("wh", rest[rest.index(after: at)..<colon]),
+                                        quantity: quantity, fence: fence, belowSafety: belowSafety))
+        }
+        return lines
     }
 
     static func text(_ move: LineMove) -> String {

@@ -1,4 +1,5 @@
 import LedgerCore
+import LedgerExchange
 import Testing
 
 /// `Ledger.check` against `decide`: what decide writes passes; anything else is refused.
@@ -40,6 +41,40 @@ struct LedgerCheckTests {
             .policySet(sku: "A", wh: "W", safety: 1, reorder: nil, max: nil),
         ])
         #expect(state.pair(PairKey(sku: "A", wh: "W"))?.onHand == 5)
+    }
+
+    @Test("allocations written by decide (fence parts, a dip below safety, awaiting units) leave as JSON and come back equal, and pass check")
+    func allocationsImport() throws {
+        let t = LedgerCheckTests.time
+        let requests: [Command] = [
+            .receive(sku: "A", wh: "PAR", quantity: 6, purchaseOrder: nil),
+            .receive(sku: "A", wh: "LIL", quantity: 4, purchaseOrder: nil),
+            .policy(sku: "A", wh: "LIL", safety: 3, reorder: nil, max: nil),
+            .allot(sku: "A", wh: "PAR", channel: "b2b", quantity: 4, until: nil),
+            .route(region: "FR", warehouses: ["PAR", "LIL"]),
+            .expect(sku: "A", wh: "PAR", quantity: 9, eta: t.adding(seconds: 10 * 86_400), purchaseOrder: "P1"),
+            .allocate(AllocateRequest(sku: "A", quantity: 5, region: "FR", strategy: .rank, alloc: "B",
+                                      terms: ReserveTerms(channel: "b2b"))),
+            .allocate(AllocateRequest(sku: "A", quantity: 9, region: "FR", strategy: .surplus, alloc: "W",
+                                      terms: ReserveTerms(backorder: .order))),
+        ]
+        var state = LedgerState()
+        var allocations: [Event] = []
+        for (index, command) in requests.enumerated() {
+            let context = DecisionContext(now: t.adding(seconds: Int64(index)), seq: state.lastSeq + 1, actor: 0)
+            let event = try Ledger.decide(WriteRequest(command: command), in: state, context: context).get()
+            let back = try JSONLine.parse(Array(JSONLine.event(event).utf8))
+            #expect(back == event, "\(JSONLine.event(event))")
+            #expect(Ledger.check(back, in: state) == nil, "\(command)")
+            if case .allocated = event.body { allocations.append(event) }
+            Ledger.apply(back, to: &state)
+        }
+        // The story has what the event row alone would lose: a fence part, a line below safety, awaiting units.
+        let lines = allocations.flatMap { event -> [AllocationLine] in
+            if case let .allocated(_, _, lines, _, _, _) = event.body { return lines } else { return [] }
+        }
+        #expect(lines.contains { $0.fence > 0 } && lines.contains { $0.belowSafety })
+        #expect(allocations.contains { !$0.decisions.moves.isEmpty })
     }
 
     @Test("a promise story written by decide passes check, event by event, and a changed decision does not")

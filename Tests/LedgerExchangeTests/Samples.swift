@@ -31,7 +31,7 @@ enum Samples {
         .waitlisted(sku: "S1", wh: "PAR", subscriber: "+sub-1", quantity: 2, channel: "web"),
         .waitlisted(sku: "S1", wh: nil, subscriber: "sub-2", quantity: 1, channel: nil),
         .unwaitlisted(sku: "S1", wh: nil, subscriber: "sub-2", reason: "notified"),
-        // Channels (allocations are exported but not imported yet).
+        // Channels and allocation.
         .allotted(sku: "S1", wh: "PAR", channel: "b2b", quantity: 40, until: later),
         .unallotted(sku: "S1", wh: "PAR", channel: "b2b", quantity: 40),
         .channelSet(channel: "mkp", rules: ChannelRules(share: 50, buffer: 5)),
@@ -40,6 +40,10 @@ enum Samples {
         .policySet(sku: "S1", wh: "PAR", safety: nil, reorder: nil, max: nil, promises: nil,
                    channel: ChannelPolicy(channel: "mkp", rules: ChannelRules(share: 20, max: 9), inherit: false)),
         .sold(sku: "S1", wh: "PAR", quantity: 3, reservation: nil),
+        .allocated(alloc: "ORD-9", sku: "S1", lines: [
+            AllocationLine(reservation: "ORD-9.1", wh: "PAR", quantity: 5, fence: 2, belowSafety: false),
+            AllocationLine(reservation: "ORD-9.2", wh: "LIL", quantity: 1, fence: 0, belowSafety: true),
+        ], expiresAt: later, requested: 8, strategy: "fewest"),
     ]
 
     /// Decisions of every shape, on the promise samples.
@@ -51,6 +55,8 @@ enum Samples {
                                 expiries: [ExpiryChange(reservation: "r9", expiresAt: later)], padSeconds: 0),
         .filled: Decisions(moves: [LineMove(reservation: "r9", from: .cap, to: .held, quantity: 1),
                                    LineMove(reservation: "r8", from: Backing.none, to: .released, quantity: 2)]),
+        .allocated: Decisions(moves: [LineMove(reservation: "ORD-9.2", from: nil, to: .line(.order("P1"), date: later), quantity: 2)],
+                              backorder: .order),
         .adjusted: Decisions(fenceCuts: [FenceCut(channel: "b2b", quantity: 2), FenceCut(channel: "mkp", quantity: 1)]),
     ]
 
