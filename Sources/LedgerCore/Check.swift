@@ -94,7 +94,11 @@ extension Ledger {
         case .failure(let refusal):
             return refusal
         case .success(let decided) where decided.body != event.body || !sameDecisions(decided.decisions, event.decisions):
-            return .state("the ledger as it stands records this as \(decided.body), not \(event.body)")
+            // Name the part that differs: the body, or (with the same body) the decisions.
+            guard decided.body == event.body else {
+                return .state("the ledger as it stands records this as \(decided.body), not \(event.body)")
+            }
+            return .state("the ledger as it stands decides \(decided.body) with \(decided.decisions), not \(event.decisions)")
         case .success:
             return nil
         }
