@@ -54,9 +54,15 @@ public enum JSONReply {
     public static func bytes(for line: String, pushed: Bool = false) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(line.utf8.count * 3 / 2 + 16)
+        append(line, pushed: pushed, to: &out)
+        return out
+    }
+
+    /// Appends one line's JSON object (and a newline) to `out`: a reply's lines share one array.
+    public static func append(_ line: String, pushed: Bool = false, newline: Bool = false, to out: inout [UInt8]) {
         var line = line
         line.withUTF8 { write($0, pushed: pushed, to: &out) }
-        return out
+        if newline { out.append(UInt8(ascii: "\n")) }
     }
 
     private static func write(_ line: UnsafeBufferPointer<UInt8>, pushed: Bool, to out: inout [UInt8]) {
@@ -84,7 +90,7 @@ public enum JSONReply {
             rest = rest[..<textStart]
         } else {
             out.append(contentsOf: (pushed ? "\"push\":" : "\"row\":").utf8)
-            quote(Array(word), to: &out)
+            quote(word, to: &out)
         }
         var text: [UInt8] = []
         for token in rest {
@@ -103,7 +109,7 @@ public enum JSONReply {
             } else if !token.quoted, value.elementsEqual("yes".utf8) || value.elementsEqual("no".utf8), booleanKeys.contains(name) {
                 out.append(contentsOf: (value.count == 3 ? "true" : "false").utf8)
             } else {
-                quote(token.quoted ? token.text(in: line) : Array(value), to: &out)
+                if token.quoted { quote(token.text(in: line), to: &out) } else { quote(value, to: &out) }
             }
         }
         if !text.isEmpty {
@@ -174,18 +180,21 @@ public enum JSONReply {
 
     /// `text` as a JSON string literal, appended to `out`. Bytes of multi-byte UTF-8 characters are
     /// copied as they are (JSON text is UTF-8); control characters are escaped.
-    static func quote(_ text: [UInt8], to out: inout [UInt8]) {
+    static func quote(_ text: some Collection<UInt8>, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         for byte in text {
             switch byte {
-            case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
-            case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
-            case UInt8(ascii: "\n"): out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
-            case UInt8(ascii: "\r"): out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
-            case UInt8(ascii: "\t"): out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"):
+                out.append(UInt8(ascii: "\\"))
+                out.append(byte)
+            case UInt8(ascii: "\n"): out.append(contentsOf: "\\n".utf8)
+            case UInt8(ascii: "\r"): out.append(contentsOf: "\\r".utf8)
+            case UInt8(ascii: "\t"): out.append(contentsOf: "\\t".utf8)
             case 0..<0x20:
                 let hex = Array("0123456789abcdef".utf8)
-                out += Array("\\u00".utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 0xf)]]
+                out.append(contentsOf: "\\u00".utf8)
+                out.append(hex[Int(byte >> 4)])
+                out.append(hex[Int(byte & 0xf)])
             default:
                 out.append(byte)
             }

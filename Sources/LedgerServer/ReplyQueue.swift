@@ -138,9 +138,15 @@ enum PendingRead: Sendable {
 /// Reply lines as the bytes a connection sends, in the format fixed when the request arrived.
 enum ReplyBytes {
     static func render(_ lines: [String], json: Bool, pushed: Bool = false, allocator: ByteBufferAllocator) -> ByteBuffer {
+        if json {
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(lines.reduce(0) { $0 + $1.utf8.count } * 3 / 2 + 16 * lines.count)
+            for line in lines { JSONReply.append(line, pushed: pushed, newline: true, to: &bytes) }
+            return allocator.buffer(bytes: bytes)
+        }
         var buffer = allocator.buffer(capacity: lines.reduce(0) { $0 + $1.utf8.count + 1 })
         for line in lines {
-            if json { buffer.writeBytes(JSONReply.bytes(for: line, pushed: pushed)) } else { buffer.writeString(line) }
+            buffer.writeString(line)
             buffer.writeInteger(UInt8(ascii: "\n"))
         }
         return buffer
