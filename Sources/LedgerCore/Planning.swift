@@ -419,9 +419,18 @@ public struct Sale: Equatable, Sendable {
 /// One sku's recent sales as the log tells them, for the spike baseline: per warehouse, units sold in
 /// the 28 days up to `now`, and the sales of the last hour.
 public struct SalesHistory: Sendable {
+    /// Sales of a warehouse in every channel (`channel` nil), or in one channel.
+    public struct Key: Hashable, Sendable {
+        public var wh: String
+        public var channel: String?
+        public init(wh: String, channel: String?) { self.wh = wh; self.channel = channel }
+    }
+
     public let now: Int64
-    public private(set) var units: [String: Int64] = [:]
-    public private(set) var lastHour: [String: [Sale]] = [:]
+    public private(set) var units: [Key: Int64] = [:]
+    public private(set) var lastHour: [Key: [Sale]] = [:]
+    /// The sku folded so far: a sale of a reservation counts for the reservation's channel.
+    private var state = LedgerState()
 
     public init(now: Timestamp) { self.now = now.microseconds }
 
@@ -430,17 +439,23 @@ public struct SalesHistory: Sendable {
         Timestamp(microseconds: now - Planning.baselineDays * Planning.dayMicroseconds)
     }
 
-    /// Every sale counts, whatever its channel.
+    /// Folds the sku's next event (all of its events, in log order, from the first): a sale in the 28
+    /// days counts for its warehouse, and for its channel when it has one (`SELL channel=`, or the
+    /// channel of the reservation it sells).
     public mutating func add(_ event: Event) {
-        guard case let .sold(_, wh, quantity, _) = event.body else { return }
+        defer { Ledger.apply(event, to: &state) }
+        guard case let .sold(_, wh, quantity, reservation) = event.body else { return }
         let at = event.recordedAt.microseconds
         guard at >= start.microseconds, at <= now else { return }
-        units[wh, default: 0] += quantity
-        if at > now - Planning.hourMicroseconds { lastHour[wh, default: []].append(Sale(at: at, units: quantity, seq: event.seq)) }
+        let channel = event.decisions.channel ?? reservation.flatMap { state.reservation($0)?.channel }
+        for key in [Key(wh: wh, channel: nil)] + (channel.map { [Key(wh: wh, channel: $0)] } ?? []) {
+            units[key, default: 0] += quantity
+            if at > now - Planning.hourMicroseconds { lastHour[key, default: []].append(Sale(at: at, units: quantity, seq: event.seq)) }
+        }
     }
 
     /// Mean units per hour over the 28 days.
-    public func baseline(_ wh: String) -> Double {
-        Double(units[wh] ?? 0) / Double(Planning.baselineDays * 24)
+    public func baseline(_ key: Key) -> Double {
+        Double(units[key] ?? 0) / Double(Planning.baselineDays * 24)
     }
 }

@@ -474,7 +474,8 @@ public final class LedgerWriter: @unchecked Sendable {
         for committed in unsynced {
             watchers.publish(CommittedChanges(events: committed.scratch.events, transitions: committed.scratch.transitions,
                                               transitionsTracked: committed.scratch.tracksTransitions,
-                                              promisePushes: committed.scratch.promisePushes))
+                                              promisePushes: committed.scratch.promisePushes,
+                                              saleChannels: committed.scratch.saleChannels))
         }
         unsynced.removeAll(keepingCapacity: true)
     }
@@ -567,6 +568,8 @@ struct GroupScratch {
     var transitions: [PairTransition] = []
     /// WATCH promises lines of its events, kept like `transitions`.
     var promisePushes: [TopicPush] = []
+    /// The channel of each reservation a sale sold, by seq (WATCH demand per channel); only while watched.
+    var saleChannels: [UInt64: String] = [:]
     let tracksTransitions: Bool
     let live: LiveLedger
     /// The group's event time (held at the newest event's while the clock is behind it).
@@ -647,6 +650,10 @@ struct GroupScratch {
                 let keys = event.body.warehouses.map { PairKey(sku: event.sku, wh: $0) }
                 let before = tracksTransitions ? keys.map { state.pair($0) } : []
                 let promisesBefore = tracksTransitions && event.hasDecisions ? Rows.promisesBefore(event) { state.reservation($0) } : [:]
+                if tracksTransitions, case let .sold(_, _, _, reservation?) = event.body,
+                   let channel = state.reservation(reservation)?.channel {
+                    saleChannels[event.seq] = channel
+                }
                 Ledger.apply(event, to: &state)
                 events.append(event)
                 if tracksTransitions {

@@ -70,8 +70,9 @@ extension ReadService {
                 do {
                     try damageLog.logging {
                         try store.read { reader in
-                            let first = try PointInTime(reader: reader, tail: tail).seq(.time(history.start)) + 1
-                            try reader.forEachEvent(sku: sku, from: first, tail: tail) { event in
+                            // From the sku's first event: a sale of a reservation counts for the
+                            // reservation's channel, which only the fold knows.
+                            try reader.forEachEvent(sku: sku, from: 1, tail: tail) { event in
                                 history.add(event)
                                 return true
                             }
@@ -104,7 +105,7 @@ public struct DemandReading: Sendable {
     /// The pair's last sale counted.
     public var seq: UInt64
     public var at: Timestamp
-    /// The counters do not split by channel yet: always nil.
+    /// nil: the pair's sales in every channel; or one channel's.
     public var channel: String?
     /// Units sold in the hour up to `at`.
     public var rate: Int64
@@ -150,9 +151,9 @@ final class DemandMonitor: @unchecked Sendable {
             }
         }
 
-        func reading(_ key: PairKey, now: Int64) -> DemandReading {
+        func reading(_ key: CounterKey, now: Int64) -> DemandReading {
             let recent = sales.filter { $0.at > now - Planning.hourMicroseconds }
-            return DemandReading(key: key, seq: sales.last?.seq ?? 0, at: Timestamp(microseconds: now), channel: nil,
+            return DemandReading(key: key.pair, seq: sales.last?.seq ?? 0, at: Timestamp(microseconds: now), channel: key.channel,
                                  rate: recent.reduce(0) { $0 + $1.units }, baseline: baseline,
                                  due: baseline == nil || now - computedAt >= Planning.baselineRefreshMicroseconds)
         }
@@ -160,7 +161,12 @@ final class DemandMonitor: @unchecked Sendable {
 
     private let watchers = Atomic<Int>(0)
     private let lock = NIOLock()
-    private var counters: [PairKey: Counter] = [:]
+    /// A pair's counters for every channel (`channel` nil) and for each channel that sold there.
+    struct CounterKey: Hashable {
+        var pair: PairKey
+        var channel: String?
+    }
+    private var counters: [CounterKey: Counter] = [:]
     /// Per sku, the last seq its counters were read from the log up to: later sales are counted live.
     private var readThrough: [String: UInt64] = [:]
     private var refreshing: Set<String> = []
@@ -177,18 +183,23 @@ final class DemandMonitor: @unchecked Sendable {
     }
 
     /// Counts the sales of committed events (the writer, as it publishes them): the readings of the
-    /// pairs they sold from. Nothing, and no lock, while nobody watches demand.
-    func record(_ events: [Event]) -> [DemandReading] {
+    /// pairs they sold from, in every channel and in the sale's own (`SELL channel=`, or the channel
+    /// of the reservation sold, which the writer looked up: `saleChannels`). Nothing, and no lock,
+    /// while nobody watches demand.
+    func record(_ events: [Event], saleChannels: [UInt64: String]) -> [DemandReading] {
         guard watchers.load(ordering: .relaxed) > 0 else { return [] }
         return lock.withLock {
             var readings: [DemandReading] = []
             for event in events {
                 guard case let .sold(sku, wh, quantity, _) = event.body else { continue }
                 if let through = readThrough[sku], event.seq <= through { continue }
-                let key = PairKey(sku: sku, wh: wh), now = event.recordedAt.microseconds
-                counters[key, default: Counter()].add(Sale(at: now, units: quantity, seq: event.seq))
-                readings.removeAll { $0.key == key }
-                readings.append(counters[key]!.reading(key, now: now))
+                let pair = PairKey(sku: sku, wh: wh), now = event.recordedAt.microseconds
+                let channel = event.decisions.channel ?? saleChannels[event.seq]
+                for key in [CounterKey(pair: pair, channel: nil)] + (channel.map { [CounterKey(pair: pair, channel: $0)] } ?? []) {
+                    counters[key, default: Counter()].add(Sale(at: now, units: quantity, seq: event.seq))
+                    readings.removeAll { $0.key == key.pair && $0.channel == key.channel }
+                    readings.append(counters[key]!.reading(key, now: now))
+                }
             }
             return readings
         }
@@ -210,13 +221,13 @@ final class DemandMonitor: @unchecked Sendable {
             refreshing.remove(sku)
             guard watchers.load(ordering: .relaxed) > 0 else { return [] }
             readThrough[sku] = through
-            var warehouses = Set(history.units.keys)
-            for key in counters.keys where key.sku == sku { warehouses.insert(key.wh) }
-            return warehouses.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.map { wh in
-                let key = PairKey(sku: sku, wh: wh)
+            var keys = Set(history.units.keys.map { CounterKey(pair: PairKey(sku: sku, wh: $0.wh), channel: $0.channel) })
+            for key in counters.keys where key.pair.sku == sku { keys.insert(key) }
+            return keys.sorted { ($0.pair.wh, $0.channel ?? "") < ($1.pair.wh, $1.channel ?? "") }.map { key in
+                let historyKey = SalesHistory.Key(wh: key.pair.wh, channel: key.channel)
                 var counter = counters[key] ?? Counter()
-                counter.sales = (history.lastHour[wh] ?? []) + counter.sales.filter { $0.seq > through }
-                counter.baseline = history.baseline(wh)
+                counter.sales = (history.lastHour[historyKey] ?? []) + counter.sales.filter { $0.seq > through }
+                counter.baseline = history.baseline(historyKey)
                 counter.computedAt = history.now
                 counters[key] = counter
                 return counter.reading(key, now: Swift.max(history.now, counter.sales.last?.at ?? 0))

@@ -99,6 +99,9 @@ public struct CommittedChanges: Sendable {
     /// False when the commit began before anyone watched: then it carries no transitions at all.
     public var transitionsTracked = true
     public var promisePushes: [TopicPush] = []
+    /// The channel of each reservation a `sold` event sold (by the event's seq), looked up by the
+    /// writer before the sale: the spike counters of that channel count it.
+    public var saleChannels: [UInt64: String] = [:]
     /// What the spike counters say after these sales, or after a baseline was read (WATCH demand).
     public var demand: [DemandReading] = []
 }
@@ -146,7 +149,7 @@ final class WatchHub: @unchecked Sendable {
 
     func publish(_ committed: CommittedChanges) {
         var changes = committed
-        if !changes.events.isEmpty { changes.demand += demand.record(changes.events) }
+        if !changes.events.isEmpty { changes.demand += demand.record(changes.events, saleChannels: changes.saleChannels) }
         guard !changes.events.isEmpty || !changes.promisePushes.isEmpty || !changes.demand.isEmpty else { return }
         let targets = lock.withLock { Array(subscribers.values) }
         for target in targets {

@@ -180,7 +180,8 @@ final class WatchStream {
         case let .demand(sku, wh, channel, ratio):
             var due: [String] = []
             for reading in changes.demand where (wh == nil || reading.key.wh == wh) && (sku == nil || reading.key.sku == sku)
-                && (channel == nil || reading.channel == channel) {
+                && reading.channel == channel {
+                // Without channel=, the pair's sales in every channel; with it, that channel's alone.
                 if reading.due && !due.contains(reading.key.sku) { due.append(reading.key.sku) }
                 if let line = spikes.line(for: reading, ratio: ratio) { lines.append(line) }
             }

@@ -227,8 +227,19 @@ import Testing
         let pushed = try #require(try hourly.readLine())
         #expect(pushed.hasPrefix("spike seq=\(seq) at=") && pushed.contains(" sku=H wh=W channel=- rate_1h=5 baseline_1h=2"), "\(pushed)")
         #expect(field("ratio", pushed).flatMap(Double.init).map { $0 >= 2 && $0 < 2.5 } == true, "\(pushed)")
-        // H at 5 units an hour is no spike at ratio 5; the counters do not split by channel yet, so a
-        // channel's watcher hears of none of this.
+        // A channel's counters: 2 units of a web reservation sold, then 1 sold on web directly. The web
+        // watcher heard nothing of the sales above (no channel), and hears this one; so does the
+        // pair's watcher, as channel=-.
+        _ = try c.request("RECEIVE sku=G wh=W qty=10")
+        _ = try c.request("RESERVE sku=G wh=W qty=2 channel=web res=g1")
+        _ = try c.request("SELL res=g1")
+        let third = try c.request("SELL sku=G wh=W qty=1 channel=web")
+        let webSpike = try #require(try web.readLine())
+        #expect(webSpike.hasPrefix("spike seq=\(try #require(number("seq", third.status))) at=")
+                && webSpike.contains(" sku=G wh=W channel=web rate_1h=3 "), "\(webSpike)")
+        let gSpike = try #require(try fresh.readLine())
+        #expect(gSpike.contains(" sku=G wh=W channel=- rate_1h=3 "), "\(gSpike)")
+        // H at 5 units an hour is no spike at ratio 5.
         #expect(try fresh.request("PING") == ["OK pong"])
         #expect(try web.request("PING") == ["OK pong"])
         #expect(try hourly.request("UNWATCH") == ["OK"])

@@ -304,9 +304,16 @@ import Testing
         try ledger.accept(.sell(sku: "S", wh: "W", quantity: 4))
         try ledger.accept(.returnGoods(sku: "S", wh: "W", quantity: 4))
         ledger.advance(seconds: 1_800)
+        // A web reservation sold, and a sale on web: the web counters count both, the pair's all three.
+        try ledger.accept(.reserve(sku: "S", wh: "W", quantity: 2, reservation: "r", ttlSeconds: nil,
+                                   terms: ReserveTerms(channel: "web")))
+        try ledger.accept(.sellReserved(reservation: "r", quantity: nil))
+        try ledger.accept(.sell(sku: "S", wh: "W", quantity: 1, channel: "web"))
         var history = SalesHistory(now: ledger.now)
-        for event in ledger.events where event.recordedAt >= history.start { history.add(event) }
-        #expect(history.baseline("W") == 340.0 / 672 && history.baseline("V") == 0)
-        #expect(history.lastHour["W"]?.map(\.units) == [4])
+        for event in ledger.events { history.add(event) }
+        let all = SalesHistory.Key(wh: "W", channel: nil), web = SalesHistory.Key(wh: "W", channel: "web")
+        #expect(history.baseline(all) == 343.0 / 672 && history.baseline(SalesHistory.Key(wh: "V", channel: nil)) == 0)
+        #expect(history.baseline(web) == 3.0 / 672)
+        #expect(history.lastHour[all]?.map(\.units) == [4, 2, 1] && history.lastHour[web]?.map(\.units) == [2, 1])
     }
 }
