@@ -68,6 +68,10 @@ public struct ReadService: Sendable {
         let events = try self.events(after: seq, limit: limit)
         var lines: [String] = []
         lines.reserveCapacity(events.count * 2)
+        // The tail is taken before the read transaction opens, as every reader here does: the view
+        // shows an event only after its commit, so the transaction sees every event the tail names.
+        // (Taken inside, it could name an event committed after the transaction's snapshot.)
+        let tail = view.withContents { $0.tail }
         try damageLog.logging {
             try store.read { reader in
                 for event in events {
@@ -78,8 +82,8 @@ public struct ReadService: Sendable {
                     }
                     if skus[event.sku] == nil {
                         if skus.count >= Limits.watcherStockSkusMax { skus.removeAll() }
-                        let tail = view.withContents { $0.tail.only(event.sku) }
-                        skus[event.sku] = try PointInTime(reader: reader, tail: tail).state(sku: event.sku, upTo: event.seq - 1)
+                        skus[event.sku] = try PointInTime(reader: reader, tail: tail.only(event.sku))
+                            .state(sku: event.sku, upTo: event.seq - 1)
                     }
                     Ledger.apply(event, to: &skus[event.sku]!)
                     let fold = skus[event.sku]!

@@ -1,5 +1,6 @@
 import Foundation
 import LedgerClient
+import Synchronization
 import Testing
 
 /// WATCH streams against a real stockd: every watcher that keeps up sees every event once, in order;
@@ -66,6 +67,46 @@ struct WatchTests {
         #expect(row.hasPrefix("stock seq=\(last + 1) sku=T wh=B "))
         for key in ["on_hand", "reserved", "available"] { #expect(number(key, row) == number(key, reply.status), "\(key)") }
         #expect(field("kind", try #require(try watcher.readLine())) == "sold")
+    }
+
+    @Test("WATCH events stock=yes catching up while writers commit: every group complete, never a damage report")
+    func stockCatchUpDuringWrites() throws {
+        let daemon = try StockdProcess().start()
+        defer { daemon.removeFiles() }
+        let socketPath = daemon.socketPath  // a String crosses threads; the process object stays here
+        // Many skus, so each catch-up seeds many folds, each while the writers may commit to its sku.
+        let skus = 400
+        let client = try daemon.client()
+        for sku in 0..<skus { _ = try client.request("RECEIVE sku=K\(sku) wh=A qty=1000000") }
+        let stop = Atomic<Bool>(false)
+        let group = DispatchGroup()
+        for writer in 0..<4 {
+            DispatchQueue.global().async(group: group) {
+                guard let c = try? LineClient(path: socketPath) else { return }
+                var index = writer * 97
+                while !stop.load(ordering: .relaxed) {
+                    _ = try? c.request("SELL sku=K\(index % skus) wh=A qty=1")
+                    index += 13
+                }
+            }
+        }
+        defer { stop.store(true, ordering: .relaxed); group.wait() }
+        // Each watcher catches up from the start, seeding every sku's fold while the writers commit
+        // to the same skus, until it is live; then the next one starts.
+        for _ in 0..<20 {
+            let watcher = try daemon.client()
+            #expect(try watcher.request("WATCH events from=1 stock=yes") == ["OK watching=events"])
+            let target = try #require(number("seq", try daemon.request("INFO")[0]))
+            var seq: Int64 = 0, rows = 0
+            while seq < target, let line = try watcher.readLine() {
+                #expect(!line.hasPrefix("ERR"), "\(line)")
+                if line.hasPrefix("ERR") { return }
+                if line.hasPrefix("stock ") { rows += 1; continue }
+                seq = try #require(number("seq", line))
+                #expect(rows == 1, "one stock row before each sale: \(line)")
+                rows = 0
+            }
+        }
     }
 
     @Test("100 watchers during a write load each see every event once, in order")
