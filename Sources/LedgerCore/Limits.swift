@@ -96,6 +96,11 @@ public enum Limits {
     public static let watcherBacklogBytesMax = 4 << 20
     /// Events a catching-up watcher (`WATCH events from=`) reads and writes before yielding its event loop.
     public static let watcherCatchUpEventsPerStep = 1_000
+    /// Skus whose fold a watcher catching up with `stock=yes` keeps (the buckets it pushes after each
+    /// event come from them). Past this many the folds are dropped and rebuilt from each sku's events
+    /// as they come up again: a bound on memory (a sku's fold is its pairs, reservations and transfers),
+    /// at the price of re-reading a sku's history when a log touches more skus than this.
+    public static let watcherStockSkusMax = 4_096
     /// How long a cut-off watcher has to read what was queued before the connection is dropped.
     public static let watcherCutOffGraceSeconds: Int64 = 10
     /// Reply bytes of list and log reads written and not yet taken by their clients, across all

@@ -54,7 +54,9 @@ public struct ReservationFilter: Equatable, Sendable {
 
 public enum WatchTopic: Equatable, Sendable {
     case breaches(wh: String?, sku: String?)
-    case events(from: UInt64?)
+    /// Every event in log order; with `stock`, each event's `stock` rows (the buckets after it of every
+    /// pair it touched) come before its `event` row, for a relay that copies state as well as history.
+    case events(from: UInt64?, stock: Bool = false)
     /// `filled`, `slipped`, `unbacked` and `overdue` lines for an order service (FEATURES.md §1a).
     case promises(sku: String?, wh: String?)
     /// `channel_low`, `channel_out`, `channel_back` and `fence_cut` (FEATURES.md §1b).

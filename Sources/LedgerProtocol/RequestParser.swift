@@ -195,7 +195,7 @@ public enum RequestParser {
             case "breaches":
                 request = .watch(.breaches(wh: try args.optionalIdentifier("wh"), sku: try args.optionalIdentifier("sku")))
             case "events":
-                request = .watch(.events(from: try args.optionalSeq("from")))
+                request = .watch(.events(from: try args.optionalSeq("from"), stock: try args.optionalYesNo("stock") ?? false))
             case "promises":
                 request = .watch(.promises(sku: try args.optionalIdentifier("sku"), wh: try args.optionalIdentifier("wh")))
             case "channels":
@@ -291,6 +291,8 @@ struct Arguments {
         "alloc", "buffer", "exclude", "inherit", "low", "partial", "region", "share", "split", "strategy", "until",
         // Planning (FEATURES.md §1e).
         "bin", "cards", "days", "factor", "lead", "net", "ratio", "review", "service", "transfers", "tz",
+        // The network relay (WATCH events stock=yes).
+        "stock",
     ]
 
     private mutating func take(_ key: String) -> String? {

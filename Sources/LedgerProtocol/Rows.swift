@@ -7,9 +7,11 @@ public enum Rows {
     /// `at` is the time the pre-order window is judged at (the read's time, or its `at=`).
     public static func stock(_ key: PairKey, _ pair: PairState, at: Timestamp? = nil) -> String { stockLine(key, pair, at: at).text }
 
-    /// The `stock` row as bytes (the daemon copies them straight into the reply).
-    public static func stockLine(_ key: PairKey, _ pair: PairState, at: Timestamp? = nil) -> ReplyLine {
+    /// The `stock` row as bytes (the daemon copies them straight into the reply). With `seq`, the row
+    /// says which event it follows (`WATCH events stock=yes`).
+    public static func stockLine(_ key: PairKey, _ pair: PairState, at: Timestamp? = nil, seq: UInt64? = nil) -> ReplyLine {
         var line = ReplyLine("stock")
+        if let seq { line.add("seq", seq) }
         line.add("sku", key.sku)
         line.add("wh", key.wh)
         line.add("on_hand", pair.onHand)
@@ -386,6 +388,23 @@ public enum Rows {
     }
 
     /// An `event` row: seq, time, kind, actor, then the event's own fields.
+    /// The pairs `WATCH events stock=yes` shows after an event: the real ones it touched, not the
+    /// any-warehouse waitlist nor the channel defaults (`*`).
+    public static func stockedPairs(of event: Event) -> [PairKey] {
+        guard event.sku != PairKey.configuration.sku else { return [] }
+        var keys: [PairKey] = []
+        for wh in event.body.warehouses where wh != PairKey.anyWarehouse && !keys.contains(where: { $0.wh == wh }) {
+            keys.append(PairKey(sku: event.sku, wh: wh))
+        }
+        return keys
+    }
+
+    /// An event as `WATCH events stock=yes` pushes it: a `stock seq=` row per pair it touched, with the
+    /// buckets right after it (`pair` answers them), then the `event` row, which closes the group.
+    public static func eventWithStock(_ event: Event, pair: (PairKey) -> PairState) -> [String] {
+        stockedPairs(of: event).map { stockLine($0, pair($0), at: event.recordedAt, seq: event.seq).text } + [Rows.event(event)]
+    }
+
     public static func event(_ event: Event, word: String = "event") -> String {
         var line = ReplyLine(word)
         line.add("seq", event.seq)

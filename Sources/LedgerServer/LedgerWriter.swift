@@ -473,6 +473,7 @@ public final class LedgerWriter: @unchecked Sendable {
         answer(unsynced.flatMap { committed in zip(committed.group, committed.replies).map { ($0, $1) } })
         for committed in unsynced {
             watchers.publish(CommittedChanges(events: committed.scratch.events, transitions: committed.scratch.transitions,
+                                              transitionsTracked: committed.scratch.tracksTransitions,
                                               promisePushes: committed.scratch.promisePushes))
         }
         unsynced.removeAll(keepingCapacity: true)

@@ -59,6 +59,37 @@ public struct ReadService: Sendable {
         return events
     }
 
+    /// Up to `limit` events after `seq` as `WATCH events stock=yes` pushes them (see
+    /// `Rows.eventWithStock`), and the last seq read. `skus` holds the fold of each sku met so far, at
+    /// the watcher's position: a sku met for the first time is folded from its own events up to there
+    /// (as `STOCK at=` does), then every event is folded on, so the buckets are the fold's, never a
+    /// second computation.
+    func eventsWithStock(after seq: UInt64, limit: Int, skus: inout [String: LedgerState]) throws -> (lines: [String], count: Int, lastSeq: UInt64) {
+        let events = try self.events(after: seq, limit: limit)
+        var lines: [String] = []
+        lines.reserveCapacity(events.count * 2)
+        try damageLog.logging {
+            try store.read { reader in
+                for event in events {
+                    let keys = Rows.stockedPairs(of: event)
+                    guard !keys.isEmpty else {
+                        lines.append(Rows.event(event))
+                        continue
+                    }
+                    if skus[event.sku] == nil {
+                        if skus.count >= Limits.watcherStockSkusMax { skus.removeAll() }
+                        let tail = view.withContents { $0.tail.only(event.sku) }
+                        skus[event.sku] = try PointInTime(reader: reader, tail: tail).state(sku: event.sku, upTo: event.seq - 1)
+                    }
+                    Ledger.apply(event, to: &skus[event.sku]!)
+                    let fold = skus[event.sku]!
+                    lines += Rows.eventWithStock(event) { fold.pair($0) ?? PairState() }
+                }
+            }
+        }
+        return (lines, events.count, events.last?.seq ?? seq)
+    }
+
     /// Where a log read (EVENTS, HISTORY) has got to. Its answer goes out page by page, each page
     /// read when the client has taken the one before, so a long answer never sits whole in memory.
     /// The end of the log it reads is fixed when it starts: every page answers as of the same seq.

@@ -96,6 +96,8 @@ public struct TopicPush: Sendable {
 public struct CommittedChanges: Sendable {
     public var events: [Event]
     public var transitions: [PairTransition]
+    /// False when the commit began before anyone watched: then it carries no transitions at all.
+    public var transitionsTracked = true
     public var promisePushes: [TopicPush] = []
     /// What the spike counters say after these sales, or after a baseline was read (WATCH demand).
     public var demand: [DemandReading] = []

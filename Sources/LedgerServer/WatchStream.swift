@@ -33,6 +33,11 @@ final class WatchStream {
     private var ended = false
     /// WATCH demand: the pairs pushed as spikes and not yet seen below the ratio again.
     private var spikes = SpikeEdges()
+    /// `WATCH events stock=yes`: whether each event's buckets are pushed before it.
+    private let withStock: Bool
+    /// While catching up with `stock=yes`: the fold of each sku met, at `deliveredSeq` (at most
+    /// `Limits.watcherStockSkusMax`). Empty once live: live buckets come with each commit.
+    private var stockFolds: [String: LedgerState] = [:]
 
     init(topic: WatchTopic, shared: ServerShared, context: ChannelHandlerContext, json: Bool, id: ObjectIdentifier,
          onEnd: @escaping () -> Void) {
@@ -43,7 +48,9 @@ final class WatchStream {
         self.id = id
         self.onEnd = onEnd
         var from: UInt64?
-        if case .events(let start) = topic { from = start }
+        var withStock = false
+        if case let .events(start, stock) = topic { (from, withStock) = (start, stock) }
+        self.withStock = withStock
         catchingUp = from != nil
         deliveredSeq = from.map { $0 - 1 } ?? 0
     }
@@ -88,21 +95,28 @@ final class WatchStream {
     /// turns live when the history is done.
     private func catchUp() {
         guard !ended, catchingUp, !catchUpPaused else { return }
-        let events: [Event]
+        let step: (lines: [String], count: Int, lastSeq: UInt64)
         do {
-            events = try shared.reads.events(after: deliveredSeq, limit: Limits.watcherCatchUpEventsPerStep)
+            if withStock {
+                step = try shared.reads.eventsWithStock(after: deliveredSeq, limit: Limits.watcherCatchUpEventsPerStep,
+                                                        skus: &stockFolds)
+            } else {
+                let events = try shared.reads.events(after: deliveredSeq, limit: Limits.watcherCatchUpEventsPerStep)
+                step = (events.map { Rows.event($0) }, events.count, events.last?.seq ?? deliveredSeq)
+            }
         } catch {
             // A watcher must never believe it caught up when it did not: end the stream instead.
             return end(ReadService.refusal(error))
         }
-        if !events.isEmpty {
-            push(events.map { Rows.event($0) })
-            deliveredSeq = events[events.count - 1].seq
+        if !step.lines.isEmpty {
+            push(step.lines)
+            deliveredSeq = step.lastSeq
         }
-        if events.count < Limits.watcherCatchUpEventsPerStep {
+        if step.count < Limits.watcherCatchUpEventsPerStep {
             // Caught up with what is published: every change delivered from now on is live. One
             // delivered while catching up was published before it arrived, so it was in the log read.
             catchingUp = false
+            stockFolds = [:]
             return
         }
         if context.channel.isWritable {
@@ -118,6 +132,23 @@ final class WatchStream {
         guard !ended, !catchingUp else { return }
         var lines: [String] = []
         switch topic {
+        case .events where withStock:
+            guard changes.transitionsTracked else {
+                // A commit that began before anyone watched carries no buckets: read it from the log
+                // instead (it is published before it is delivered), as a catch-up does.
+                guard let last = changes.events.last, last.seq > deliveredSeq else { return }
+                catchingUp = true
+                return catchUp()
+            }
+            var next = changes.transitions.startIndex
+            for event in changes.events where event.seq > deliveredSeq {
+                // The writer records one transition per warehouse of each event, in event order.
+                while next < changes.transitions.endIndex && changes.transitions[next].seq < event.seq { next += 1 }
+                let first = next
+                while next < changes.transitions.endIndex && changes.transitions[next].seq == event.seq { next += 1 }
+                let after = changes.transitions[first..<next]
+                lines += Rows.eventWithStock(event) { key in after.first { $0.key == key }?.after ?? PairState() }
+            }
         case .events:
             for event in changes.events where event.seq > deliveredSeq { lines.append(Rows.event(event)) }
         case let .breaches(wh, sku):

@@ -30,13 +30,19 @@ public struct PointInTime {
 
     /// The state of one sku's pairs right after event `seq`, sorted by warehouse.
     public func pairs(sku: String, upTo seq: UInt64) throws -> [(PairKey, PairState)] {
+        try state(sku: sku, upTo: seq).pairs.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+
+    /// Everything about one sku right after event `seq`: its fold, from which later events of the
+    /// sku can be folded on.
+    public func state(sku: String, upTo seq: UInt64) throws -> LedgerState {
         var state = LedgerState()
         try reader.forEachEvent(sku: sku, from: 1, tail: tail) { event in
             guard event.seq <= seq else { return false }
             Ledger.apply(event, to: &state)
             return true
         }
-        return state.pairs.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        return state
     }
 
     /// Does this event change the buckets of warehouse `wh` (or ship from or to it)?

@@ -32,7 +32,7 @@ struct Watch: ParsableCommand {
     static let retrySecondsMax = 5.0
 
     func validate() throws {
-        let allowed: Set<String> = topic == .events ? ["from"] : ["wh", "sku"]
+        let allowed: Set<String> = topic == .events ? ["from", "stock"] : ["wh", "sku"]
         for filter in filters {
             guard let equals = filter.firstIndex(of: "="), allowed.contains(String(filter[..<equals])) else {
                 throw ValidationError("\(filter): \(topic.rawValue) takes \(allowed.sorted().map { "\($0)=" }.joined(separator: " "))")

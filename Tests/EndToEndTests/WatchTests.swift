@@ -6,6 +6,68 @@ import Testing
 /// one that does not is cut off without slowing writers.
 @Suite("watch end to end", .serialized)
 struct WatchTests {
+    @Test("WATCH events stock=yes: the stock rows before each event are the buckets STOCK at=seq:N gives, from history and live")
+    func eventsWithStock() throws {
+        let daemon = try StockdProcess().start()
+        defer { daemon.removeFiles() }
+        let writes = [
+            "RECEIVE sku=S wh=A qty=20", "RECEIVE sku=T wh=B qty=5", "RESERVE sku=S wh=A qty=4 res=r1",
+            "TRANSFER sku=S from=A to=B qty=6", "EXPECT sku=T wh=B qty=9 eta=2099-01-01T00:00:00Z po=P1",
+            "CHANNEL channel=web share=50", "SELL res=r1 qty=2", "POLICY sku=S wh=B safety=10",
+        ]
+        let live = [
+            "ARRIVE xfer=x4", "ADJUST sku=T wh=B delta=-2 reason=damaged", "RELEASE res=r1",
+            "RECEIVE sku=T wh=B qty=3 po=P1", "COUNT sku=S wh=A qty=7",
+        ]
+        let client = try daemon.client()
+        for line in writes { #expect(try client.request(line).status.hasPrefix("OK"), "\(line)") }
+        let watcher = try daemon.client()
+        #expect(try watcher.request("WATCH events from=1 stock=yes") == ["OK watching=events"])
+        // Half of the history is read before the live writes, which arrive as commits.
+        var lines: [String] = []
+        for _ in 0..<4 { lines.append(try #require(try watcher.readLine())) }
+        for line in live { #expect(try client.request(line).status.hasPrefix("OK"), "\(line)") }
+        let last = Int64(writes.count + live.count)
+        while number("seq", lines.last ?? "") != last || !(lines.last ?? "").hasPrefix("event ") {
+            lines.append(try #require(try watcher.readLine()))
+        }
+        var pending: [String] = []
+        var events = 0
+        for line in lines {
+            guard line.hasPrefix("event ") else {
+                #expect(line.hasPrefix("stock seq="), "\(line)")
+                pending.append(line)
+                continue
+            }
+            let seq = try #require(number("seq", line))
+            events += 1
+            #expect(seq == Int64(events), "events in order, each once: \(line)")
+            // Every real pair the event touched, and only those: none for the channel defaults.
+            let touched = Set(pending.map { field("wh", $0) ?? "" })
+            let expected: Set<String> = switch field("kind", line) {
+            case "channel_set": []
+            case "transfer_shipped": ["A", "B"]
+            case "transfer_arrived": ["B"]
+            default: [try #require(field("wh", line))]
+            }
+            #expect(touched == expected, "\(line): \(pending)")
+            for row in pending {
+                #expect(number("seq", row) == seq)
+                let sku = try #require(field("sku", row)), wh = try #require(field("wh", row))
+                let past = try client.request("STOCK sku=\(sku) wh=\(wh) at=seq:\(seq)")
+                #expect(past.first == row.replacingOccurrences(of: " seq=\(seq)", with: ""), "at seq \(seq)")
+            }
+            pending = []
+        }
+        #expect(events == Int(last))
+        // Live: a commit's rows are the buckets its write reply names.
+        let reply = try client.request("SELL sku=T wh=B qty=1")
+        let row = try #require(try watcher.readLine())
+        #expect(row.hasPrefix("stock seq=\(last + 1) sku=T wh=B "))
+        for key in ["on_hand", "reserved", "available"] { #expect(number(key, row) == number(key, reply.status), "\(key)") }
+        #expect(field("kind", try #require(try watcher.readLine())) == "sold")
+    }
+
     @Test("100 watchers during a write load each see every event once, in order")
     func hundredWatchers() throws {
         let daemon = try StockdProcess().start()

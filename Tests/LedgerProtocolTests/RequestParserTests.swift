@@ -126,6 +126,8 @@ import Testing
         ("WATCH wh=PAR BREACHES", .watch(.breaches(wh: "PAR", sku: nil))),
         ("WATCH events", .watch(.events(from: nil))),
         ("WATCH events from=5", .watch(.events(from: 5))),
+        ("WATCH events from=5 stock=yes", .watch(.events(from: 5, stock: true))),
+        ("WATCH events stock=no", .watch(.events(from: nil, stock: false))),
         ("METRICS", .read(.metrics)),
     ]
 
