@@ -178,21 +178,29 @@ class Postgres:
     @property
     def url(self):
         """The URL stockrelay takes: user, database, socket folder and port (libpq URI form)."""
-        return f"postgres://{SERVER_USER}@:{self.port}/{self.database}?host={self.socket_dir}"
+        return self.url_for(self.database)
 
-    def psql_command(self):
+    def url_for(self, database):
+        return f"postgres://{SERVER_USER}@:{self.port}/{database}?host={self.socket_dir}"
+
+    def psql_command(self, database=None):
         return [PSQL, "-X", "-A", "-t", "-q", "-F", FIELD_SEPARATOR, "-v", "ON_ERROR_STOP=1",
-                "-h", self.socket_dir, "-p", str(self.port), "-U", SERVER_USER, "-d", self.database]
+                "-h", self.socket_dir, "-p", str(self.port), "-U", SERVER_USER, "-d", database or self.database]
 
-    def psql(self, sql, timeout=60):
+    def psql(self, sql, timeout=60, database=None):
         """Runs sql (one or more statements) and returns the rows of the last one as lists of strings.
-        A NULL is an empty string. Raises PostgresError when psql fails (server down included)."""
+        A NULL is an empty string. Raises PostgresError when psql fails (server down included).
+        database: another database of the same server (default: the one of url)."""
         env = dict(os.environ, PGCONNECT_TIMEOUT="5")
-        done = subprocess.run(self.psql_command() + ["-c", sql], capture_output=True, text=True,
+        done = subprocess.run(self.psql_command(database) + ["-c", sql], capture_output=True, text=True,
                               stdin=subprocess.DEVNULL, env=env, timeout=timeout)
         if done.returncode != 0:
             raise PostgresError(f"psql exited {done.returncode} on {sql!r}: {done.stderr.strip()}")
         return [line.split(FIELD_SEPARATOR) for line in done.stdout.splitlines() if line != ""]
+
+    def session(self, database=None):
+        """A psql process kept open, for queries many times a second (no process start per query)."""
+        return PsqlSession(self.psql_command(database))
 
     def log_tail(self, lines=30):
         try:
@@ -221,6 +229,38 @@ class Postgres:
 
     def __exit__(self, *exception):
         self.cleanup()
+
+
+class PsqlSession:
+    """One long-lived psql reading queries on stdin; query() returns rows like Postgres.psql."""
+
+    END = "--pgharness-end--"
+
+    def __init__(self, command):
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True, bufsize=1)
+
+    def query(self, sql):
+        try:
+            self.process.stdin.write(sql.rstrip().rstrip(";") + ";\n\\echo " + self.END + "\n")
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            raise PostgresError(f"psql session ended: {self.process.stderr.read().strip()}")
+        rows = []
+        for line in self.process.stdout:
+            line = line.rstrip("\n")
+            if line == self.END:
+                return rows
+            if line != "":
+                rows.append(line.split(FIELD_SEPARATOR))
+        raise PostgresError(f"psql session ended: {self.process.stderr.read().strip()}")
+
+    def close(self):
+        try:
+            self.process.stdin.close()
+        except OSError:
+            pass
+        self.process.wait()
 
 
 def _alive(pid):
