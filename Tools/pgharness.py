@@ -29,7 +29,7 @@ import tempfile
 import time
 
 PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
-PSQL = shutil.which("psql") or os.path.join(PG_BIN, "psql")
+PSQL = os.path.join(PG_BIN, "psql")  # the client itself, not Debian's pg_wrapper in /usr/bin
 # The Debian package creates this user; it owns the cluster folder when we run as root.
 SERVER_USER = "postgres"
 START_SECONDS_MAX = 60  # initdb plus a first start on a loaded 2-core machine takes a few seconds
@@ -49,14 +49,18 @@ class Postgres:
         self.port = port
         self.database = database
         self.keep = keep
+        self.as_root = os.geteuid() == 0
         self.root = tempfile.mkdtemp(prefix="stockd-pg-")
+        if self.as_root and not _server_user_reaches(self.root):
+            # TMPDIR under a folder the server user cannot enter (/root/...): /tmp always lets it in.
+            os.rmdir(self.root)
+            self.root = tempfile.mkdtemp(prefix="stockd-pg-", dir="/tmp")
         self.data = os.path.join(self.root, "data")
         self.socket_dir = self.root  # the socket file is self.root/.s.PGSQL.<port>
         self.log_path = os.path.join(self.root, "postgres.log")
         # fsync stays on: a restart or kill -9 must behave as it does in production.
         self.settings = {"max_connections": "50", "shared_buffers": "64MB", "logging_collector": "off"}
         self.settings.update(settings or {})
-        self.as_root = os.geteuid() == 0
         if self.as_root:
             entry = pwd.getpwnam(SERVER_USER)
             os.chown(self.root, entry.pw_uid, entry.pw_gid)
@@ -261,6 +265,19 @@ class PsqlSession:
         except OSError:
             pass
         self.process.wait()
+
+
+def _server_user_reaches(path):
+    """True when every folder above path lets the server user through (x for others, or its own)."""
+    entry = pwd.getpwnam(SERVER_USER)
+    parent = os.path.dirname(os.path.abspath(path))
+    while True:
+        status = os.stat(parent)
+        if not (status.st_mode & 0o001 or (status.st_uid == entry.pw_uid and status.st_mode & 0o100)):
+            return False
+        if parent == "/":
+            return True
+        parent = os.path.dirname(parent)
 
 
 def _alive(pid):
