@@ -96,7 +96,10 @@ struct RelayLoop: Service {
             throw WrongLog(description: "the row of site \(site) in stockd_sites vanished while reading it")
         }
         progress.state.withLock { state in
-            if state.relayedSeq == nil { state.relayedSeq = position.lastSeq }
+            if state.relayedSeq == nil {
+                state.relayedSeq = position.lastSeq
+                state.lastEventAt = position.lastEventAt
+            }
         }
         let channel = try await StockdConnection.connect(
             socketPath: configuration.socketPath, on: eventLoops[0], lastRelayedSeq: position.lastSeq,
