@@ -41,14 +41,17 @@ struct RelayLoop: Service {
     let progress = RelayProgress()
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
-            try await withThrowingDiscardingTaskGroup { group in
-                group.addTask { try await logLagForever() }
-                await relayForever()
-                group.cancelAll()
+        // SIGTERM or SIGINT cancels the loop. A batch being committed finishes first (see
+        // `relay(store:backoff:)`); batches read but not yet sent to PostgreSQL are dropped, which is
+        // safe: the next start asks stockd for them again from PostgreSQL's last_seq.
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                try? await cancelWhenGracefulShutdown { try await logLagForever() }
             }
+            _ = await (try? cancelWhenGracefulShutdown { await relayForever() })
+            group.cancelAll()
         }
-        logger.info("stopped")
+        logger.info("stopped", metadata: ["relayed_seq": "\(progress.state.withLock { $0.relayedSeq ?? 0 })"])
     }
 
     /// The loop of attempts; returns only when the task is cancelled (SIGTERM, SIGINT).
@@ -93,7 +96,10 @@ struct RelayLoop: Service {
             throw WrongLog(description: "the row of site \(site) in stockd_sites vanished while reading it")
         }
         progress.state.withLock { state in
-            if state.relayedSeq == nil { state.relayedSeq = position.lastSeq }
+            if state.relayedSeq == nil {
+                state.relayedSeq = position.lastSeq
+                state.lastEventAt = position.lastEventAt
+            }
         }
         let channel = try await StockdConnection.connect(
             socketPath: configuration.socketPath, on: eventLoops[0], lastRelayedSeq: position.lastSeq,

@@ -103,8 +103,9 @@ struct RelayStore {
 
     struct SitePosition: Sendable, Equatable {
         var lastSeq: Int64
-        var lastEventAt: Date?
-        var relayedAt: Date?
+        /// RFC 3339 in UTC with microseconds, as PostgreSQL holds them; nil before the first batch.
+        var lastEventAt: String?
+        var relayedAt: String?
     }
 
     /// The site's row, created with `last_seq` 0 when missing.
@@ -113,8 +114,13 @@ struct RelayStore {
             try await connection.query("insert into stockd_sites (site, last_seq) values (\(site), 0) on conflict (site) do nothing", logger: logger)
         }
         let rows = try await connection.query(
-            "select last_seq, last_event_at, relayed_at from stockd_sites where site = \(site)", logger: logger)
-        for try await (lastSeq, lastEventAt, relayedAt) in rows.decode((Int64, Date?, Date?).self) {
+            """
+            select last_seq,
+                   to_char(last_event_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                   to_char(relayed_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+            from stockd_sites where site = \(site)
+            """, logger: logger)
+        for try await (lastSeq, lastEventAt, relayedAt) in rows.decode((Int64, String?, String?).self) {
             return SitePosition(lastSeq: lastSeq, lastEventAt: lastEventAt, relayedAt: relayedAt)
         }
         return nil

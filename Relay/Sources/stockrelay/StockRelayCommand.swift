@@ -168,9 +168,14 @@ struct StockRelayCommand: AsyncParsableCommand {
         let position: RelayStore.SitePosition?
         do {
             let store = try await RelayStore.connect(url, on: loops[1], logger: logger)
-            defer { Task { await store.close() } }
-            try await store.checkSchema()
-            position = try await store.sitePosition(site: site, create: false)
+            do {
+                try await store.checkSchema()
+                position = try await store.sitePosition(site: site, create: false)
+                await store.close()
+            } catch {
+                await store.close()
+                throw error
+            }
         } catch {
             printError("stockrelay: PostgreSQL unreachable at \(url.redacted): \(describePostgresError(error))")
             return 1
@@ -180,20 +185,14 @@ struct StockRelayCommand: AsyncParsableCommand {
         print("stockd_seq: \(stockdSeq)")
         print("postgres_last_seq: \(lastSeq)")
         print("lag_events: \(stockdSeq - lastSeq)")
-        print("last_event_at: \(position?.lastEventAt.map(formatTimestamp) ?? "-")")
-        print("relayed_at: \(position?.relayedAt.map(formatTimestamp) ?? "-")")
+        print("last_event_at: \(position?.lastEventAt ?? "-")")
+        print("relayed_at: \(position?.relayedAt ?? "-")")
         if stockdSeq < lastSeq {
             printError("stockrelay: stockd has logged \(stockdSeq) events but PostgreSQL holds \(lastSeq) for site \(site): wrong site or a restored backup")
             return 2
         }
         return 0
     }
-}
-
-func formatTimestamp(_ date: Date) -> String {
-    let formatter = ISO8601DateFormatter()
-    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    return formatter.string(from: date)
 }
 
 func printError(_ line: String) {

@@ -104,6 +104,9 @@ final class WatchBatcher: ChannelInboundHandler {
                         let (handler, context) = loopBound.value
                         handler.timer = nil
                         handler.flush(context: context)
+                        // Outside a read, a message goes on only with its own read-complete:
+                        // NIOAsyncChannel hands what it buffered to the reader at that signal.
+                        context.fireChannelReadComplete()
                     }
                 }
             case .reply(let reply):
@@ -119,6 +122,7 @@ final class WatchBatcher: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         // Complete groups are safe to hand on; pending stock rows without their event are dropped.
         flush(context: context)
+        context.fireChannelReadComplete()
         context.fireChannelInactive()
     }
 
