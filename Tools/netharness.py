@@ -245,6 +245,15 @@ class Relay:
         except OSError:
             return ""
 
+    def sockets(self):
+        """For a failure report: the relay's Unix sockets with their queues (`ss -x`), so a stall shows
+        which side holds the bytes (a full Recv-Q: the relay stopped reading; empty: nothing came)."""
+        if not self.alive():
+            return "(relay not running)"
+        done = subprocess.run(["ss", "-xpn"], capture_output=True, text=True)
+        mine = [line for line in done.stdout.splitlines() if f"pid={self.process.pid}," in line]
+        return "\n".join(["Netid State Recv-Q Send-Q Local Peer"] + mine)
+
 
 def init_schema(relay_binary, url):
     done = subprocess.run([relay_binary, "--init-schema", "--postgres", url], capture_output=True, text=True,

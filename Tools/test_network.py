@@ -213,8 +213,12 @@ class NetworkTest(unittest.TestCase):
 
     def wait_relayed_beyond(self, relay, seq):
         """Returns once PostgreSQL holds the site's events past seq (the relay is working)."""
-        wait_for(lambda: (self.last_seq(relay.site) or 0) > seq, PROGRESS_SECONDS_MAX,
-                 f"relay {relay.site.name} to pass seq {seq}\n{relay.log()[-3000:]}", poll=0.1)
+        try:
+            wait_for(lambda: (self.last_seq(relay.site) or 0) > seq, PROGRESS_SECONDS_MAX,
+                     f"relay {relay.site.name} to pass seq {seq}", poll=0.1)
+        except TimeoutError as timeout:
+            self.fail(f"{timeout}: PostgreSQL at {self.last_seq(relay.site)}, stockd at {relay.site.seq()}\n"
+                      f"relay sockets:\n{relay.sockets()}\nrelay log:\n{relay.log()[-3000:]}")
         if not relay.alive():
             self.fail(f"relay {relay.site.name} exited {relay.process.returncode}\n{relay.log()[-3000:]}")
 
@@ -230,7 +234,7 @@ class NetworkTest(unittest.TestCase):
                          f"site {site.name} to be relayed", poll=0.1)
             except TimeoutError as timeout:
                 self.fail(f"{timeout}: PostgreSQL at {self.last_seq(site)}, stockd at {site.seq()}\n"
-                                  f"relay log:\n{relay.log()[-3000:]}")
+                          f"relay sockets:\n{relay.sockets()}\nrelay log:\n{relay.log()[-3000:]}")
         return time.monotonic() - started
 
     # -- the comparison ---------------------------------------------------------------------
