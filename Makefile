@@ -8,25 +8,40 @@ ARGS    ?=
 # Debian packages the build and tests need, and a file each one provides.
 APT_PACKAGES := liblmdb-dev libedit-dev pkg-config systemd socat bc python3
 NEEDS := /usr/include/lmdb.h /usr/include/editline/readline.h /usr/bin/pkg-config /usr/bin/systemd-analyze /usr/bin/socat /usr/bin/bc /usr/bin/python3
+# The network tests and the relay benchmark also need PostgreSQL 15 (bookworm's): Tools/pgharness.py runs
+# a throwaway server from its binaries, and psql. Only those targets install it: `make run` does not.
+NETWORK_APT_PACKAGES := postgresql postgresql-client
+NETWORK_NEEDS := /usr/lib/postgresql/15/bin/initdb /usr/lib/postgresql/15/bin/pg_ctl /usr/lib/postgresql/15/bin/psql
 
-.PHONY: deps build release run test bench fuzz fuzz-build chaos clean install install-files systemd-test
-
-## deps: install the Debian packages when a file they provide is missing (as root; otherwise print the command).
-deps:
-	@missing=""; for f in $(NEEDS); do [ -e $$f ] || missing="$$missing $$f"; done; \
+# $(call install-missing,PACKAGES,FILES): apt-get install PACKAGES when one of FILES is missing (as root;
+# otherwise print the command and fail).
+define install-missing
+	@missing=""; for f in $(2); do [ -e $$f ] || missing="$$missing $$f"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "missing:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    (apt-get install -y $(APT_PACKAGES) || (apt-get update && apt-get install -y $(APT_PACKAGES))) ; \
+	    (apt-get install -y $(1) || (apt-get update && apt-get install -y $(1))) ; \
 	  else \
-	    echo "run as root:  apt-get update && apt-get install -y $(APT_PACKAGES)"; exit 1; \
+	    echo "run as root:  apt-get update && apt-get install -y $(1)"; exit 1; \
 	  fi; \
 	fi
+endef
+
+.PHONY: deps network-deps build release run test bench fuzz fuzz-build chaos clean install install-files systemd-test \
+  relay network-test relay-bench
+
+## deps: install the Debian packages when a file they provide is missing (as root; otherwise print the command).
+deps:
+	$(call install-missing,$(APT_PACKAGES),$(NEEDS))
 	@# The metrics tests read stockd's Prometheus text with prometheus_client's own parser (PyPI). Debian
 	@# marks its Python externally managed (PEP 668); no Debian package here provides this module, so
 	@# pip may add it beside them.
 	@/usr/bin/python3 -c 'import prometheus_client' 2>/dev/null || \
 	  /usr/bin/python3 -m pip install --quiet --root-user-action=ignore --break-system-packages prometheus_client
+
+## network-deps: PostgreSQL 15 and psql, for the network tests and the relay benchmark.
+network-deps: deps
+	$(call install-missing,$(NETWORK_APT_PACKAGES),$(NETWORK_NEEDS))
 
 build: deps
 	$(SWIFT) build
@@ -41,13 +56,42 @@ run: release
 	exec $$($(SWIFT) build -c release --show-bin-path)/stockd --data $(DATA) --socket $(SOCKET) --socket-mode $(MODE) $(ARGS)
 
 ## test: build everything (debug) and run every test: unit, end to end, crash, systemd unit checks,
-## the Python client example against a real stockd, 5 chaos rounds and 20 s of each fuzz harness.
-test: deps fuzz-build
+## the Python client example against a real stockd, 5 chaos rounds, 20 s of each fuzz harness, then the
+## relay's unit tests and the network tests (three sites, relays and PostgreSQL under faults).
+test: deps network-deps fuzz-build
 	$(SWIFT) build --build-tests
 	STOCKD_BIN=$$($(SWIFT) build --show-bin-path) $(SWIFT) test --skip-build
 	STOCKD_BIN=$$($(SWIFT) build --show-bin-path) /usr/bin/python3 -m unittest Tools/test_order_service.py
 	/usr/bin/python3 Tools/chaos.py --bin $$($(SWIFT) build --show-bin-path) --rounds 5
 	Tools/fuzz/run.sh 20 $(FUZZ_DIR) $(FUZZERS)
+	$(SWIFT) build --package-path Relay --build-tests
+	$(SWIFT) test --package-path Relay --skip-build
+	$(MAKE) network-test
+
+## relay: build stockrelay (debug), the network relay: a package of its own in Relay/ (docs/network.md).
+relay: deps
+	$(SWIFT) build --package-path Relay
+
+## network-test: three stockd sites, their relays and a throwaway PostgreSQL; relays killed with -9,
+## PostgreSQL and a stockd restarted while writes flow, then every site's log and stock compared with
+## PostgreSQL (Tools/test_network.py); and a relay cut off as a slow watcher that must resume. About
+## 2 minutes after the builds. Prints the events per site, the faults, gaps and duplicates.
+network-test: network-deps relay
+	$(SWIFT) build --product stockd
+	$(SWIFT) build --product stockctl
+	STOCKD_BIN=$$($(SWIFT) build --show-bin-path) \
+	  STOCKRELAY_BIN=$$($(SWIFT) build --package-path Relay --show-bin-path)/stockrelay \
+	  /usr/bin/python3 -m unittest -v Tools/test_network.py
+
+## relay-bench: stockrelay's throughput on a 500,000-event backlog (median of 3 runs) and its lag while
+## the site takes 10,000 writes/s for 20 s (Tools/relay_bench.py), stockd and stockrelay in release;
+## RELAY_BENCH_ARGS adds options (--backlog N, --runs N, --rate N, --seconds N, --relay-args '...').
+relay-bench: network-deps
+	$(SWIFT) build -c release --product stockd
+	$(SWIFT) build -c release --product stockctl
+	$(SWIFT) build -c release --package-path Relay
+	/usr/bin/python3 Tools/relay_bench.py --bin $$($(SWIFT) build -c release --show-bin-path) \
+	  --relay $$($(SWIFT) build -c release --package-path Relay --show-bin-path)/stockrelay $(RELAY_BENCH_ARGS)
 
 ## bench: stockd and Redis side by side, in the same run, on fresh temp folders (see docs/performance.md);
 ## builds stockd, stockctl and stockbench in release, installs redis-server when missing; about 6 minutes
@@ -150,4 +194,4 @@ systemd-test: deps
 	Tests/systemd/boot-test.sh "$$($(SWIFT) build -c $(BUILD) --show-bin-path)"
 
 clean:
-	rm -rf .build var
+	rm -rf .build Relay/.build var
