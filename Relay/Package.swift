@@ -36,7 +36,11 @@ let package = Package(
         ),
         .testTarget(
             name: "StockRelayTests",
-            dependencies: ["stockrelay"]
+            dependencies: [
+                "stockrelay",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -84,15 +84,17 @@ struct RelayLoop: Service {
             try await relay(store: store, backoff: &backoff)
             await store.close()
         } catch {
+            logger.debug("attempt failed, closing PostgreSQL: \(describePostgresError(error))")
             await store.close()
+            logger.debug("PostgreSQL closed")
             throw error
         }
     }
 
     private func relay(store: RelayStore, backoff: inout Backoff) async throws {
         let site = configuration.site
-        try await store.checkSchema()
-        guard let position = try await store.sitePosition(site: site, create: true) else {
+        try await store.whileOpen { try await $0.checkSchema() }
+        guard let position = try await store.whileOpen({ try await $0.sitePosition(site: site, create: true) }) else {
             throw WrongLog(description: "the row of site \(site) in stockd_sites vanished while reading it")
         }
         progress.state.withLock { state in
@@ -125,7 +127,7 @@ struct RelayLoop: Service {
             while let message = try await iterator.next() {
                 switch message {
                 case .overlap(let event):
-                    switch try await store.storedEventMatches(site: site, event: event) {
+                    switch try await store.whileOpen({ try await $0.storedEventMatches(site: site, event: event) }) {
                     case false?:
                         throw WrongLog(description: "stockd's event \(event.seq) (\(event.kind) at \(event.at)) is not the one PostgreSQL holds for site \(site): wrong site or a different log")
                     case nil:
@@ -139,11 +141,12 @@ struct RelayLoop: Service {
                         throw StockdConnection.ProtocolError(description: "stockd sent events before the one at last_seq \(position.lastSeq)")
                     }
                     let started = ContinuousClock.now
-                    // The commit runs in a task of its own, so a SIGTERM arriving while it is in flight
-                    // lets it finish (or fail) instead of abandoning the connection mid-transaction.
-                    // Either outcome is safe; this one leaves a tidy log.
+                    // whileOpen runs the commit in a task of its own, so a SIGTERM arriving while it is
+                    // in flight lets it finish (or fail) instead of abandoning the connection
+                    // mid-transaction. Either outcome is safe; this one leaves a tidy log.
                     let previous = lastSeq
-                    try await Task { try await store.commit(batch, site: site, previousLastSeq: previous) }.value
+                    logger.debug("committing seq \(previous + 1) to \(batch.lastSeq!)")
+                    try await store.whileOpen { try await $0.commit(batch, site: site, previousLastSeq: previous) }
                     lastSeq = batch.lastSeq!
                     progress.state.withLock { state in
                         state.relayedSeq = lastSeq

@@ -3,11 +3,12 @@ import Logging
 import NIOCore
 import NIOSSL
 import PostgresNIO
+import Synchronization
 
 /// The relay's side of PostgreSQL: the schema, a site's position, and the one transaction per batch.
 ///
 /// One connection, used by one task at a time: the relay loop owns it and closes it on any error.
-struct RelayStore {
+struct RelayStore: Sendable {
     let connection: PostgresConnection
     let logger: Logger
 
@@ -37,6 +38,38 @@ struct RelayStore {
 
     func close() async {
         try? await connection.close()
+    }
+
+    struct ConnectionClosed: Error, CustomStringConvertible {
+        var description: String { "the PostgreSQL connection closed" }
+    }
+
+    /// Runs `body` (queries on this connection) unless or until the connection closes.
+    ///
+    /// Why: postgres-nio 1.33 hands a query to a connection that has already closed (PostgreSQL
+    /// restarted while the relay was idle) to a channel that drops it, and the query's await never
+    /// returns; the relay would hang for good, holding its stockd connection open (seen here with a
+    /// `pg_ctl stop -m fast`). So the connection's close is raced against the work: whichever comes
+    /// first decides. The work runs in a task of its own, which also lets a commit in flight finish
+    /// when SIGTERM cancels the loop. A query abandoned this way is one that would never return; if
+    /// it was a commit that did reach PostgreSQL, the next attempt reads the moved last_seq.
+    func whileOpen<T: Sendable>(_ body: @escaping @Sendable (RelayStore) async throws -> T) async throws -> T {
+        guard !connection.isClosed else { throw ConnectionClosed() }
+        let once = ResumeOnce()
+        let store = self
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            Task {
+                do {
+                    let value = try await body(store)
+                    if once.claim() { continuation.resume(returning: value) }
+                } catch {
+                    if once.claim() { continuation.resume(throwing: error) }
+                }
+            }
+            connection.closeFuture.whenComplete { _ in
+                if once.claim() { continuation.resume(throwing: ConnectionClosed()) }
+            }
+        }
     }
 
     // MARK: Schema
@@ -211,8 +244,28 @@ func describePostgresError(_ error: any Error) -> String {
             if let detail = info[.detail] { text += ": \(detail)" }
             return text
         }
-        if let underlying = error.underlying { return "PostgreSQL: \(error.code): \(underlying)" }
-        return "PostgreSQL: \(error.code)"
+        let what: String
+        switch error.code {
+        case .serverClosedConnection: what = "PostgreSQL closed the connection"
+        case .clientClosedConnection: what = "the PostgreSQL connection was closed"
+        case .connectionError: what = "cannot connect to PostgreSQL"
+        default: what = "PostgreSQL: \(error.code)"
+        }
+        guard let underlying = error.underlying else { return what }
+        return "\(what): \(underlying is PSQLError ? describePostgresError(underlying) : "\(underlying)")"
     }
     return "\(error)"
+}
+
+/// Lets exactly one of several callbacks resume a continuation.
+final class ResumeOnce: Sendable {
+    private let claimed = Mutex(false)
+
+    /// True for the first caller only.
+    func claim() -> Bool {
+        claimed.withLock { claimed in
+            defer { claimed = true }
+            return !claimed
+        }
+    }
 }
