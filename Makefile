@@ -28,7 +28,7 @@ define install-missing
 endef
 
 .PHONY: deps network-deps build release run test bench fuzz fuzz-build chaos clean install install-files systemd-test \
-  relay network-test relay-bench
+  relay network-test relay-bench install-relay
 
 ## deps: install the Debian packages when a file they provide is missing (as root; otherwise print the command).
 deps:
@@ -183,7 +183,16 @@ install: deps
 install-files:
 	@test -x "$(BIN_FROM)/stockd" -a -x "$(BIN_FROM)/stockctl" || { echo "BIN_FROM=$(BIN_FROM) has no stockd and stockctl"; exit 1; }
 	PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" BINDIR="$(BINDIR)" UNITDIR="$(UNITDIR)" SYSUSERSDIR="$(SYSUSERSDIR)" \
-	  DOCDIR="$(DOCDIR)" Tools/install.sh "$(BIN_FROM)"
+	  DOCDIR="$(DOCDIR)" RELAY_FROM="$(RELAY_FROM)" Tools/install.sh "$(BIN_FROM)"
+
+## install-relay: build stockrelay (BUILD=release, or debug) and install it and its unit with the rest
+## (as `install` does, plus RELAY_FROM): only on a host that relays its site to PostgreSQL (docs/network.md).
+install-relay: deps
+	$(SWIFT) build -c $(BUILD) $(INSTALL_SWIFT_FLAGS) --product stockd
+	$(SWIFT) build -c $(BUILD) $(INSTALL_SWIFT_FLAGS) --product stockctl
+	$(SWIFT) build -c $(BUILD) --package-path Relay
+	$(MAKE) install-files BIN_FROM="$$($(SWIFT) build -c $(BUILD) --show-bin-path)" \
+	  RELAY_FROM="$$($(SWIFT) build -c $(BUILD) --package-path Relay --show-bin-path)"
 
 ## systemd-test: boot a minimal Debian bookworm tree (debootstrap, cached in .build/systemd-test) under
 ## systemd-nspawn with stockd installed by `make install`, and check the units with systemd as PID 1

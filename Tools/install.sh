@@ -3,7 +3,11 @@
 # completions and docs/operating.md under $DESTDIR$PREFIX. Run by `make install` (which builds first)
 # and `make install-files`; the layout is in docs/operating.md (Install).
 #
-# Usage: PREFIX=/usr DESTDIR=debian/stockd Tools/install.sh BIN_FROM
+# Usage: PREFIX=/usr DESTDIR=debian/stockd [RELAY_FROM=Relay/.build/release] Tools/install.sh BIN_FROM
+#
+# stockrelay (docs/network.md) is its own package and only some hosts run it: with RELAY_FROM naming the
+# folder of a built stockrelay, it and its unit (systemd/stockrelay.*) are installed too; without, they
+# are left out.
 #
 # The unit files in systemd/ are templates naming /usr/local paths (ExecStart=/usr/local/bin/stockd,
 # Documentation=file:/usr/local/share/doc/stockd/...): the installed copies name $BINDIR and $DOCDIR
@@ -35,6 +39,11 @@ done
 install -d "$DESTDIR$BINDIR" "$DESTDIR$UNITDIR" "$DESTDIR$SYSUSERSDIR" "$DESTDIR$DOCDIR" \
     "$DESTDIR$BASHCOMPDIR" "$DESTDIR$ZSHCOMPDIR" "$DESTDIR$FISHCOMPDIR"
 install -m 0755 "$bin_from/stockd" "$bin_from/stockctl" "$DESTDIR$BINDIR/"
+relay_from="${RELAY_FROM:-}"
+if [[ -n "$relay_from" ]]; then
+    [[ -x "$relay_from/stockrelay" ]] || fail "RELAY_FROM=$relay_from has no stockrelay: build it first (make relay)"
+    install -m 0755 "$relay_from/stockrelay" "$DESTDIR$BINDIR/"
+fi
 install -m 0644 "$repo_root/docs/operating.md" "$DESTDIR$DOCDIR/operating.md"
 
 # Every file in systemd/: units (stockd.service, stockd.socket and any added beside them) to UNITDIR,
@@ -45,6 +54,8 @@ trap 'rm -rf -- "$work"' EXIT
 for source in "$repo_root"/systemd/*; do
     [[ -f "$source" ]] || continue
     name="$(basename "$source")"
+    # The relay's unit starts a binary that is installed only with RELAY_FROM.
+    [[ "$name" == stockrelay.* && -z "$relay_from" ]] && continue
     sed -e "s|/usr/local/bin/|$BINDIR/|g" -e "s|/usr/local/share/doc/stockd/|$DOCDIR/|g" "$source" >"$work/$name"
     case "$name" in
         *.service | *.socket | *.timer | *.path | *.target) install -m 0644 "$work/$name" "$DESTDIR$UNITDIR/$name" ;;
@@ -66,4 +77,4 @@ install -m 0644 "$work/stockctl.bash" "$DESTDIR$BASHCOMPDIR/stockctl"
 install -m 0644 "$work/_stockctl" "$DESTDIR$ZSHCOMPDIR/_stockctl"
 install -m 0644 "$work/stockctl.fish" "$DESTDIR$FISHCOMPDIR/stockctl.fish"
 
-echo "install: stockd, stockctl, units, sysusers and completions under $DESTDIR$PREFIX"
+echo "install: stockd, stockctl${relay_from:+, stockrelay}, units, sysusers and completions under $DESTDIR$PREFIX"
