@@ -31,44 +31,12 @@ import threading
 import time
 from datetime import datetime, timezone
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from netharness import Client  # noqa: E402  (one connection speaking the line protocol)
+
 SKUS = ["C", "B", "R", "T"]  # sold, batched, reserved, transferred
 OVERDUE_SECONDS_MAX = 10  # an expiry is due within ~0.25 s; 10 s leaves room for a loaded machine
 EVENTS_PAGE = 100_000
-
-
-class Client:
-    """One connection speaking the line protocol (docs/protocol.md)."""
-
-    def __init__(self, path, timeout=30):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.connect(path)
-        self.reader = self.sock.makefile("rb")
-
-    def send(self, lines):
-        self.sock.sendall("".join(line + "\n" for line in lines).encode())
-
-    def reply(self):
-        """Lines up to and including the OK or ERR line."""
-        lines = []
-        while True:
-            raw = self.reader.readline()
-            if not raw:
-                raise ConnectionError("closed")
-            line = raw.decode().rstrip("\n")
-            lines.append(line)
-            if line.startswith("OK") or line.startswith("ERR"):
-                return lines
-
-    def request(self, line):
-        self.send([line])
-        return self.reply()
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
 
 
 def field(key, line):
