@@ -23,6 +23,37 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
         var secondOfDay = seconds % 86_400
         if secondOfDay < 0 { secondOfDay += 86_400; days -= 1 }
         let (year, month, day) = Timestamp.civil(fromDays: days)
+        guard (0...9_999).contains(year) else {
+            return Timestamp.spelledOut(year, month, day, secondOfDay, fraction)
+        }
+        // Every event row and most replies carry a time: the digits go straight into the string's
+        // storage (20 or 27 ASCII bytes), with no intermediate strings.
+        let length = fraction != 0 ? 27 : 20
+        return String(unsafeUninitializedCapacity: length) { buffer in
+            func put(_ value: Int64, _ width: Int, at start: Int) {
+                var rest = value
+                for index in stride(from: start + width - 1, through: start, by: -1) {
+                    buffer[index] = UInt8(48 + rest % 10)
+                    rest /= 10
+                }
+            }
+            put(year, 4, at: 0); buffer[4] = UInt8(ascii: "-")
+            put(month, 2, at: 5); buffer[7] = UInt8(ascii: "-")
+            put(day, 2, at: 8); buffer[10] = UInt8(ascii: "T")
+            put(secondOfDay / 3600, 2, at: 11); buffer[13] = UInt8(ascii: ":")
+            put((secondOfDay / 60) % 60, 2, at: 14); buffer[16] = UInt8(ascii: ":")
+            put(secondOfDay % 60, 2, at: 17)
+            if fraction != 0 {
+                buffer[19] = UInt8(ascii: ".")
+                put(fraction, 6, at: 20)
+            }
+            buffer[length - 1] = UInt8(ascii: "Z")
+            return length
+        }
+    }
+
+    /// The same text for a year outside 0...9999 (a forged or corrupt time), built piece by piece.
+    private static func spelledOut(_ year: Int64, _ month: Int64, _ day: Int64, _ secondOfDay: Int64, _ fraction: Int64) -> String {
         var out = ""
         out.reserveCapacity(27)
         Timestamp.pad(&out, year, 4); out.append("-")

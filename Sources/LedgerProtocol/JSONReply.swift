@@ -103,10 +103,11 @@ public enum JSONReply {
             out.append(contentsOf: ",\"".utf8)
             out += key
             out.append(contentsOf: "\":".utf8)
-            let name = String(decoding: key, as: UTF8.self)
-            if !token.quoted, isNumber(value), numericKeys.contains(name) {
+            // The key's name is made (and hashed) only for a value that may be a number or a flag.
+            func named(_ keys: Set<String>) -> Bool { keys.contains(String(decoding: key, as: UTF8.self)) }
+            if !token.quoted, isNumber(value), named(numericKeys) {
                 out += value
-            } else if !token.quoted, value.elementsEqual("yes".utf8) || value.elementsEqual("no".utf8), booleanKeys.contains(name) {
+            } else if !token.quoted, value.elementsEqual("yes".utf8) || value.elementsEqual("no".utf8), named(booleanKeys) {
                 out.append(contentsOf: (value.count == 3 ? "true" : "false").utf8)
             } else {
                 if token.quoted { quote(token.text(in: line), to: &out) } else { quote(value, to: &out) }

@@ -17,6 +17,8 @@ import Testing
         (Int64(1_735_603_200) * 1_000_000 + 999_999, "2024-12-31T00:00:00.999999Z"),
         (Int64(-62_135_596_800) * 1_000_000, "0001-01-01T00:00:00Z"),
         (Int64(253_402_300_799) * 1_000_000, "9999-12-31T23:59:59Z"),
+        // Past four digits the text is built piece by piece (and does not parse back).
+        (Int64(253_402_300_800) * 1_000_000 + 7, "10000-01-01T00:00:00.000007Z"),
     ]
 
     @Test(arguments: TimestampTests.formatted)
@@ -24,7 +26,7 @@ import Testing
         let time = Timestamp(microseconds: microseconds)
         #expect(time.rfc3339 == text)
         #expect(time.description == text)
-        #expect(Timestamp(rfc3339: Substring(text)) == time)
+        if text.utf8.count <= 27 { #expect(Timestamp(rfc3339: Substring(text)) == time) }
     }
 
     static let parsed: [(String, Int64)] = [
