@@ -389,7 +389,6 @@ public enum Rows {
         return line.text
     }
 
-    /// An `event` row: seq, time, kind, actor, then the event's own fields.
     /// The pairs `WATCH events stock=yes` shows after an event: the real ones it touched, not the
     /// any-warehouse waitlist nor the channel defaults (`*`).
     public static func stockedPairs(of event: Event) -> [PairKey] {
@@ -407,6 +406,7 @@ public enum Rows {
         stockedPairs(of: event).map { stockLine($0, pair($0), at: event.recordedAt, seq: event.seq).text } + [Rows.event(event)]
     }
 
+    /// An `event` row: seq, time, kind, actor, then the event's own fields.
     public static func event(_ event: Event, word: String = "event") -> String {
         var line = ReplyLine(word)
         line.add("seq", event.seq)
