@@ -11,6 +11,9 @@ write happened, so it simply sends the same line again; stockd answers a key it 
 applied with the original reply plus `dup=yes`. That makes "reconnect and retry" safe, even
 across a daemon crash, and makes a whole `place()` or `confirm()` safe to run again.
 
+Orders may hold from one sales channel's stock (`place(..., channel="mkp")`, fences and shares) and
+let stockd pick the warehouses (`allocate()`: one ALLOCATE, all or nothing, over a route).
+
     python3 Tools/order_service.py --socket var/stockd.sock demo
     python3 Tools/order_service.py --socket var/stockd.sock preorder-demo
 """
@@ -24,7 +27,8 @@ from collections import namedtuple
 
 # Writes change the ledger; resending one is only safe when it carries `id=`.
 WRITE_VERBS = {"RECEIVE", "SELL", "RESERVE", "RELEASE", "TRANSFER", "ARRIVE", "ADJUST",
-               "COUNT", "RETURN", "EXPECT", "CANCEL", "POLICY", "RESCHEDULE", "EXTEND"}
+               "COUNT", "RETURN", "EXPECT", "CANCEL", "POLICY", "RESCHEDULE", "EXTEND",
+               "WAIT", "UNWAIT", "ALLOT", "CHANNEL", "ROUTE", "ALLOCATE"}
 # Reads can always be resent. Connection-state verbs (HELLO, BEGIN, COMMIT, ABORT, WATCH,
 # QUIT) are in neither set: their meaning dies with the connection, so they are never resent.
 READ_VERBS = {"STOCK", "BREACHES", "REORDER", "RESERVATIONS", "TRANSFERS", "HISTORY",
@@ -263,13 +267,40 @@ class OrderService:
     def _write(self, order_id, step, n, line):
         return self.client.request(f"{line} ref={order_id} id={order_id}:{step}:{n}")[1]
 
-    def place(self, order_id, lines):
+    def place(self, order_id, lines, channel=None):
         """Reserve every (sku, wh, qty) line, each with a ttl; return the reservation ids.
 
         All or nothing: if any line is refused (INSUFFICIENT above all) what this order already
         holds is released and the error is raised. If stockd cannot be reached at all, the
-        held units come back anyway when their ttl runs out: that is why every hold has one."""
-        return self._reserve(order_id, lines, f"ttl={self.ttl}")
+        held units come back anyway when their ttl runs out: that is why every hold has one.
+
+        With `channel` (a sales channel: web, mkp, b2b...), each line holds from what that channel
+        may take (its fence first, then its share of the rest): a marketplace order cannot take the
+        units fenced for the B2B desk (docs/protocol.md, Channels)."""
+        options = f"ttl={self.ttl}" + (f" channel={channel}" if channel else "")
+        return self._reserve(order_id, lines, options)
+
+    def allocate(self, order_id, sku, qty, region=None, warehouses=None, strategy=None, channel=None,
+                 partial=False):
+        """Let stockd pick the warehouses for `qty` units of `sku` in one write (ALLOCATE): from the
+        route of `region` (ROUTE) or the given `warehouses`, by `strategy` (fewest, rank, stock or
+        surplus; stockd's default is fewest). All or nothing unless `partial`: ERR INSUFFICIENT names
+        what each warehouse has (`avail=PAR:3,LIL:2`) and nothing is held. Returns the lines as
+        (res, wh, qty); confirm() sells them and cancel() releases them like place()'s holds.
+
+        The allocation's id is the order id, so a retry after a lost reply (same `id=`) answers the
+        same lines instead of allocating twice."""
+        if (region is None) == (warehouses is None):
+            raise ValueError("allocate: give region or warehouses, not both")
+        options = [f"sku={sku}", f"qty={qty}", f"alloc={order_id}", f"ttl={self.ttl}"]
+        options += [f"region={region}"] if region else [f"wh={','.join(warehouses)}"]
+        options += [f"{key}={value}" for key, value in (("strategy", strategy), ("channel", channel)) if value]
+        if partial:
+            options.append("partial=yes")
+        rows, _ = self.client.request(f"ALLOCATE {' '.join(options)} ref={order_id} id={order_id}:allocate:1")
+        lines = [(row.fields["res"], row.fields["wh"], int(row.fields["qty"])) for row in rows if row.word == "line"]
+        self.reservations[order_id] = [res for res, _, _ in lines]
+        return lines
 
     def preorder(self, order_id, lines, backorder="po", po=None, priority=None, ttl=None):
         """Reserve lines that may wait for stock: what is on hand is held, the rest awaits a

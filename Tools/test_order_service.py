@@ -129,6 +129,41 @@ class LiveTest(unittest.TestCase):
         return t
 
     # the order flow -----------------------------------------------------------------------
+    # channels and allocation -------------------------------------------------------------
+    def test_a_marketplace_order_cannot_take_the_b2b_fence(self):
+        self.send("RECEIVE sku=LAMP wh=PAR qty=20")
+        self.send("ALLOT sku=LAMP wh=PAR channel=b2b qty=15")
+        with self.assertRaises(StockdError) as refused:
+            self.orders.place("mkp-1", [("LAMP", "PAR", 6)], channel="mkp")
+        self.assertEqual(refused.exception.code, "INSUFFICIENT")
+        self.assertEqual(self.stock("LAMP"), {"on_hand": 20, "reserved": 0, "available": 20})
+        self.orders.place("mkp-2", [("LAMP", "PAR", 5)], channel="mkp")
+        self.orders.place("b2b-1", [("LAMP", "PAR", 15)], channel="b2b")
+        self.assertEqual(self.stock("LAMP"), {"on_hand": 20, "reserved": 20, "available": 0})
+
+    def test_allocate_across_warehouses_then_confirm(self):
+        for wh, qty in (("PAR", 3), ("LIL", 6), ("LYS", 4)):
+            self.send(f"RECEIVE sku=DESK wh={wh} qty={qty}")
+        self.send("ROUTE region=FR wh=PAR,LIL,LYS")
+        # All or nothing: 14 is more than the 13 there are, and nothing is held.
+        with self.assertRaises(StockdError) as refused:
+            self.orders.allocate("big-1", "DESK", 14, region="FR")
+        self.assertEqual((refused.exception.code, refused.exception.fields.get("avail")),
+                         ("INSUFFICIENT", "PAR:3,LIL:6,LYS:4"))
+        lines = self.orders.allocate("ord-7", "DESK", 8, region="FR", strategy="rank")
+        self.assertEqual(lines, [("ord-7.1", "PAR", 3), ("ord-7.2", "LIL", 5)])
+        # A retry after a lost reply answers the same lines (the same id=), nothing more is held.
+        self.assertEqual(OrderService(self.client).allocate("ord-7", "DESK", 8, region="FR", strategy="rank"), lines)
+        self.assertEqual(self.stock("DESK", "LIL"), {"on_hand": 6, "reserved": 5, "available": 1})
+        self.orders.confirm("ord-7")
+        self.assertEqual(self.stock("DESK", "PAR"), {"on_hand": 0, "reserved": 0, "available": 0})
+        self.assertEqual(self.stock("DESK", "LIL"), {"on_hand": 1, "reserved": 0, "available": 1})
+        # partial=yes takes what there is; cancel() gives it back.
+        part = self.orders.allocate("ord-8", "DESK", 9, warehouses=["LYS", "LIL"], partial=True)
+        self.assertEqual(sum(qty for _, _, qty in part), 5)
+        self.orders.cancel("ord-8")
+        self.assertEqual(self.stock("DESK", "LYS"), {"on_hand": 4, "reserved": 0, "available": 4})
+
     def test_place_and_confirm_decrements_on_hand(self):
         self.send("RECEIVE sku=MUG wh=PAR qty=10")
         self.send("RECEIVE sku=CAP wh=PAR qty=4")
