@@ -97,10 +97,11 @@ public enum Limits {
     /// Events a catching-up watcher (`WATCH events from=`) reads and writes before yielding its event loop.
     public static let watcherCatchUpEventsPerStep = 1_000
     /// Skus whose fold a watcher catching up with `stock=yes` keeps (the buckets it pushes after each
-    /// event come from them). Past this many the folds are dropped and rebuilt from each sku's events
-    /// as they come up again: a bound on memory (a sku's fold is its pairs, open reservations and
-    /// transfers, a few KiB for most: some 50 MiB at the bound), at the price of re-reading a sku's
-    /// history when a backlog touches more skus than this. Each sku within the bound is read once.
+    /// event come from them). Past this many the half used longest ago is dropped, and a dropped sku
+    /// is folded again from its own events when it comes up: a bound on memory (a sku's fold is its
+    /// pairs, open reservations and transfers, a few KiB for most: some 50 MiB at the bound), at the
+    /// price of re-reading some skus' history when a backlog touches more skus than this. Each sku
+    /// within the bound is read once.
     public static let watcherStockSkusMax = 16_384
     /// How long a cut-off watcher has to read what was queued before the connection is dropped.
     public static let watcherCutOffGraceSeconds: Int64 = 10

@@ -64,7 +64,7 @@ public struct ReadService: Sendable {
     /// the watcher's position: a sku met for the first time is folded from its own events up to there
     /// (as `STOCK at=` does), then every event is folded on, so the buckets are the fold's, never a
     /// second computation.
-    func eventsWithStock(after seq: UInt64, limit: Int, skus: inout [String: LedgerState]) throws -> (lines: [String], count: Int, lastSeq: UInt64) {
+    func eventsWithStock(after seq: UInt64, limit: Int, skus: inout StockFolds) throws -> (lines: [String], count: Int, lastSeq: UInt64) {
         let events = try self.events(after: seq, limit: limit)
         var lines: [String] = []
         lines.reserveCapacity(events.count * 2)
@@ -80,13 +80,9 @@ public struct ReadService: Sendable {
                         lines.append(Rows.event(event))
                         continue
                     }
-                    if skus[event.sku] == nil {
-                        if skus.count >= Limits.watcherStockSkusMax { skus.removeAll() }
-                        skus[event.sku] = try PointInTime(reader: reader, tail: tail.only(event.sku))
-                            .state(sku: event.sku, upTo: event.seq - 1)
+                    let fold = try skus.fold(event) { sku in
+                        try PointInTime(reader: reader, tail: tail.only(sku)).state(sku: sku, upTo: event.seq - 1)
                     }
-                    Ledger.apply(event, to: &skus[event.sku]!)
-                    let fold = skus[event.sku]!
                     lines += Rows.eventWithStock(event) { fold.pair($0) ?? PairState() }
                 }
             }
@@ -523,5 +519,29 @@ final class DamageLog: Sendable {
             }
             throw damage
         }
+    }
+}
+
+/// The folds a `WATCH events stock=yes` watcher keeps while it catches up: one per sku met, each at
+/// the watcher's position. At most `Limits.watcherStockSkusMax`; when full, the half used longest
+/// ago is dropped (a sku that keeps selling stays; one met once and never again goes first).
+struct StockFolds {
+    private var folds: [String: (state: LedgerState, used: UInt64)] = [:]
+
+    /// Folds `event` into its sku's fold (made by `seed` from the sku's own events when missing) and
+    /// returns the fold after it.
+    mutating func fold(_ event: Event, seed: (String) throws -> LedgerState) rethrows -> LedgerState {
+        if folds[event.sku] == nil {
+            if folds.count >= Limits.watcherStockSkusMax { dropOldestHalf() }
+            folds[event.sku] = (try seed(event.sku), event.seq)
+        }
+        folds[event.sku]!.used = event.seq
+        Ledger.apply(event, to: &folds[event.sku]!.state)
+        return folds[event.sku]!.state
+    }
+
+    private mutating func dropOldestHalf() {
+        let byUse = folds.map { ($0.key, $0.value.used) }.sorted { $0.1 < $1.1 }
+        for (sku, _) in byUse.prefix(byUse.count / 2 + 1) { folds.removeValue(forKey: sku) }
     }
 }

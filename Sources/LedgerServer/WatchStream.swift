@@ -37,7 +37,7 @@ final class WatchStream {
     private let withStock: Bool
     /// While catching up with `stock=yes`: the fold of each sku met, at `deliveredSeq` (at most
     /// `Limits.watcherStockSkusMax`). Empty once live: live buckets come with each commit.
-    private var stockFolds: [String: LedgerState] = [:]
+    private var stockFolds = StockFolds()
 
     init(topic: WatchTopic, shared: ServerShared, context: ChannelHandlerContext, json: Bool, id: ObjectIdentifier,
          onEnd: @escaping () -> Void) {
@@ -116,7 +116,7 @@ final class WatchStream {
             // Caught up with what is published: every change delivered from now on is live. One
             // delivered while catching up was published before it arrived, so it was in the log read.
             catchingUp = false
-            stockFolds = [:]
+            stockFolds = StockFolds()
             return
         }
         if context.channel.isWritable {
