@@ -68,7 +68,7 @@ public enum JSONReply {
     private static func write(_ line: UnsafeBufferPointer<UInt8>, pushed: Bool, to out: inout [UInt8]) {
         let tokens = tokens(of: line)
         guard let first = tokens.first else { return out.append(contentsOf: "{}".utf8) }
-        let word = line[first.value]
+        let word = first.text(in: line)
         var rest = tokens[1...]
         out.append(UInt8(ascii: "{"))
         if word.elementsEqual("OK".utf8) {
@@ -100,14 +100,14 @@ public enum JSONReply {
                 continue
             }
             let key = line[keyRange], value = line[token.value]
-            out.append(contentsOf: ",\"".utf8)
-            out += key
-            out.append(contentsOf: "\":".utf8)
+            out.append(UInt8(ascii: ","))
+            quote(key, to: &out)
+            out.append(UInt8(ascii: ":"))
             // The key's name is made (and hashed) only for a value that may be a number or a flag.
             func named(_ keys: Set<String>) -> Bool { keys.contains(String(decoding: key, as: UTF8.self)) }
             if !token.quoted, isNumber(value), named(numericKeys) {
                 out += value
-            } else if !token.quoted, value.elementsEqual("yes".utf8) || value.elementsEqual("no".utf8), named(booleanKeys) {
+            } else if value.elementsEqual("yes".utf8) || value.elementsEqual("no".utf8), named(booleanKeys) {
                 out.append(contentsOf: (value.count == 3 ? "true" : "false").utf8)
             } else {
                 if token.quoted { quote(token.text(in: line), to: &out) } else { quote(value, to: &out) }
