@@ -4,37 +4,28 @@ Usage: Tools/suggest_latency.py SOCKET FILL_SKUS [SKU:EVENTS ...]
 Each SKU:EVENTS first gets a history written through the socket (pipelined): 20 purchase orders
 (EXPECT + RECEIVE) and sales over 4 warehouses until it has EVENTS events; then SUGGEST is timed 200
 times for random fill skus (SKU-n) and for each of those skus."""
+import os
 import random
-import socket
 import statistics
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from netharness import Client  # noqa: E402  (one connection speaking the line protocol)
+
 
 def main():
     path, fill_skus = sys.argv[1], int(sys.argv[2])
-    sock = socket.socket(socket.AF_UNIX)
-    sock.connect(path)
-    stream = sock.makefile("rwb")
-
-    def request(line):
-        stream.write((line + "\n").encode())
-        stream.flush()
-        rows = []
-        while True:
-            text = stream.readline().decode().rstrip("\n")
-            rows.append(text)
-            if text.startswith(("OK", "ERR")):
-                return rows
+    client = Client(path, timeout=120)
+    request = client.request
 
     def pipelined(lines, window=256):
         for start in range(0, len(lines), window):
             chunk = lines[start:start + window]
-            stream.write(("\n".join(chunk) + "\n").encode())
-            stream.flush()
+            client.send(chunk)
             for _ in chunk:
-                reply = stream.readline().decode()
-                assert reply.startswith("OK"), reply
+                reply = client.reply()
+                assert reply[-1].startswith("OK"), reply
 
     def history(sku, events):
         lines = [f"RECEIVE sku={sku} wh=W{w} qty=100000000" for w in range(4)]
